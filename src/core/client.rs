@@ -1,0 +1,390 @@
+//! The client core: one sans-IO state machine for a syncline connection.
+//!
+//! Call order, as in quinn-proto: feed inputs with the `handle_*` methods and the app's
+//! commands (`connect`, `subscribe`, `publish`, `request`, …), each taking `now` in
+//! milliseconds of a monotonic clock; then drain [`ClientCore::poll_action`] (what the browser
+//! must do) and [`ClientCore::poll_event`] (what the app must hear), and arm one timer for
+//! [`ClientCore::poll_timeout`], calling [`ClientCore::handle_timeout`] when it fires.
+//! Inputs that name an older `attempt` than the current one are ignored, so late callbacks
+//! from a socket that was already replaced cannot confuse the machine.
+
+use std::collections::VecDeque;
+
+use super::backoff::Backoff;
+use super::error::{ConnectionError, RequestError, SendError};
+use super::pending::{AnswerPolicy, Outgoing, PendingTable};
+use super::rng::Rng;
+use super::router::{Router, SubId};
+use super::state::{ConnectionState, ErrorInfo, Snapshot};
+use super::timer::{Timer, TimerTable};
+use crate::protocol::envelope::{ClientMessage, RawJson};
+
+/// Settings of a client; [`Config::new`] gives the documented defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// WebSocket URL of the server.
+    pub url: String,
+    /// This client's id, sent in `hello`.
+    pub client_id: String,
+    /// Ask the app for credentials before every connect.
+    pub use_auth: bool,
+    /// Reconnect delays (default 1 s, ×2, max 30 s, ±50 %).
+    pub reconnect: Backoff,
+    /// Ping interval (default 15 s).
+    pub heartbeat_interval_ms: u64,
+    /// Time allowed for the pong (default 5 s).
+    pub heartbeat_timeout_ms: u64,
+    /// Time allowed for auth, socket open and welcome together (default 10 s).
+    pub connect_timeout_ms: u64,
+    /// Requests: time per attempt (default 5 s) and retries (default 3).
+    pub request: AnswerPolicy,
+    /// Spacing of request retries (default 1 s, ×2).
+    pub request_backoff: Backoff,
+    /// Time the server has to ack a publish once sent (default 5 s).
+    pub publish_timeout_ms: u64,
+    /// Messages held while not connected (default 1,000).
+    pub send_buffer: usize,
+    /// Largest frame accepted from the server (default 1 MiB).
+    pub max_message_bytes: usize,
+    /// Messages per frame when several go out at once (default 64).
+    pub max_batch: usize,
+    /// Seed of the jitter source.
+    pub seed: u64,
+}
+
+impl Config {
+    /// Defaults for a server at `url`.
+    pub fn new(url: impl Into<String>, client_id: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            client_id: client_id.into(),
+            use_auth: false,
+            reconnect: Backoff::default(),
+            heartbeat_interval_ms: 15_000,
+            heartbeat_timeout_ms: 5_000,
+            connect_timeout_ms: 10_000,
+            request: AnswerPolicy {
+                timeout_ms: 5_000,
+                retries: 3,
+            },
+            request_backoff: Backoff {
+                jitter_permille: 0,
+                ..Backoff::default()
+            },
+            publish_timeout_ms: 5_000,
+            send_buffer: 1_000,
+            max_message_bytes: 1 << 20,
+            max_batch: 64,
+            seed: 1,
+        }
+    }
+}
+
+/// What the browser must do for the core.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Call the app's `auth` callback and report with [`ClientCore::handle_auth`].
+    RequestAuth { attempt: u64 },
+    /// Open a WebSocket to `url`; report its events with this `attempt`.
+    OpenSocket { attempt: u64, url: String },
+    /// Send a text frame on the open socket.
+    Send(String),
+    /// Close the socket of `attempt` (if it still exists).
+    CloseSocket { attempt: u64, code: u16, reason: &'static str },
+}
+
+/// An incoming event for some of the app's subscriptions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// Subscriptions to call, in priority order.
+    pub subscribers: Vec<SubId>,
+    /// Channel of the event.
+    pub channel: String,
+    /// Event name.
+    pub event: String,
+    /// Per-channel sequence number.
+    pub seq: u64,
+    /// Publish id, when the server passes it on.
+    pub id: Option<String>,
+    /// Payload, as JSON text.
+    pub data: RawJson,
+}
+
+/// What the app must hear.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// An event for subscribers.
+    Message(Delivery),
+    /// A request was answered or failed.
+    RequestDone { id: String, result: Result<RawJson, RequestError> },
+    /// A publish was acked (with its sequence) or failed.
+    PublishDone { id: String, result: Result<u64, RequestError> },
+    /// Something went wrong; the client carries on (or reconnects).
+    Error(ConnectionError),
+}
+
+/// Where the current connection attempt is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Phase {
+    Down,
+    Auth,
+    Socket,
+    Hello,
+    Open,
+}
+
+/// The client's state machine; see the module docs for the call order.
+#[derive(Debug)]
+pub struct ClientCore {
+    pub(super) config: Config,
+    pub(super) snap: Snapshot,
+    pub(super) dirty: bool,
+    pub(super) want_open: bool,
+    pub(super) attempt_id: u64,
+    pub(super) phase: Phase,
+    pub(super) token: Option<String>,
+    pub(super) timers: TimerTable,
+    pub(super) rng: Rng,
+    pub(super) router: Router,
+    pub(super) pending: PendingTable,
+    pub(super) actions: VecDeque<Action>,
+    pub(super) events: VecDeque<Event>,
+    pub(super) ping_sent_at: Option<u64>,
+    pub(super) last_rx: u64,
+    pub(super) was_open: bool,
+    next_request: u64,
+}
+
+impl ClientCore {
+    /// A client in the `idle` state.
+    pub fn new(config: Config) -> Self {
+        let rng = Rng::new(config.seed);
+        let pending = PendingTable::new(config.send_buffer, config.request_backoff);
+        Self {
+            config,
+            snap: Snapshot::default(),
+            dirty: false,
+            want_open: false,
+            attempt_id: 0,
+            phase: Phase::Down,
+            token: None,
+            timers: TimerTable::default(),
+            rng,
+            router: Router::default(),
+            pending,
+            actions: VecDeque::new(),
+            events: VecDeque::new(),
+            ping_sent_at: None,
+            last_rx: 0,
+            was_open: false,
+            next_request: 0,
+        }
+    }
+
+    // ----- getters -----
+
+    /// The current state, versioned.
+    pub fn snapshot(&self) -> &Snapshot {
+        &self.snap
+    }
+
+    /// The settings in use.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// True while the connection is open.
+    pub fn is_open(&self) -> bool {
+        self.phase == Phase::Open
+    }
+
+    // ----- outputs -----
+
+    /// The next thing the browser must do.
+    #[must_use]
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// The next thing the app must hear.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`ClientCore::handle_timeout`] must be called next.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<u64> {
+        self.timers.next()
+    }
+
+    // ----- app commands -----
+
+    /// Start connecting (and keep reconnecting) until [`ClientCore::disconnect`].
+    pub fn connect(&mut self, now: u64) {
+        self.want_open = true;
+        if self.phase == Phase::Down {
+            self.attempt_now(now);
+        }
+        self.refresh();
+    }
+
+    /// Close the connection and stay closed; everything waiting for an answer fails.
+    pub fn disconnect(&mut self, now: u64) {
+        let _ = now;
+        self.want_open = false;
+        self.drop_socket(1000, "client disconnect");
+        for failed in self.pending.close_all() {
+            self.report_failure(failed.message, failed.error);
+        }
+        self.timers = TimerTable::default();
+        self.set_state(ConnectionState::Closed);
+        self.refresh();
+    }
+
+    /// Skip the wait: try to connect now if waiting or offline-by-error.
+    pub fn reconnect_now(&mut self, now: u64) {
+        if self.want_open && self.phase == Phase::Down {
+            self.attempt_now(now);
+        }
+        self.refresh();
+    }
+
+    /// Subscribe to `channel` (optionally one `event`), resuming after `since` if given.
+    pub fn subscribe(&mut self, now: u64, channel: &str, event: Option<&str>, priority: i32, since: Option<u64>) -> SubId {
+        let _ = now;
+        let (id, first) = self.router.add(channel, event, priority, since);
+        if first && self.is_open() {
+            self.send(ClientMessage::Subscribe {
+                channel: channel.to_owned(),
+                since,
+            });
+        }
+        self.refresh();
+        id
+    }
+
+    /// Remove a subscription; the channel is left when its last one goes.
+    pub fn unsubscribe(&mut self, now: u64, id: SubId) {
+        let _ = now;
+        if let Some(channel) = self.router.remove(id) {
+            if self.is_open() {
+                self.send(ClientMessage::Unsubscribe { channel });
+            }
+        }
+        self.refresh();
+    }
+
+    /// Publish with acknowledgement: sent now when open, else buffered (bounded).
+    /// The answer comes as [`Event::PublishDone`] with this `id`.
+    pub fn publish(
+        &mut self,
+        now: u64,
+        id: String,
+        channel: String,
+        event: String,
+        data: RawJson,
+    ) -> Result<(), SendError<Outgoing>> {
+        let message = Outgoing::Publish {
+            id,
+            channel,
+            event,
+            data,
+        };
+        let policy = AnswerPolicy {
+            timeout_ms: self.config.publish_timeout_ms,
+            retries: 0,
+        };
+        self.push_outgoing(now, message, policy)
+    }
+
+    /// Ask the server; the answer comes as [`Event::RequestDone`] with the returned id.
+    pub fn request(
+        &mut self,
+        now: u64,
+        event: String,
+        data: RawJson,
+        policy: Option<AnswerPolicy>,
+    ) -> Result<String, SendError<Outgoing>> {
+        self.next_request += 1;
+        let mut id = String::from("r");
+        crate::protocol::json::write_u64(&mut id, self.next_request);
+        let message = Outgoing::Request {
+            id: id.clone(),
+            event,
+            data,
+        };
+        let policy = policy.unwrap_or(self.config.request);
+        self.push_outgoing(now, message, policy).map(|()| id)
+    }
+
+    fn push_outgoing(&mut self, now: u64, message: Outgoing, policy: AnswerPolicy) -> Result<(), SendError<Outgoing>> {
+        if self.snap.state == ConnectionState::Closed {
+            return Err(SendError::Closed { message });
+        }
+        let result = self.pending.push(now, message, policy, self.is_open());
+        if let Ok(Some(frame)) = &result {
+            self.actions.push_back(Action::Send(frame.clone()));
+        }
+        self.refresh();
+        result.map(|_| ())
+    }
+
+    // ----- shared helpers -----
+
+    pub(super) fn send(&mut self, message: ClientMessage) {
+        self.actions.push_back(Action::Send(message.encode()));
+    }
+
+    /// Sends frames, several messages per frame where there are many.
+    pub(super) fn send_batched(&mut self, frames: Vec<String>) {
+        let mut frames = frames.into_iter().peekable();
+        while frames.peek().is_some() {
+            let chunk: Vec<String> = frames.by_ref().take(self.config.max_batch.max(1)).collect();
+            self.actions
+                .push_back(Action::Send(crate::protocol::envelope::encode_batch(chunk)));
+        }
+    }
+
+    pub(super) fn report_failure(&mut self, message: Outgoing, error: RequestError) {
+        self.events.push_back(match message {
+            Outgoing::Request { id, .. } => Event::RequestDone { id, result: Err(error) },
+            Outgoing::Publish { id, .. } => Event::PublishDone { id, result: Err(error) },
+        });
+    }
+
+    pub(super) fn report_error(&mut self, error: ConnectionError) {
+        self.snap.last_error = Some(ErrorInfo {
+            kind: error.kind(),
+            message: error.to_string(),
+        });
+        self.dirty = true;
+        self.events.push_back(Event::Error(error));
+    }
+
+    pub(super) fn set_state(&mut self, state: ConnectionState) {
+        if self.snap.state != state {
+            self.snap.state = state;
+            self.dirty = true;
+        }
+    }
+
+    /// Brings derived fields and the pending timer up to date; bumps the version on change.
+    pub(super) fn refresh(&mut self) {
+        match self.pending.next_deadline() {
+            Some(at) => self.timers.set(Timer::Pending, at),
+            None => self.timers.stop(Timer::Pending),
+        }
+        let retry_at = self.timers.get(Timer::Reconnect);
+        let counts = (self.pending.buffered(), self.pending.len(), self.router.channel_count());
+        if (self.snap.buffered, self.snap.pending, self.snap.channels) != counts || self.snap.retry_at != retry_at {
+            (self.snap.buffered, self.snap.pending, self.snap.channels) = counts;
+            self.snap.retry_at = retry_at;
+            self.dirty = true;
+        }
+        if self.dirty {
+            self.dirty = false;
+            self.snap.version += 1;
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! The client core's errors, each with a stable `kind` code that JS sees.
+
+use crate::protocol::envelope::{DecodeError, ServerError};
+
+/// Something went wrong on the connection; reported as an `error` event and in the state.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectionError {
+    /// A frame from the server could not be decoded; the connection goes on.
+    #[error("malformed frame from server: {0}")]
+    MalformedFrame(DecodeError),
+    /// A binary frame arrived on a protocol that only uses text.
+    #[error("unexpected binary frame of {0} bytes")]
+    UnexpectedBinary(usize),
+    /// A frame larger than `maxMessageBytes` was refused.
+    #[error("frame of {size} bytes exceeds the {limit}-byte limit")]
+    FrameTooLarge { size: usize, limit: usize },
+    /// The server reported an error about something the client sent.
+    #[error("server error {}: {}", .0.code, .0.message)]
+    Server(ServerError),
+    /// The server refused the credentials.
+    #[error("authentication refused: {0}")]
+    AuthRejected(String),
+    /// The app's `auth` callback failed or returned something unusable.
+    #[error("auth callback failed: {0}")]
+    AuthCallback(String),
+    /// Auth, socket open and welcome did not finish in time.
+    #[error("connect timed out")]
+    ConnectTimeout,
+    /// No pong (or any frame) came back in time after a ping.
+    #[error("heartbeat timed out")]
+    HeartbeatTimeout,
+    /// An answer (`ack`, `nack`, `res`) for an id nothing waits for: late or duplicated.
+    #[error("{kind} for unknown id {id:?}")]
+    UnknownAnswer { kind: &'static str, id: String },
+    /// The socket closed; the code and reason are the WebSocket close event's.
+    #[error("socket closed ({code}) {reason}")]
+    SocketClosed { code: u16, reason: String },
+    /// The browser could not create the socket (bad URL, blocked port).
+    #[error("socket could not be opened: {0}")]
+    SocketOpen(String),
+}
+
+impl ConnectionError {
+    /// Stable code for JS (`error.kind`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::MalformedFrame(_) => "malformed_frame",
+            Self::UnexpectedBinary(_) => "unexpected_binary",
+            Self::FrameTooLarge { .. } => "frame_too_large",
+            Self::Server(_) => "server",
+            Self::AuthRejected(_) => "auth_rejected",
+            Self::AuthCallback(_) => "auth_callback",
+            Self::ConnectTimeout => "connect_timeout",
+            Self::HeartbeatTimeout => "heartbeat_timeout",
+            Self::UnknownAnswer { .. } => "unknown_answer",
+            Self::SocketClosed { .. } => "socket_closed",
+            Self::SocketOpen(_) => "socket_open",
+        }
+    }
+}
+
+/// Why a request or an acknowledged publish failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RequestError {
+    /// No answer within the timeout, after every allowed attempt.
+    #[error("no answer after {attempts} attempt(s)")]
+    Timeout { attempts: u32 },
+    /// The connection dropped before the answer and no retry was allowed.
+    #[error("connection lost before an answer")]
+    ConnectionLost,
+    /// The client was disconnected or dropped.
+    #[error("client closed")]
+    Closed,
+    /// The server answered with an error.
+    #[error("server error {}: {}", .0.code, .0.message)]
+    Server(ServerError),
+    /// The server refused a publish.
+    #[error("publish refused: {reason}")]
+    Rejected { reason: String, retryable: bool },
+}
+
+impl RequestError {
+    /// Stable code for JS (`error.kind`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Timeout { .. } => "timeout",
+            Self::ConnectionLost => "connection_lost",
+            Self::Closed => "closed",
+            Self::Server(_) => "server",
+            Self::Rejected { .. } => "rejected",
+        }
+    }
+
+    /// True when trying again later may succeed.
+    pub fn retryable(&self) -> bool {
+        match self {
+            Self::Timeout { .. } | Self::ConnectionLost => true,
+            Self::Rejected { retryable, .. } => *retryable,
+            Self::Closed | Self::Server(_) => false,
+        }
+    }
+}
+
+/// A send could not be accepted; the message is handed back.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SendError<T> {
+    /// The buffer used while connecting is full.
+    #[error("send buffer full ({capacity} messages)")]
+    BufferFull { capacity: usize, message: T },
+    /// The client is closed; call `connect()` first.
+    #[error("client is closed")]
+    Closed { message: T },
+}
+
+impl<T> SendError<T> {
+    /// Stable code for JS (`error.kind`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::BufferFull { .. } => "buffer_full",
+            Self::Closed { .. } => "closed",
+        }
+    }
+
+    /// The message that was not sent.
+    pub fn into_message(self) -> T {
+        match self {
+            Self::BufferFull { message, .. } | Self::Closed { message } => message,
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! Frames from the server: decoding, and what each message does to the client.
+
+use super::client::{ClientCore, Delivery, Event, Phase};
+use super::error::{ConnectionError, RequestError};
+use super::pending::Outgoing;
+use super::router::SeqCheck;
+use crate::protocol::envelope::{self, ClientMessage, ServerMessage};
+
+impl ClientCore {
+    /// A text frame arrived on the socket of `attempt`.
+    ///
+    /// Nothing in a frame can stop the client: undecodable frames and messages become
+    /// [`Event::Error`]s and the rest of the frame is still processed.
+    pub fn handle_frame(&mut self, now: u64, attempt: u64, frame: &str) {
+        if attempt != self.attempt_id || self.phase == Phase::Down {
+            return;
+        }
+        self.last_rx = now;
+        if frame.len() > self.config.max_message_bytes {
+            self.report_error(ConnectionError::FrameTooLarge {
+                size: frame.len(),
+                limit: self.config.max_message_bytes,
+            });
+        } else {
+            match envelope::decode_server_frame(frame) {
+                Err(error) => self.report_error(ConnectionError::MalformedFrame(error)),
+                Ok(messages) => {
+                    for message in messages {
+                        match message {
+                            Ok(message) => self.handle_message(now, message),
+                            Err(error) => self.report_error(ConnectionError::MalformedFrame(error)),
+                        }
+                        if self.phase == Phase::Down {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        self.refresh();
+    }
+
+    /// A binary frame arrived; the envelope protocol has none, so it is reported and dropped.
+    pub fn handle_binary(&mut self, now: u64, attempt: u64, len: usize) {
+        if attempt != self.attempt_id || self.phase == Phase::Down {
+            return;
+        }
+        self.last_rx = now;
+        self.report_error(ConnectionError::UnexpectedBinary(len));
+        self.refresh();
+    }
+
+    fn handle_message(&mut self, now: u64, message: ServerMessage) {
+        match message {
+            ServerMessage::Welcome { session } => self.on_welcome(now, session),
+            ServerMessage::Denied { reason } => self.lose(now, ConnectionError::AuthRejected(reason)),
+            ServerMessage::Subscribed { channel, seq } => self.router.mark_live(&channel, seq),
+            ServerMessage::Event {
+                channel,
+                event,
+                seq,
+                id,
+                data,
+            } => {
+                if self.router.accept_seq(&channel, seq) == SeqCheck::Fresh {
+                    let subscribers = self.router.route(&channel, &event);
+                    if !subscribers.is_empty() {
+                        self.events.push_back(Event::Message(Delivery {
+                            subscribers,
+                            channel,
+                            event,
+                            seq,
+                            id,
+                            data,
+                        }));
+                    }
+                }
+            }
+            ServerMessage::Ack { id, seq } => match self.pending.answer(&id) {
+                Some(Outgoing::Publish { id, .. }) => {
+                    self.events.push_back(Event::PublishDone { id, result: Ok(seq) })
+                }
+                other => self.unknown_answer("ack", &id, other),
+            },
+            ServerMessage::Nack { id, reason, retryable } => match self.pending.answer(&id) {
+                Some(Outgoing::Publish { id, .. }) => self.events.push_back(Event::PublishDone {
+                    id,
+                    result: Err(RequestError::Rejected { reason, retryable }),
+                }),
+                other => self.unknown_answer("nack", &id, other),
+            },
+            ServerMessage::Response { id, result } => match self.pending.answer(&id) {
+                Some(Outgoing::Request { id, .. }) => self.events.push_back(Event::RequestDone {
+                    id,
+                    result: result.map_err(RequestError::Server),
+                }),
+                other => self.unknown_answer("res", &id, other),
+            },
+            ServerMessage::Ping { ts } => self.send(ClientMessage::Pong { ts }),
+            ServerMessage::Pong { ts } => self.on_pong(now, ts),
+            ServerMessage::Error(error) => self.report_error(ConnectionError::Server(error)),
+        }
+    }
+
+    /// An answer for an id nobody waits for (late, duplicated, or of the wrong kind).
+    fn unknown_answer(&mut self, kind: &'static str, id: &str, taken: Option<Outgoing>) {
+        if let Some(message) = taken {
+            // The answer's kind does not fit what was sent: fail it rather than hang.
+            let error = RequestError::Server(envelope::ServerError {
+                code: "mismatched_answer".to_owned(),
+                message: format!("{kind} for a message of another kind"),
+            });
+            self.report_failure(message, error);
+        }
+        self.report_error(ConnectionError::UnknownAnswer {
+            kind,
+            id: id.to_owned(),
+        });
+    }
+}

@@ -1,0 +1,273 @@
+//! The connection's life: attempts, backoff, heartbeat, network and visibility signals.
+
+use super::client::{Action, ClientCore, Phase};
+use super::error::ConnectionError;
+use super::state::ConnectionState;
+use super::timer::Timer;
+use crate::protocol::envelope::ClientMessage;
+
+impl ClientCore {
+    /// The app's `auth` callback answered for `attempt`: a token (or none), or a failure.
+    pub fn handle_auth(&mut self, now: u64, attempt: u64, result: Result<Option<String>, String>) {
+        if attempt == self.attempt_id && self.phase == Phase::Auth {
+            match result {
+                Ok(token) => {
+                    self.token = token;
+                    self.phase = Phase::Socket;
+                    self.actions.push_back(Action::OpenSocket {
+                        attempt,
+                        url: self.config.url.clone(),
+                    });
+                }
+                Err(message) => self.lose(now, ConnectionError::AuthCallback(message)),
+            }
+        }
+        self.refresh();
+    }
+
+    /// The socket of `attempt` opened: introduce ourselves.
+    pub fn handle_socket_open(&mut self, now: u64, attempt: u64) {
+        if attempt == self.attempt_id && self.phase == Phase::Socket {
+            self.phase = Phase::Hello;
+            self.last_rx = now;
+            self.send(ClientMessage::Hello {
+                client: self.config.client_id.clone(),
+                token: self.token.clone(),
+            });
+        }
+        self.refresh();
+    }
+
+    /// The socket of `attempt` closed (or could not be created).
+    pub fn handle_socket_closed(&mut self, now: u64, attempt: u64, code: u16, reason: &str) {
+        if attempt == self.attempt_id && self.phase != Phase::Down {
+            self.lose(
+                now,
+                ConnectionError::SocketClosed {
+                    code,
+                    reason: reason.to_owned(),
+                },
+            );
+        }
+        self.refresh();
+    }
+
+    /// The socket of `attempt` could not even be created (bad URL, blocked port).
+    pub fn handle_socket_failed(&mut self, now: u64, attempt: u64, message: String) {
+        if attempt == self.attempt_id && self.phase != Phase::Down {
+            self.lose(now, ConnectionError::SocketOpen(message));
+        }
+        self.refresh();
+    }
+
+    /// The browser's network status changed (`online`/`offline` events, `navigator.onLine`).
+    pub fn set_online(&mut self, now: u64, online: bool) {
+        if self.snap.online != online {
+            self.snap.online = online;
+            self.dirty = true;
+        }
+        match (online, self.phase) {
+            // Back online: the first retry is immediate.
+            (true, Phase::Down) if self.want_open => self.attempt_now(now),
+            (false, Phase::Down) if self.want_open => {
+                self.timers.stop(Timer::Reconnect);
+                self.set_state(ConnectionState::Offline);
+            }
+            (false, Phase::Auth | Phase::Socket | Phase::Hello) => {
+                self.drop_socket(1000, "offline");
+                self.timers.stop(Timer::ConnectDeadline);
+                self.set_state(ConnectionState::Offline);
+            }
+            // The browser's word is not proof: ask the server whether the socket still works.
+            (false, Phase::Open) => self.health_check(now),
+            _ => {}
+        }
+        self.refresh();
+    }
+
+    /// The page became visible or hidden (`visibilitychange`).
+    pub fn set_visible(&mut self, now: u64, visible: bool) {
+        if self.snap.visible != visible {
+            self.snap.visible = visible;
+            self.dirty = true;
+        }
+        if visible {
+            match self.phase {
+                Phase::Open => self.health_check(now),
+                Phase::Down if self.want_open && self.snap.online => self.attempt_now(now),
+                _ => {}
+            }
+        }
+        self.refresh();
+    }
+
+    /// A timer deadline passed.
+    pub fn handle_timeout(&mut self, now: u64) {
+        if self.timers.expire(Timer::Reconnect, now) {
+            self.attempt_now(now);
+        }
+        if self.timers.expire(Timer::ConnectDeadline, now) && self.phase != Phase::Down {
+            self.lose(now, ConnectionError::ConnectTimeout);
+        }
+        if self.timers.expire(Timer::Ping, now) && self.phase == Phase::Open {
+            self.send_ping(now);
+        }
+        if self.timers.expire(Timer::PongDeadline, now) {
+            self.pong_deadline(now);
+        }
+        if self.timers.expire(Timer::Pending, now) {
+            let (frames, failed) = self.pending.expire(now, self.is_open());
+            self.send_batched(frames);
+            for f in failed {
+                self.report_failure(f.message, f.error);
+            }
+        }
+        self.refresh();
+    }
+
+    /// Starts a connection attempt now (or waits offline when the browser is offline).
+    pub(super) fn attempt_now(&mut self, now: u64) {
+        self.timers.stop(Timer::Reconnect);
+        if !self.snap.online {
+            self.set_state(ConnectionState::Offline);
+            return;
+        }
+        self.attempt_id += 1;
+        let attempt = self.attempt_id;
+        self.timers
+            .set(Timer::ConnectDeadline, now.saturating_add(self.config.connect_timeout_ms));
+        self.set_state(ConnectionState::Connecting);
+        if self.config.use_auth {
+            self.phase = Phase::Auth;
+            self.actions.push_back(Action::RequestAuth { attempt });
+        } else {
+            self.phase = Phase::Socket;
+            self.actions.push_back(Action::OpenSocket {
+                attempt,
+                url: self.config.url.clone(),
+            });
+        }
+    }
+
+    /// The server welcomed us: the connection is open.
+    pub(super) fn on_welcome(&mut self, now: u64, session: String) {
+        if self.phase != Phase::Hello {
+            return;
+        }
+        self.phase = Phase::Open;
+        self.timers.stop(Timer::ConnectDeadline);
+        if self.was_open {
+            self.snap.reconnects += 1;
+        }
+        self.was_open = true;
+        self.snap.attempt = 0;
+        self.snap.session = Some(session);
+        self.dirty = true;
+        self.set_state(ConnectionState::Open);
+        self.ping_sent_at = None;
+        self.timers
+            .set(Timer::Ping, now.saturating_add(self.config.heartbeat_interval_ms));
+        // Resubscribe (resuming where each channel stopped), then flush what waited.
+        let mut frames: Vec<String> = self
+            .router
+            .resume_points()
+            .map(|(channel, since)| {
+                ClientMessage::Subscribe {
+                    channel: channel.to_owned(),
+                    since,
+                }
+                .encode()
+            })
+            .collect();
+        frames.extend(self.pending.take_unsent(now));
+        self.send_batched(frames);
+    }
+
+    /// The connection (or the attempt) is gone: report, fail or requeue, and plan the next try.
+    pub(super) fn lose(&mut self, now: u64, error: ConnectionError) {
+        self.drop_socket(1000, "");
+        self.report_error(error);
+        for failed in self.pending.connection_lost() {
+            self.report_failure(failed.message, failed.error);
+        }
+        self.schedule_retry(now);
+    }
+
+    /// Forgets the current socket (asking the browser to close it) and its timers.
+    pub(super) fn drop_socket(&mut self, code: u16, reason: &'static str) {
+        if self.phase != Phase::Down {
+            self.actions.push_back(Action::CloseSocket {
+                attempt: self.attempt_id,
+                code,
+                reason,
+            });
+        }
+        self.phase = Phase::Down;
+        self.ping_sent_at = None;
+        self.timers.stop(Timer::ConnectDeadline);
+        self.timers.stop(Timer::Ping);
+        self.timers.stop(Timer::PongDeadline);
+        if self.snap.session.take().is_some() {
+            self.dirty = true;
+        }
+    }
+
+    fn schedule_retry(&mut self, now: u64) {
+        if !self.want_open {
+            self.set_state(ConnectionState::Closed);
+        } else if !self.snap.online {
+            self.set_state(ConnectionState::Offline);
+        } else {
+            let random = self.rng.next_u64();
+            let delay = self.config.reconnect.delay(self.snap.attempt, random);
+            self.snap.attempt = self.snap.attempt.saturating_add(1);
+            self.dirty = true;
+            self.timers.set(Timer::Reconnect, now.saturating_add(delay));
+            self.set_state(ConnectionState::Waiting);
+        }
+    }
+
+    fn health_check(&mut self, now: u64) {
+        if self.ping_sent_at.is_none() {
+            self.send_ping(now);
+        }
+    }
+
+    fn send_ping(&mut self, now: u64) {
+        self.ping_sent_at = Some(now);
+        self.timers.stop(Timer::Ping);
+        self.timers
+            .set(Timer::PongDeadline, now.saturating_add(self.config.heartbeat_timeout_ms));
+        self.send(ClientMessage::Ping { ts: now });
+    }
+
+    /// A pong (or, failing that, any frame after the ping) proves the connection alive.
+    pub(super) fn on_pong(&mut self, now: u64, ts: u64) {
+        if self.ping_sent_at != Some(ts) || self.phase != Phase::Open {
+            return;
+        }
+        let rtt = now.saturating_sub(ts);
+        if self.snap.rtt_ms != Some(rtt) {
+            self.snap.rtt_ms = Some(rtt);
+            self.dirty = true;
+        }
+        self.ping_sent_at = None;
+        self.timers.stop(Timer::PongDeadline);
+        self.timers
+            .set(Timer::Ping, ts.saturating_add(self.config.heartbeat_interval_ms));
+    }
+
+    fn pong_deadline(&mut self, now: u64) {
+        let Some(sent) = self.ping_sent_at else {
+            return;
+        };
+        if self.phase == Phase::Open && self.last_rx > sent {
+            // Frames are flowing, just not the pong yet (a busy socket): alive.
+            self.ping_sent_at = None;
+            self.timers
+                .set(Timer::Ping, now.saturating_add(self.config.heartbeat_interval_ms));
+        } else {
+            self.lose(now, ConnectionError::HeartbeatTimeout);
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! The sans-IO client: pure Rust state machines that take time as an argument and return
+//! what to do as values. Nothing here touches the browser.
+
+pub mod backoff;
+pub mod client;
+pub mod error;
+pub mod id;
+mod inbound;
+mod lifecycle;
+pub mod pending;
+pub mod rng;
+pub mod router;
+pub mod state;
+pub mod timer;
+
+pub use client::{Action, ClientCore, Config, Delivery, Event};
+pub use error::{ConnectionError, RequestError, SendError};
+pub use state::{ConnectionState, Snapshot};

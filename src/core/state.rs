@@ -1,0 +1,92 @@
+//! The connection's observable state: what `getState()` returns, as plain Rust values.
+
+/// Where the connection is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionState {
+    /// Created, `connect()` not called yet.
+    Idle,
+    /// Asking for credentials, opening the socket, or waiting for the welcome.
+    Connecting,
+    /// Welcomed by the server; messages flow.
+    Open,
+    /// Lost or failed; the next attempt is scheduled (`retry_at`).
+    Waiting,
+    /// The browser says it is offline; no attempts until it is back.
+    Offline,
+    /// Closed by the app; nothing happens until `connect()`.
+    Closed,
+}
+
+impl ConnectionState {
+    /// The name JS sees.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Idle => "idle",
+            Self::Connecting => "connecting",
+            Self::Open => "open",
+            Self::Waiting => "waiting",
+            Self::Offline => "offline",
+            Self::Closed => "closed",
+        }
+    }
+}
+
+/// The last error, as JS sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorInfo {
+    /// Stable code (`"heartbeat_timeout"`, `"auth_rejected"`, …).
+    pub kind: &'static str,
+    /// Human-readable description.
+    pub message: String,
+}
+
+/// Everything about the connection an app may show, versioned so that a UI can cache it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Increases whenever any other field changes.
+    pub version: u64,
+    /// Connection state.
+    pub state: ConnectionState,
+    /// What the browser last said about the network (`navigator.onLine` and its events).
+    pub online: bool,
+    /// Whether the page is visible.
+    pub visible: bool,
+    /// Failed attempts since the connection was last open.
+    pub attempt: u32,
+    /// Times the connection opened again after having been open.
+    pub reconnects: u64,
+    /// Last heartbeat round-trip time.
+    pub rtt_ms: Option<u64>,
+    /// When the next attempt is due (caller's monotonic clock), while waiting.
+    pub retry_at: Option<u64>,
+    /// The most recent error.
+    pub last_error: Option<ErrorInfo>,
+    /// Session id from the server's welcome, while open.
+    pub session: Option<String>,
+    /// Messages waiting for the connection to open.
+    pub buffered: usize,
+    /// Requests and publishes waiting for the server's answer.
+    pub pending: usize,
+    /// Channels with at least one subscriber.
+    pub channels: usize,
+}
+
+impl Default for Snapshot {
+    fn default() -> Self {
+        Self {
+            version: 0,
+            state: ConnectionState::Idle,
+            online: true,
+            visible: true,
+            attempt: 0,
+            reconnects: 0,
+            rtt_ms: None,
+            retry_at: None,
+            last_error: None,
+            session: None,
+            buffered: 0,
+            pending: 0,
+            channels: 0,
+        }
+    }
+}
