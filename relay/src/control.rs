@@ -1,0 +1,136 @@
+//! Test-only HTTP endpoints under `/control/` (served only with `--control`): change faults
+//! and the token at run time, drop connections, push events and forged frames, read counters.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::config::Faults;
+use crate::hub::{Hub, PublishOutcome};
+
+/// The `/control` routes.
+pub fn routes() -> Router<Arc<Hub>> {
+    Router::new()
+        .route("/control/stats", get(stats))
+        .route("/control/faults", get(get_faults).post(set_faults))
+        .route("/control/token", post(set_token))
+        .route("/control/kick", post(kick))
+        .route("/control/push", post(push))
+        .route("/control/raw", post(raw))
+        .route("/control/ids", get(ids))
+}
+
+fn json_response(value: Value) -> Response {
+    ([("content-type", "application/json")], value.to_string()).into_response()
+}
+
+fn bad_request(message: String) -> Response {
+    (StatusCode::BAD_REQUEST, message).into_response()
+}
+
+/// Bodies are read as text so that a plain `fetch(url, {method, body})` works.
+fn parse<T: for<'de> Deserialize<'de>>(body: &str) -> Result<T, Response> {
+    let body = if body.trim().is_empty() { "{}" } else { body };
+    serde_json::from_str(body).map_err(|e| bad_request(format!("bad JSON body: {e}")))
+}
+
+async fn stats(State(hub): State<Arc<Hub>>) -> Response {
+    json_response(json!(hub.stats_view()))
+}
+
+async fn get_faults(State(hub): State<Arc<Hub>>) -> Response {
+    json_response(json!(hub.faults()))
+}
+
+async fn set_faults(State(hub): State<Arc<Hub>>, body: String) -> Response {
+    match parse::<Faults>(&body) {
+        Ok(faults) => {
+            hub.set_faults(faults);
+            json_response(json!(hub.faults()))
+        }
+        Err(r) => r,
+    }
+}
+
+#[derive(Deserialize)]
+struct TokenBody {
+    token: Option<String>,
+}
+
+async fn set_token(State(hub): State<Arc<Hub>>, body: String) -> Response {
+    match parse::<TokenBody>(&body) {
+        Ok(t) => {
+            hub.set_token(t.token);
+            json_response(json!({ "token": hub.token() }))
+        }
+        Err(r) => r,
+    }
+}
+
+async fn kick(State(hub): State<Arc<Hub>>) -> Response {
+    hub.kick_all();
+    json_response(json!({ "kicked": true }))
+}
+
+#[derive(Deserialize)]
+struct PushBody {
+    ch: String,
+    ev: String,
+    #[serde(default)]
+    data: Value,
+    #[serde(default = "one")]
+    count: u64,
+}
+
+fn one() -> u64 {
+    1
+}
+
+/// Publishes from the server side, as an app backend would; each event gets its own id.
+async fn push(State(hub): State<Arc<Hub>>, body: String) -> Response {
+    let p = match parse::<PushBody>(&body) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let data = p.data.to_string();
+    let prefix = format!("srv-{}-", crate::hub::unix_ms());
+    let mut last = 0;
+    for n in 0..p.count {
+        match hub.publish(&format!("{prefix}{n}"), &p.ch, &p.ev, &data) {
+            Ok(PublishOutcome::Ack(seq)) => last = seq,
+            Ok(_) => {}
+            Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+        }
+    }
+    json_response(json!({ "count": p.count, "lastSeq": last }))
+}
+
+#[derive(Deserialize)]
+struct RawBody {
+    frames: Vec<String>,
+}
+
+async fn raw(State(hub): State<Arc<Hub>>, body: String) -> Response {
+    match parse::<RawBody>(&body) {
+        Ok(r) => json_response(json!({ "connections": hub.send_raw_to_all(&r.frames) })),
+        Err(r) => r,
+    }
+}
+
+#[derive(Deserialize)]
+struct IdsQuery {
+    ch: Option<String>,
+}
+
+async fn ids(State(hub): State<Arc<Hub>>, Query(q): Query<IdsQuery>) -> Response {
+    match hub.stored_ids(q.ch.as_deref()) {
+        Ok(ids) => json_response(json!({ "count": ids.len(), "ids": ids })),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
