@@ -60,4 +60,6 @@ pub struct Faults {
     pub nack_retryable_channels: Vec<String>,
     /// Leave requests unanswered.
     pub ignore_requests: bool,
+    /// Leave pings unanswered (the client's heartbeat must notice).
+    pub ignore_pings: bool,
 }

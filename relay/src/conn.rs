@@ -94,6 +94,12 @@ async fn write_loop(
         };
         let frame = match next {
             Out::Raw(text) => text,
+            Out::RawBinary(bytes) => {
+                if sink.send(Message::Binary(bytes.into())).await.is_err() {
+                    break;
+                }
+                continue;
+            }
             Out::Close(code, reason) => {
                 let close = CloseFrame {
                     code,
@@ -190,7 +196,11 @@ impl Conn {
                 data,
             } => self.publish(id, &channel, &event, &data),
             Incoming::Request { id, event, data } => self.request(id, &event, data),
-            Incoming::Ping { ts } => self.send(wire::pong(ts)),
+            Incoming::Ping { ts } => {
+                if !self.hub.faults().ignore_pings {
+                    self.send(wire::pong(ts));
+                }
+            }
             Incoming::Pong => {}
         }
         true
@@ -200,13 +210,17 @@ impl Conn {
         if let Some(required) = self.hub.token() {
             if token.as_deref() != Some(required.as_str()) {
                 self.hub.stats.denied.fetch_add(1, Ordering::Relaxed);
-                self.send(wire::denied(if token.is_none() { "token required" } else { "invalid token" }));
+                self.send(wire::denied(if token.is_none() {
+                    "token required"
+                } else {
+                    "invalid token"
+                }));
                 let _ = self.tx.send(Out::Close(4401, "unauthorized"));
                 return false;
             }
         }
         self.welcomed = true;
-        self.send(wire::welcome(&format!("s{}", self.id)));
+        self.send(wire::welcome(&self.hub.session_id(self.id)));
         true
     }
 
@@ -238,7 +252,11 @@ impl Conn {
             "time" => wire::response_ok(&id, &json!({ "now": unix_ms() })),
             "stats" => wire::response_ok(&id, &json!(self.hub.stats_view())),
             "sleep" => {
-                let ms = data.get("ms").and_then(Value::as_u64).unwrap_or(0).min(MAX_SLEEP_MS);
+                let ms = data
+                    .get("ms")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0)
+                    .min(MAX_SLEEP_MS);
                 let tx = self.tx.clone();
                 tokio::spawn(async move {
                     tokio::time::sleep(Duration::from_millis(ms)).await;
@@ -246,7 +264,11 @@ impl Conn {
                 });
                 return;
             }
-            other => wire::response_err(&id, "unknown_request", &format!("no request handler for {other:?}")),
+            other => wire::response_err(
+                &id,
+                "unknown_request",
+                &format!("no request handler for {other:?}"),
+            ),
         };
         self.send(reply);
     }

@@ -114,11 +114,13 @@ async fn push(State(hub): State<Arc<Hub>>, body: String) -> Response {
 #[derive(Deserialize)]
 struct RawBody {
     frames: Vec<String>,
+    #[serde(default)]
+    binary: bool,
 }
 
 async fn raw(State(hub): State<Arc<Hub>>, body: String) -> Response {
     match parse::<RawBody>(&body) {
-        Ok(r) => json_response(json!({ "connections": hub.send_raw_to_all(&r.frames) })),
+        Ok(r) => json_response(json!({ "connections": hub.send_raw_to_all(&r.frames, r.binary) })),
         Err(r) => r,
     }
 }

@@ -22,6 +22,8 @@ pub enum Out {
     Msg(String),
     /// A frame sent exactly as given, alone (tests forge garbage with it).
     Raw(String),
+    /// A binary frame sent exactly as given.
+    RawBinary(Vec<u8>),
     /// A close frame with code and reason, then the end of the connection.
     Close(u16, &'static str),
 }
@@ -76,6 +78,8 @@ pub struct Hub {
     next_conn: AtomicU64,
     ack_count: AtomicU64,
     history_limit: usize,
+    /// Distinguishes this process's sessions from those of earlier runs.
+    boot: u64,
     /// Most messages per frame to a subscriber.
     pub max_batch: usize,
 }
@@ -116,6 +120,7 @@ impl Hub {
             next_conn: AtomicU64::new(0),
             ack_count: AtomicU64::new(0),
             history_limit: config.history_limit,
+            boot: unix_ms(),
             max_batch: config.max_batch,
         })
     }
@@ -123,7 +128,9 @@ impl Hub {
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // A poisoned lock only means another connection's task panicked mid-update; the
         // maps stay usable, so carry on rather than take the whole relay down.
-        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The active faults.
@@ -159,6 +166,11 @@ impl Hub {
         (id, self.kick.subscribe())
     }
 
+    /// A session id unique across restarts of the relay.
+    pub fn session_id(&self, conn: ConnId) -> String {
+        format!("s{:x}-{conn}", self.boot)
+    }
+
     /// Forgets a connection and its subscriptions.
     pub fn disconnect(&self, conn: ConnId) {
         let mut inner = self.lock();
@@ -177,11 +189,23 @@ impl Hub {
 
     /// Subscribes `conn`, first replaying what came after `since`; all under one lock so that
     /// no event falls between the replay and the live stream.
-    pub fn subscribe(&self, conn: ConnId, tx: &Tx, channel: &str, since: Option<u64>) -> rusqlite::Result<()> {
+    pub fn subscribe(
+        &self,
+        conn: ConnId,
+        tx: &Tx,
+        channel: &str,
+        since: Option<u64>,
+    ) -> rusqlite::Result<()> {
         let mut inner = self.lock();
         if let Some(since) = since {
             for e in inner.store.since(channel, since, self.history_limit)? {
-                let _ = tx.send(Out::Msg(wire::event(&e.channel, &e.event, e.seq, Some(&e.id), &e.data)));
+                let _ = tx.send(Out::Msg(wire::event(
+                    &e.channel,
+                    &e.event,
+                    e.seq,
+                    Some(&e.id),
+                    &e.data,
+                )));
             }
         }
         let head = inner.store.head(channel);
@@ -206,14 +230,26 @@ impl Hub {
     }
 
     /// Stores a publish (once per id) and broadcasts it to the channel the first time.
-    pub fn publish(&self, id: &str, channel: &str, event: &str, data: &str) -> rusqlite::Result<PublishOutcome> {
+    pub fn publish(
+        &self,
+        id: &str,
+        channel: &str,
+        event: &str,
+        data: &str,
+    ) -> rusqlite::Result<PublishOutcome> {
         let faults = self.faults();
-        let refused = |prefixes: &[String]| prefixes.iter().any(|p| channel.starts_with(p.as_str()));
+        let refused =
+            |prefixes: &[String]| prefixes.iter().any(|p| channel.starts_with(p.as_str()));
         if refused(&faults.reject_channels) || refused(&faults.nack_retryable_channels) {
             self.stats.nacks.fetch_add(1, Ordering::Relaxed);
             let retryable = !refused(&faults.reject_channels);
             return Ok(PublishOutcome::Nack {
-                reason: if retryable { "channel unavailable" } else { "channel refuses publishes" }.to_owned(),
+                reason: if retryable {
+                    "channel unavailable"
+                } else {
+                    "channel refuses publishes"
+                }
+                .to_owned(),
                 retryable,
             });
         }
@@ -244,12 +280,17 @@ impl Hub {
         Ok(PublishOutcome::Ack(seq))
     }
 
-    /// Sends a raw frame to every connection.
-    pub fn send_raw_to_all(&self, frames: &[String]) -> usize {
+    /// Sends raw frames (text, or binary with the text's bytes) to every connection.
+    pub fn send_raw_to_all(&self, frames: &[String], binary: bool) -> usize {
         let inner = self.lock();
         for tx in inner.connections.values() {
             for frame in frames {
-                let _ = tx.send(Out::Raw(frame.clone()));
+                let out = if binary {
+                    Out::RawBinary(frame.as_bytes().to_vec())
+                } else {
+                    Out::Raw(frame.clone())
+                };
+                let _ = tx.send(out);
             }
         }
         inner.connections.len()

@@ -49,7 +49,10 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
     };
     let mut host = IpAddr::V4(Ipv4Addr::LOCALHOST);
     let mut port = 9301u16;
-    let mut config = ServeConfig::new(SocketAddr::new(host, port), PathBuf::from("syncline-relay.sqlite"));
+    let mut config = ServeConfig::new(
+        SocketAddr::new(host, port),
+        PathBuf::from("syncline-relay.sqlite"),
+    );
     let mut args = Args {
         supervise,
         control_port: None,
@@ -89,17 +92,21 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
             }
             "--faults" => {
                 let v = value("--faults")?;
-                config.faults = serde_json::from_str::<Faults>(&v).map_err(|e| format!("bad --faults: {e}"))?;
+                config.faults =
+                    serde_json::from_str::<Faults>(&v).map_err(|e| format!("bad --faults: {e}"))?;
                 pass.push(v);
             }
             "--history-limit" => {
                 let v = value("--history-limit")?;
-                config.history_limit = v.parse().map_err(|_| format!("bad --history-limit {v:?}"))?;
+                config.history_limit = v
+                    .parse()
+                    .map_err(|_| format!("bad --history-limit {v:?}"))?;
                 pass.push(v);
             }
             "--control-port" => {
                 let v = value("--control-port")?;
-                args.control_port = Some(v.parse().map_err(|_| format!("bad --control-port {v:?}"))?);
+                args.control_port =
+                    Some(v.parse().map_err(|_| format!("bad --control-port {v:?}"))?);
                 continue;
             }
             "--exit-with-stdin" => {
@@ -146,10 +153,17 @@ fn main() -> ExitCode {
                 eprintln!("syncline-relay: {message}\n");
             }
             eprint!("{HELP}");
-            return if message.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) };
+            return if message.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            };
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("syncline-relay: {e}");

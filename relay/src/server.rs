@@ -69,5 +69,10 @@ pub async fn start(config: ServeConfig) -> io::Result<Running> {
             eprintln!("syncline-relay: server error: {e}");
         }
     });
-    Ok(Running { addr, hub, stop, task })
+    Ok(Running {
+        addr,
+        hub,
+        stop,
+        task,
+    })
 }

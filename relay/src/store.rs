@@ -56,7 +56,9 @@ impl Store {
         let mut heads = HashMap::new();
         {
             let mut stmt = db.prepare("SELECT channel, MAX(seq) FROM events GROUP BY channel")?;
-            let rows = stmt.query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)))?;
+            let rows = stmt.query_map([], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+            })?;
             for row in rows {
                 let (channel, seq) = row?;
                 heads.insert(channel, u64::try_from(seq).unwrap_or(0));
@@ -71,10 +73,19 @@ impl Store {
     }
 
     /// Stores a publish unless its id is known.
-    pub fn insert(&mut self, id: &str, channel: &str, event: &str, data: &str, now_ms: u64) -> rusqlite::Result<Stored> {
+    pub fn insert(
+        &mut self,
+        id: &str,
+        channel: &str,
+        event: &str,
+        data: &str,
+        now_ms: u64,
+    ) -> rusqlite::Result<Stored> {
         let existing: Option<i64> = self
             .db
-            .query_row("SELECT seq FROM events WHERE id = ?1", params![id], |row| row.get(0))
+            .query_row("SELECT seq FROM events WHERE id = ?1", params![id], |row| {
+                row.get(0)
+            })
             .optional()?;
         if let Some(seq) = existing {
             return Ok(Stored::Duplicate(u64::try_from(seq).unwrap_or(0)));
@@ -89,7 +100,12 @@ impl Store {
     }
 
     /// Events of a channel after `since`, oldest first, at most `limit`.
-    pub fn since(&self, channel: &str, since: u64, limit: usize) -> rusqlite::Result<Vec<StoredEvent>> {
+    pub fn since(
+        &self,
+        channel: &str,
+        since: u64,
+        limit: usize,
+    ) -> rusqlite::Result<Vec<StoredEvent>> {
         let mut stmt = self.db.prepare_cached(
             "SELECT id, seq, event, data FROM events WHERE channel = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
         )?;
@@ -125,15 +141,33 @@ mod tests {
         let path = dir.path().join("relay.sqlite");
         {
             let mut store = Store::open(&path).unwrap();
-            assert_eq!(store.insert("a", "c1", "e", "1", 0).unwrap(), Stored::New(1));
-            assert_eq!(store.insert("b", "c1", "e", "2", 0).unwrap(), Stored::New(2));
-            assert_eq!(store.insert("c", "c2", "e", "3", 0).unwrap(), Stored::New(1));
-            assert_eq!(store.insert("a", "c1", "e", "1", 0).unwrap(), Stored::Duplicate(1));
+            assert_eq!(
+                store.insert("a", "c1", "e", "1", 0).unwrap(),
+                Stored::New(1)
+            );
+            assert_eq!(
+                store.insert("b", "c1", "e", "2", 0).unwrap(),
+                Stored::New(2)
+            );
+            assert_eq!(
+                store.insert("c", "c2", "e", "3", 0).unwrap(),
+                Stored::New(1)
+            );
+            assert_eq!(
+                store.insert("a", "c1", "e", "1", 0).unwrap(),
+                Stored::Duplicate(1)
+            );
         }
         let mut store = Store::open(&path).unwrap();
         assert_eq!(store.head("c1"), 2);
-        assert_eq!(store.insert("b", "c1", "e", "2", 0).unwrap(), Stored::Duplicate(2));
-        assert_eq!(store.insert("d", "c1", "e", "4", 0).unwrap(), Stored::New(3));
+        assert_eq!(
+            store.insert("b", "c1", "e", "2", 0).unwrap(),
+            Stored::Duplicate(2)
+        );
+        assert_eq!(
+            store.insert("d", "c1", "e", "4", 0).unwrap(),
+            Stored::New(3)
+        );
         let replay = store.since("c1", 1, 10).unwrap();
         assert_eq!(replay.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![2, 3]);
         assert_eq!(store.ids(Some("c2")).unwrap(), vec!["c".to_owned()]);

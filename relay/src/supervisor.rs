@@ -44,7 +44,8 @@ struct Supervised {
 type Shared = Arc<Mutex<Supervised>>;
 
 impl Supervised {
-    async fn start(&mut self) -> Result<(), String> {
+    /// Starts the relay unless running; `extra` arguments apply to this start only.
+    async fn start(&mut self, extra: &[String]) -> Result<(), String> {
         if let Some(child) = &mut self.child {
             if matches!(child.try_wait(), Ok(None)) {
                 return Ok(());
@@ -55,6 +56,7 @@ impl Supervised {
             .arg("serve")
             .arg("--exit-with-stdin")
             .args(&self.config.serve_args)
+            .args(extra)
             .stdin(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
@@ -63,7 +65,10 @@ impl Supervised {
         self.starts += 1;
         // Ready when the port accepts connections.
         for _ in 0..200 {
-            if tokio::net::TcpStream::connect(self.config.relay_addr).await.is_ok() {
+            if tokio::net::TcpStream::connect(self.config.relay_addr)
+                .await
+                .is_ok()
+            {
                 return Ok(());
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
@@ -89,9 +94,29 @@ fn reply(result: Result<serde_json::Value, String>) -> Response {
     }
 }
 
-async fn start(State(s): State<Shared>) -> Response {
+#[derive(Deserialize, Default)]
+struct StartBody {
+    #[serde(default)]
+    args: Vec<String>,
+}
+
+/// Extra `serve` arguments for this start, e.g. `{"args": ["--faults", "{...}"]}`.
+fn start_args(body: &str) -> Result<Vec<String>, String> {
+    if body.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    serde_json::from_str::<StartBody>(body)
+        .map(|b| b.args)
+        .map_err(|e| format!("bad JSON body: {e}"))
+}
+
+async fn start(State(s): State<Shared>, body: String) -> Response {
+    let extra = match start_args(&body) {
+        Ok(a) => a,
+        Err(e) => return (StatusCode::BAD_REQUEST, e).into_response(),
+    };
     let mut s = s.lock().await;
-    let r = s.start().await;
+    let r = s.start(&extra).await;
     reply(r.map(|()| json!({ "running": true, "pid": s.pid(), "starts": s.starts })))
 }
 
@@ -101,10 +126,14 @@ async fn kill(State(s): State<Shared>) -> Response {
     reply(Ok(json!({ "running": false })))
 }
 
-async fn restart(State(s): State<Shared>) -> Response {
+async fn restart(State(s): State<Shared>, body: String) -> Response {
+    let extra = match start_args(&body) {
+        Ok(a) => a,
+        Err(e) => return (StatusCode::BAD_REQUEST, e).into_response(),
+    };
     let mut s = s.lock().await;
     s.kill().await;
-    let r = s.start().await;
+    let r = s.start(&extra).await;
     reply(r.map(|()| json!({ "running": true, "pid": s.pid(), "starts": s.starts })))
 }
 
@@ -118,7 +147,7 @@ async fn reset(State(s): State<Shared>) -> Response {
         path.push(suffix);
         let _ = std::fs::remove_file(path);
     }
-    let r = s.start().await;
+    let r = s.start(&[]).await;
     reply(r.map(|()| json!({ "running": true, "pid": s.pid(), "starts": s.starts })))
 }
 
@@ -128,7 +157,9 @@ async fn status(State(s): State<Shared>) -> Response {
         Some(child) => matches!(child.try_wait(), Ok(None)),
         None => false,
     };
-    reply(Ok(json!({ "running": running, "pid": s.pid(), "starts": s.starts })))
+    reply(Ok(
+        json!({ "running": running, "pid": s.pid(), "starts": s.starts }),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -154,7 +185,7 @@ pub async fn run(config: SupervisorConfig) -> std::io::Result<()> {
         child: None,
         starts: 0,
     }));
-    if let Err(e) = shared.lock().await.start().await {
+    if let Err(e) = shared.lock().await.start(&[]).await {
         eprintln!("syncline-relay supervise: {e}");
     }
     let app = Router::new()

@@ -6,12 +6,30 @@ use serde_json::{Value, json};
 /// A message from a client.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Incoming {
-    Hello { token: Option<String> },
-    Subscribe { channel: String, since: Option<u64> },
-    Unsubscribe { channel: String },
-    Publish { id: String, channel: String, event: String, data: String },
-    Request { id: String, event: String, data: Value },
-    Ping { ts: u64 },
+    Hello {
+        token: Option<String>,
+    },
+    Subscribe {
+        channel: String,
+        since: Option<u64>,
+    },
+    Unsubscribe {
+        channel: String,
+    },
+    Publish {
+        id: String,
+        channel: String,
+        event: String,
+        data: String,
+    },
+    Request {
+        id: String,
+        event: String,
+        data: Value,
+    },
+    Ping {
+        ts: u64,
+    },
     Pong,
 }
 
@@ -51,10 +69,12 @@ fn field_str(msg: &Value, name: &str) -> Result<String, WireError> {
 fn opt_u64(msg: &Value, name: &str) -> Result<Option<u64>, WireError> {
     match msg.get(name) {
         None | Some(Value::Null) => Ok(None),
-        Some(v) => v
-            .as_u64()
-            .map(Some)
-            .ok_or_else(|| bad("bad_message", format!("field {name:?} must be a non-negative integer"))),
+        Some(v) => v.as_u64().map(Some).ok_or_else(|| {
+            bad(
+                "bad_message",
+                format!("field {name:?} must be a non-negative integer"),
+            )
+        }),
     }
 }
 
@@ -62,7 +82,11 @@ fn decode_message(msg: Value) -> Result<Incoming, WireError> {
     if !msg.is_object() {
         return Err(bad("bad_message", "message is not an object"));
     }
-    let kind = msg.get("t").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let kind = msg
+        .get("t")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
     let data = || msg.get("data").cloned().unwrap_or(Value::Null);
     Ok(match kind.as_str() {
         "hello" => Incoming::Hello {
@@ -91,7 +115,12 @@ fn decode_message(msg: Value) -> Result<Incoming, WireError> {
         },
         "pong" => Incoming::Pong,
         "" => return Err(bad("bad_message", "message has no type")),
-        other => return Err(bad("unknown_type", format!("unknown message type {other:?}"))),
+        other => {
+            return Err(bad(
+                "unknown_type",
+                format!("unknown message type {other:?}"),
+            ));
+        }
     })
 }
 

@@ -28,26 +28,37 @@ struct Client {
 
 impl Client {
     async fn connect(addr: SocketAddr) -> Self {
-        let (ws, _) = connect_async(format!("ws://{addr}/ws")).await.expect("connect");
-        Self { ws, inbox: Vec::new() }
+        let (ws, _) = connect_async(format!("ws://{addr}/ws"))
+            .await
+            .expect("connect");
+        Self {
+            ws,
+            inbox: Vec::new(),
+        }
     }
 
     async fn hello(addr: SocketAddr, token: Option<&str>) -> Self {
         let mut c = Self::connect(addr).await;
-        c.send(json!({"t": "hello", "v": 1, "client": "test", "token": token})).await;
+        c.send(json!({"t": "hello", "v": 1, "client": "test", "token": token}))
+            .await;
         let welcome = c.next().await.expect("welcome");
         assert_eq!(welcome["t"], "welcome", "{welcome}");
         c
     }
 
     async fn send(&mut self, v: Value) {
-        self.ws.send(Message::text(v.to_string())).await.expect("send");
+        self.ws
+            .send(Message::text(v.to_string()))
+            .await
+            .expect("send");
     }
 
     /// The next message, or None when the socket ends or stays quiet for 2 s.
     async fn next(&mut self) -> Option<Value> {
         while self.inbox.is_empty() {
-            let frame = tokio::time::timeout(Duration::from_secs(2), self.ws.next()).await.ok()??;
+            let frame = tokio::time::timeout(Duration::from_secs(2), self.ws.next())
+                .await
+                .ok()??;
             match frame.ok()? {
                 Message::Text(t) => match serde_json::from_str::<Value>(t.as_str()).ok()? {
                     Value::Array(items) => self.inbox.extend(items),
@@ -63,7 +74,10 @@ impl Client {
     /// The next message of type `t`, skipping others.
     async fn next_of(&mut self, t: &str) -> Value {
         loop {
-            let m = self.next().await.unwrap_or_else(|| panic!("no {t} message"));
+            let m = self
+                .next()
+                .await
+                .unwrap_or_else(|| panic!("no {t} message"));
             if m["t"] == t {
                 return m;
             }
@@ -71,7 +85,8 @@ impl Client {
     }
 
     async fn publish(&mut self, id: &str, ch: &str, data: Value) {
-        self.send(json!({"t": "pub", "id": id, "ch": ch, "ev": "e", "data": data})).await;
+        self.send(json!({"t": "pub", "id": id, "ch": ch, "ev": "e", "data": data}))
+            .await;
     }
 }
 
@@ -86,7 +101,10 @@ async fn publish_is_acked_stored_once_and_broadcast_once() {
     let mut publisher = Client::hello(r.addr, None).await;
     publisher.publish("id-1", "room", json!({"goal": 1})).await;
     let ack = publisher.next_of("ack").await;
-    assert_eq!((ack["id"].as_str(), ack["seq"].as_u64()), (Some("id-1"), Some(1)));
+    assert_eq!(
+        (ack["id"].as_str(), ack["seq"].as_u64()),
+        (Some("id-1"), Some(1))
+    );
     // The same id again: acked with the same sequence, not stored or broadcast again.
     publisher.publish("id-1", "room", json!({"goal": 1})).await;
     assert_eq!(publisher.next_of("ack").await["seq"], 1);
@@ -94,10 +112,20 @@ async fn publish_is_acked_stored_once_and_broadcast_once() {
     assert_eq!(publisher.next_of("ack").await["seq"], 2);
 
     let first = sub.next_of("ev").await;
-    assert_eq!((first["seq"].as_u64(), first["id"].as_str()), (Some(1), Some("id-1")));
+    assert_eq!(
+        (first["seq"].as_u64(), first["id"].as_str()),
+        (Some(1), Some("id-1"))
+    );
     assert_eq!(first["data"], json!({"goal": 1}));
-    assert_eq!(sub.next_of("ev").await["seq"], 2, "the duplicate was not broadcast");
-    assert_eq!(r.hub.stored_ids(Some("room")).unwrap(), vec!["id-1", "id-2"]);
+    assert_eq!(
+        sub.next_of("ev").await["seq"],
+        2,
+        "the duplicate was not broadcast"
+    );
+    assert_eq!(
+        r.hub.stored_ids(Some("room")).unwrap(),
+        vec!["id-1", "id-2"]
+    );
     assert_eq!(r.hub.stats_view().duplicates, 1);
     r.shutdown().await;
 }
@@ -136,14 +164,16 @@ async fn hello_comes_first_and_the_token_is_checked() {
     let mut c = Client::connect(r.addr).await;
     c.send(json!({"t": "sub", "ch": "x"})).await;
     assert_eq!(c.next_of("error").await["code"], "hello_required");
-    c.send(json!({"t": "hello", "client": "c", "token": "wrong"})).await;
+    c.send(json!({"t": "hello", "client": "c", "token": "wrong"}))
+        .await;
     assert_eq!(c.next_of("denied").await["reason"], "invalid token");
     assert!(c.next().await.is_none(), "the relay closes after denying");
 
     Client::hello(r.addr, Some("secret")).await;
     r.hub.set_token(Some("rotated".into()));
     let mut c = Client::connect(r.addr).await;
-    c.send(json!({"t": "hello", "client": "c", "token": "secret"})).await;
+    c.send(json!({"t": "hello", "client": "c", "token": "secret"}))
+        .await;
     c.next_of("denied").await;
     Client::hello(r.addr, Some("rotated")).await;
     assert_eq!(r.hub.stats_view().denied, 2);
@@ -157,16 +187,23 @@ async fn requests_ping_and_bad_input() {
     let mut c = Client::hello(r.addr, None).await;
     c.send(json!([{"t": "req", "id": "r1", "ev": "echo", "data": {"x": [1]}}, {"t": "ping", "ts": 42}])).await;
     let res = c.next_of("res").await;
-    assert_eq!((res["ok"].as_bool(), &res["data"]), (Some(true), &json!({"x": [1]})));
+    assert_eq!(
+        (res["ok"].as_bool(), &res["data"]),
+        (Some(true), &json!({"x": [1]}))
+    );
     assert_eq!(c.next_of("pong").await["ts"], 42);
     c.send(json!({"t": "req", "id": "r2", "ev": "nope"})).await;
     let res = c.next_of("res").await;
-    assert_eq!((res["ok"].as_bool(), res["error"]["code"].as_str()), (Some(false), Some("unknown_request")));
+    assert_eq!(
+        (res["ok"].as_bool(), res["error"]["code"].as_str()),
+        (Some(false), Some("unknown_request"))
+    );
     c.ws.send(Message::text("{not json")).await.unwrap();
     assert_eq!(c.next_of("error").await["code"], "bad_json");
     c.send(json!({"t": "warp"})).await;
     assert_eq!(c.next_of("error").await["code"], "unknown_type");
-    c.send(json!({"t": "req", "id": "r3", "ev": "sleep", "data": {"ms": 50}})).await;
+    c.send(json!({"t": "req", "id": "r3", "ev": "sleep", "data": {"ms": 50}}))
+        .await;
     assert_eq!(c.next_of("res").await["id"], "r3");
     r.shutdown().await;
 }
@@ -192,8 +229,16 @@ async fn fault_modes() {
             acked.push(m["id"].as_str().unwrap_or_default().to_owned());
         }
     }
-    assert_eq!(acked, vec!["a1", "a2", "a4", "a5"], "every 3rd ack withheld");
-    assert_eq!(r.hub.stored_ids(Some("ch")).unwrap().len(), 6, "but all stored");
+    assert_eq!(
+        acked,
+        vec!["a1", "a2", "a4", "a5"],
+        "every 3rd ack withheld"
+    );
+    assert_eq!(
+        r.hub.stored_ids(Some("ch")).unwrap().len(),
+        6,
+        "but all stored"
+    );
 
     c.publish("x", "reject.me", json!(null)).await;
     let nack = c.next_of("nack").await;

@@ -32,7 +32,9 @@ impl Backoff {
             if delay >= self.max_ms {
                 break;
             }
-            delay = delay.saturating_mul(u64::from(self.factor.max(1))).min(self.max_ms);
+            delay = delay
+                .saturating_mul(u64::from(self.factor.max(1)))
+                .min(self.max_ms);
         }
         delay
     }
@@ -58,7 +60,10 @@ mod tests {
     fn default_schedule_doubles_to_thirty_seconds() {
         let b = Backoff::default();
         let nominal: Vec<u64> = (0..8).map(|n| b.nominal(n)).collect();
-        assert_eq!(nominal, [1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000, 30_000]);
+        assert_eq!(
+            nominal,
+            [1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000, 30_000]
+        );
         assert_eq!(b.nominal(u32::MAX), 30_000);
     }
 
@@ -75,7 +80,10 @@ mod tests {
 
     #[test]
     fn no_jitter_gives_the_nominal_delay() {
-        let b = Backoff { jitter_permille: 0, ..Backoff::default() };
+        let b = Backoff {
+            jitter_permille: 0,
+            ..Backoff::default()
+        };
         for n in 0..10 {
             assert_eq!(b.delay(n, 12345 * u64::from(n)), b.nominal(n));
         }

@@ -90,7 +90,11 @@ pub enum Action {
     /// Send a text frame on the open socket.
     Send(String),
     /// Close the socket of `attempt` (if it still exists).
-    CloseSocket { attempt: u64, code: u16, reason: &'static str },
+    CloseSocket {
+        attempt: u64,
+        code: u16,
+        reason: &'static str,
+    },
 }
 
 /// An incoming event for some of the app's subscriptions.
@@ -116,9 +120,15 @@ pub enum Event {
     /// An event for subscribers.
     Message(Delivery),
     /// A request was answered or failed.
-    RequestDone { id: String, result: Result<RawJson, RequestError> },
+    RequestDone {
+        id: String,
+        result: Result<RawJson, RequestError>,
+    },
     /// A publish was acked (with its sequence) or failed.
-    PublishDone { id: String, result: Result<u64, RequestError> },
+    PublishDone {
+        id: String,
+        result: Result<u64, RequestError>,
+    },
     /// Something went wrong; the client carries on (or reconnects).
     Error(ConnectionError),
 }
@@ -251,7 +261,14 @@ impl ClientCore {
     }
 
     /// Subscribe to `channel` (optionally one `event`), resuming after `since` if given.
-    pub fn subscribe(&mut self, now: u64, channel: &str, event: Option<&str>, priority: i32, since: Option<u64>) -> SubId {
+    pub fn subscribe(
+        &mut self,
+        now: u64,
+        channel: &str,
+        event: Option<&str>,
+        priority: i32,
+        since: Option<u64>,
+    ) -> SubId {
         let _ = now;
         let (id, first) = self.router.add(channel, event, priority, since);
         if first && self.is_open() {
@@ -318,7 +335,12 @@ impl ClientCore {
         self.push_outgoing(now, message, policy).map(|()| id)
     }
 
-    fn push_outgoing(&mut self, now: u64, message: Outgoing, policy: AnswerPolicy) -> Result<(), SendError<Outgoing>> {
+    fn push_outgoing(
+        &mut self,
+        now: u64,
+        message: Outgoing,
+        policy: AnswerPolicy,
+    ) -> Result<(), SendError<Outgoing>> {
         if self.snap.state == ConnectionState::Closed {
             return Err(SendError::Closed { message });
         }
@@ -348,8 +370,14 @@ impl ClientCore {
 
     pub(super) fn report_failure(&mut self, message: Outgoing, error: RequestError) {
         self.events.push_back(match message {
-            Outgoing::Request { id, .. } => Event::RequestDone { id, result: Err(error) },
-            Outgoing::Publish { id, .. } => Event::PublishDone { id, result: Err(error) },
+            Outgoing::Request { id, .. } => Event::RequestDone {
+                id,
+                result: Err(error),
+            },
+            Outgoing::Publish { id, .. } => Event::PublishDone {
+                id,
+                result: Err(error),
+            },
         });
     }
 
@@ -376,8 +404,14 @@ impl ClientCore {
             None => self.timers.stop(Timer::Pending),
         }
         let retry_at = self.timers.get(Timer::Reconnect);
-        let counts = (self.pending.buffered(), self.pending.len(), self.router.channel_count());
-        if (self.snap.buffered, self.snap.pending, self.snap.channels) != counts || self.snap.retry_at != retry_at {
+        let counts = (
+            self.pending.buffered(),
+            self.pending.len(),
+            self.router.channel_count(),
+        );
+        if (self.snap.buffered, self.snap.pending, self.snap.channels) != counts
+            || self.snap.retry_at != retry_at
+        {
             (self.snap.buffered, self.snap.pending, self.snap.channels) = counts;
             self.snap.retry_at = retry_at;
             self.dirty = true;

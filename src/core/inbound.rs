@@ -53,7 +53,9 @@ impl ClientCore {
     fn handle_message(&mut self, now: u64, message: ServerMessage) {
         match message {
             ServerMessage::Welcome { session } => self.on_welcome(now, session),
-            ServerMessage::Denied { reason } => self.lose(now, ConnectionError::AuthRejected(reason)),
+            ServerMessage::Denied { reason } => {
+                self.lose(now, ConnectionError::AuthRejected(reason))
+            }
             ServerMessage::Subscribed { channel, seq } => self.router.mark_live(&channel, seq),
             ServerMessage::Event {
                 channel,
@@ -77,12 +79,17 @@ impl ClientCore {
                 }
             }
             ServerMessage::Ack { id, seq } => match self.pending.answer(&id) {
-                Some(Outgoing::Publish { id, .. }) => {
-                    self.events.push_back(Event::PublishDone { id, result: Ok(seq) })
-                }
+                Some(Outgoing::Publish { id, .. }) => self.events.push_back(Event::PublishDone {
+                    id,
+                    result: Ok(seq),
+                }),
                 other => self.unknown_answer("ack", &id, other),
             },
-            ServerMessage::Nack { id, reason, retryable } => match self.pending.answer(&id) {
+            ServerMessage::Nack {
+                id,
+                reason,
+                retryable,
+            } => match self.pending.answer(&id) {
                 Some(Outgoing::Publish { id, .. }) => self.events.push_back(Event::PublishDone {
                     id,
                     result: Err(RequestError::Rejected { reason, retryable }),

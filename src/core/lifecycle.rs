@@ -134,8 +134,10 @@ impl ClientCore {
         }
         self.attempt_id += 1;
         let attempt = self.attempt_id;
-        self.timers
-            .set(Timer::ConnectDeadline, now.saturating_add(self.config.connect_timeout_ms));
+        self.timers.set(
+            Timer::ConnectDeadline,
+            now.saturating_add(self.config.connect_timeout_ms),
+        );
         self.set_state(ConnectionState::Connecting);
         if self.config.use_auth {
             self.phase = Phase::Auth;
@@ -165,8 +167,10 @@ impl ClientCore {
         self.dirty = true;
         self.set_state(ConnectionState::Open);
         self.ping_sent_at = None;
-        self.timers
-            .set(Timer::Ping, now.saturating_add(self.config.heartbeat_interval_ms));
+        self.timers.set(
+            Timer::Ping,
+            now.saturating_add(self.config.heartbeat_interval_ms),
+        );
         // Resubscribe (resuming where each channel stopped), then flush what waited.
         let mut frames: Vec<String> = self
             .router
@@ -236,8 +240,10 @@ impl ClientCore {
     fn send_ping(&mut self, now: u64) {
         self.ping_sent_at = Some(now);
         self.timers.stop(Timer::Ping);
-        self.timers
-            .set(Timer::PongDeadline, now.saturating_add(self.config.heartbeat_timeout_ms));
+        self.timers.set(
+            Timer::PongDeadline,
+            now.saturating_add(self.config.heartbeat_timeout_ms),
+        );
         self.send(ClientMessage::Ping { ts: now });
     }
 
@@ -253,8 +259,10 @@ impl ClientCore {
         }
         self.ping_sent_at = None;
         self.timers.stop(Timer::PongDeadline);
-        self.timers
-            .set(Timer::Ping, ts.saturating_add(self.config.heartbeat_interval_ms));
+        self.timers.set(
+            Timer::Ping,
+            ts.saturating_add(self.config.heartbeat_interval_ms),
+        );
     }
 
     fn pong_deadline(&mut self, now: u64) {
@@ -264,8 +272,10 @@ impl ClientCore {
         if self.phase == Phase::Open && self.last_rx > sent {
             // Frames are flowing, just not the pong yet (a busy socket): alive.
             self.ping_sent_at = None;
-            self.timers
-                .set(Timer::Ping, now.saturating_add(self.config.heartbeat_interval_ms));
+            self.timers.set(
+                Timer::Ping,
+                now.saturating_add(self.config.heartbeat_interval_ms),
+            );
         } else {
             self.lose(now, ConnectionError::HeartbeatTimeout);
         }

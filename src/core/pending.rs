@@ -11,7 +11,11 @@ use crate::protocol::envelope::{ClientMessage, RawJson};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outgoing {
     /// Answered by a `res`.
-    Request { id: String, event: String, data: RawJson },
+    Request {
+        id: String,
+        event: String,
+        data: RawJson,
+    },
     /// Answered by an `ack` or a `nack`.
     Publish {
         id: String,
@@ -31,7 +35,9 @@ impl Outgoing {
 
     fn encode(&self) -> String {
         match self.clone() {
-            Self::Request { id, event, data } => ClientMessage::Request { id, event, data }.encode(),
+            Self::Request { id, event, data } => {
+                ClientMessage::Request { id, event, data }.encode()
+            }
             Self::Publish {
                 id,
                 channel,
@@ -236,10 +242,13 @@ impl PendingTable {
             .map(|entry| {
                 self.unsent.remove(&entry.order);
                 let error = error(&entry);
-                (entry.order, Failed {
-                    message: entry.message,
-                    error,
-                })
+                (
+                    entry.order,
+                    Failed {
+                        message: entry.message,
+                        error,
+                    },
+                )
             })
             .collect();
         failed.sort_by_key(|(order, _)| *order);
@@ -294,8 +303,14 @@ mod tests {
         }
     }
 
-    const ONCE: AnswerPolicy = AnswerPolicy { timeout_ms: 100, retries: 0 };
-    const TWICE: AnswerPolicy = AnswerPolicy { timeout_ms: 100, retries: 1 };
+    const ONCE: AnswerPolicy = AnswerPolicy {
+        timeout_ms: 100,
+        retries: 0,
+    };
+    const TWICE: AnswerPolicy = AnswerPolicy {
+        timeout_ms: 100,
+        retries: 1,
+    };
 
     #[test]
     fn buffers_until_open_in_order_and_hands_back_overflow() {
@@ -332,7 +347,11 @@ mod tests {
         assert!(t.push(0, request("r"), TWICE, true).unwrap().is_some());
         let (frames, failed) = t.expire(100, true);
         assert!(frames.is_empty() && failed.is_empty());
-        assert_eq!(t.next_deadline(), Some(1_100), "resend after the first backoff step");
+        assert_eq!(
+            t.next_deadline(),
+            Some(1_100),
+            "resend after the first backoff step"
+        );
         let (frames, _) = t.expire(1_100, true);
         assert_eq!(frames.len(), 1);
         assert!(frames[0].contains("\"id\":\"r\""));
@@ -350,7 +369,11 @@ mod tests {
         let failed = t.connection_lost();
         let ids: Vec<&str> = failed.iter().map(|f| f.message.id()).collect();
         assert_eq!(ids, vec!["once", "p"]);
-        assert!(failed.iter().all(|f| f.error == RequestError::ConnectionLost));
+        assert!(
+            failed
+                .iter()
+                .all(|f| f.error == RequestError::ConnectionLost)
+        );
         assert_eq!(t.buffered(), 1);
         assert_eq!(t.answer("r"), Some(request("r")));
         assert_eq!(t.buffered(), 0, "an answer removes a buffered entry too");

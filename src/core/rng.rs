@@ -10,7 +10,11 @@ pub struct Rng(u64);
 impl Rng {
     /// A generator from `seed` (zero is replaced, as xorshift cannot leave it).
     pub fn new(seed: u64) -> Self {
-        Self(if seed == 0 { 0x9E37_79B9_7F4A_7C15 } else { seed })
+        Self(if seed == 0 {
+            0x9E37_79B9_7F4A_7C15
+        } else {
+            seed
+        })
     }
 
     /// The next pseudo-random `u64`.

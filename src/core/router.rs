@@ -47,7 +47,13 @@ impl Router {
     /// Adds a subscription. Returns its id, and `true` when it is the channel's first.
     ///
     /// `since` only matters for a channel's first subscription: it is where the stream resumes.
-    pub fn add(&mut self, channel: &str, event: Option<&str>, priority: i32, since: Option<u64>) -> (SubId, bool) {
+    pub fn add(
+        &mut self,
+        channel: &str,
+        event: Option<&str>,
+        priority: i32,
+        since: Option<u64>,
+    ) -> (SubId, bool) {
         self.next_id = self.next_id.wrapping_add(1);
         let id = SubId(self.next_id);
         // Keep higher priorities first and, within a priority, the order of subscription.
@@ -145,7 +151,10 @@ mod tests {
         let (high, _) = r.add("scores", None, 5, None);
         let (other, _) = r.add("chat", None, 9, None);
         let (second_high, _) = r.add("scores", None, 5, None);
-        assert_eq!(r.route("scores", "goal"), vec![high, second_high, goals, low]);
+        assert_eq!(
+            r.route("scores", "goal"),
+            vec![high, second_high, goals, low]
+        );
         assert_eq!(r.route("scores", "card"), vec![high, second_high, low]);
         assert_eq!(r.route("chat", "x"), vec![other]);
         assert!(r.route("nothing", "x").is_empty());

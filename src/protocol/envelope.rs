@@ -144,10 +144,16 @@ pub enum DecodeError {
     UnknownType(String),
     /// A required field is absent.
     #[error("message {kind:?} lacks field {field:?}")]
-    MissingField { kind: &'static str, field: &'static str },
+    MissingField {
+        kind: &'static str,
+        field: &'static str,
+    },
     /// A field has the wrong type or an invalid value.
     #[error("message {kind:?} has an invalid field {field:?}")]
-    InvalidField { kind: &'static str, field: &'static str },
+    InvalidField {
+        kind: &'static str,
+        field: &'static str,
+    },
 }
 
 /// The fields of one message object, looked up by name.
@@ -262,7 +268,9 @@ fn message_fields(raw: &str) -> Result<(String, Fields<'_>), DecodeError> {
 
 /// Decodes a frame from the server. A frame that is not JSON fails as a whole; otherwise each
 /// message decodes on its own, so one bad message in a batch does not lose the others.
-pub fn decode_server_frame(frame: &str) -> Result<Vec<Result<ServerMessage, DecodeError>>, DecodeError> {
+pub fn decode_server_frame(
+    frame: &str,
+) -> Result<Vec<Result<ServerMessage, DecodeError>>, DecodeError> {
     Ok(frame_messages(frame)?
         .into_iter()
         .map(decode_server_message)
@@ -346,7 +354,9 @@ fn decode_server_message(raw: &str) -> Result<ServerMessage, DecodeError> {
 }
 
 /// Decodes a frame from a client (used by tests and tools; the relay has its own decoder).
-pub fn decode_client_frame(frame: &str) -> Result<Vec<Result<ClientMessage, DecodeError>>, DecodeError> {
+pub fn decode_client_frame(
+    frame: &str,
+) -> Result<Vec<Result<ClientMessage, DecodeError>>, DecodeError> {
     Ok(frame_messages(frame)?
         .into_iter()
         .map(decode_client_message)
@@ -517,9 +527,10 @@ impl ServerMessage {
                 .str("session", session)
                 .finish(),
             Self::Denied { reason } => Writer::new("denied").str("reason", reason).finish(),
-            Self::Subscribed { channel, seq } => {
-                Writer::new("subscribed").str("ch", channel).u64("seq", *seq).finish()
-            }
+            Self::Subscribed { channel, seq } => Writer::new("subscribed")
+                .str("ch", channel)
+                .u64("seq", *seq)
+                .finish(),
             Self::Event {
                 channel,
                 event,

@@ -495,8 +495,21 @@ mod tests {
             assert_eq!(validate(ok), Ok(()), "{ok}");
         }
         for bad in [
-            "", "nul", "01", "1.", "-", "[1,]", "{\"a\"}", "{\"a\":1,}", "\"\u{1}\"",
-            "\"\\x\"", "\"\\ud800\"", "\"\\udc00\"", "[1] x", "{'a':1}", "\"abc",
+            "",
+            "nul",
+            "01",
+            "1.",
+            "-",
+            "[1,]",
+            "{\"a\"}",
+            "{\"a\":1,}",
+            "\"\u{1}\"",
+            "\"\\x\"",
+            "\"\\ud800\"",
+            "\"\\udc00\"",
+            "[1] x",
+            "{'a':1}",
+            "\"abc",
         ] {
             assert!(validate(bad).is_err(), "{bad:?} should be rejected");
         }
@@ -525,7 +538,10 @@ mod tests {
 
     #[test]
     fn splits_arrays() {
-        assert_eq!(array_elements(" [ 1 , {\"a\":2} ,\"x\"]").unwrap(), vec!["1", "{\"a\":2}", "\"x\""]);
+        assert_eq!(
+            array_elements(" [ 1 , {\"a\":2} ,\"x\"]").unwrap(),
+            vec!["1", "{\"a\":2}", "\"x\""]
+        );
         assert_eq!(array_elements("[]").unwrap(), Vec::<&str>::new());
         assert!(array_elements("[1,,2]").is_err());
     }
@@ -533,7 +549,10 @@ mod tests {
     #[test]
     fn reads_scalars() {
         assert_eq!(as_str("\"a\\nb\"").unwrap(), "a\nb");
-        assert!(matches!(as_str("\"plain\"").unwrap(), Cow::Borrowed("plain")));
+        assert!(matches!(
+            as_str("\"plain\"").unwrap(),
+            Cow::Borrowed("plain")
+        ));
         assert_eq!(as_str("1"), Err(JsonError::WrongType("string")));
         assert_eq!(as_u64("18446744073709551615"), Ok(u64::MAX));
         assert!(as_u64("18446744073709551616").is_err());
@@ -547,7 +566,13 @@ mod tests {
 
     #[test]
     fn writes_strings_that_read_back() {
-        for s in ["", "plain", "quote\"back\\slash", "ctl\u{1}\u{1f}\n\t\r", "é😀"] {
+        for s in [
+            "",
+            "plain",
+            "quote\"back\\slash",
+            "ctl\u{1}\u{1f}\n\t\r",
+            "é😀",
+        ] {
             let mut out = String::new();
             write_str(&mut out, s);
             assert_eq!(as_str(&out).unwrap(), s);

@@ -1,0 +1,176 @@
+//! Rust values into JS values and back: errors, the state snapshot, event contexts, payloads.
+//! Every Rust error becomes a JS `Error` here and only here.
+
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+
+use crate::core::{ConnectionError, RequestError, SendError, Snapshot};
+use crate::protocol::envelope::RawJson;
+use crate::web::clock;
+
+#[wasm_bindgen(inline_js = r#"
+export function makeError(kind, message, retryable, details) {
+  const e = new Error(message);
+  e.name = "SynclineError";
+  e.kind = kind;
+  e.retryable = retryable;
+  if (details) Object.assign(e, details);
+  return e;
+}
+export function makeMessage(channel, event, seq, id, dataText) {
+  return { channel, event, seq, id: id === undefined ? null : id, data: JSON.parse(dataText) };
+}
+export function makeAck(id, seq) {
+  return { id, seq, status: "acked" };
+}
+"#)]
+extern "C" {
+    #[wasm_bindgen(js_name = makeError)]
+    fn make_error(kind: &str, message: &str, retryable: bool, details: JsValue) -> JsValue;
+    #[wasm_bindgen(js_name = makeMessage, catch)]
+    fn make_message(
+        channel: &str,
+        event: &str,
+        seq: f64,
+        id: Option<String>,
+        data: &str,
+    ) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(js_name = makeAck)]
+    fn make_ack(id: &str, seq: f64) -> JsValue;
+}
+
+/// A `SynclineError` with a stable `kind`.
+pub fn error(kind: &str, message: &str, retryable: bool) -> JsValue {
+    make_error(kind, message, retryable, JsValue::UNDEFINED)
+}
+
+/// The caller passed something unusable.
+pub fn invalid_argument(message: &str) -> JsValue {
+    error("invalid_argument", message, false)
+}
+
+/// A connection error, for `onError` listeners.
+pub fn connection_error(e: &ConnectionError) -> JsValue {
+    error(e.kind(), &e.to_string(), true)
+}
+
+/// A failed request or publish, for its promise.
+pub fn request_error(e: &RequestError) -> JsValue {
+    let details = match e {
+        RequestError::Server(server) => {
+            serde_wasm_bindgen::to_value(&ServerDetails { code: &server.code })
+                .unwrap_or(JsValue::UNDEFINED)
+        }
+        _ => JsValue::UNDEFINED,
+    };
+    make_error(e.kind(), &e.to_string(), e.retryable(), details)
+}
+
+/// A send the client could not accept.
+pub fn send_error<T>(e: &SendError<T>) -> JsValue {
+    error(
+        e.kind(),
+        &e.to_string(),
+        matches!(e, SendError::BufferFull { .. }),
+    )
+}
+
+#[derive(Serialize)]
+struct ServerDetails<'a> {
+    code: &'a str,
+}
+
+/// The context object a subscription handler receives.
+pub fn message(
+    channel: &str,
+    event: &str,
+    seq: u64,
+    id: Option<String>,
+    data: &RawJson,
+) -> Result<JsValue, JsValue> {
+    make_message(channel, event, seq as f64, id, data.as_str())
+}
+
+/// What a publish promise resolves with.
+pub fn ack(id: &str, seq: u64) -> JsValue {
+    make_ack(id, seq as f64)
+}
+
+/// A payload from the server, parsed by the browser.
+pub fn parse_data(data: &RawJson) -> JsValue {
+    js_sys::JSON::parse(data.as_str()).unwrap_or_else(|_| JsValue::from_str(data.as_str()))
+}
+
+/// A payload from the app, as JSON text (`undefined` becomes `null`).
+pub fn data_to_json(data: &JsValue) -> Result<RawJson, JsValue> {
+    if data.is_undefined() {
+        return Ok(RawJson::null());
+    }
+    let text = js_sys::JSON::stringify(data).map_err(|e| {
+        invalid_argument(&format!(
+            "data is not JSON-serializable: {}",
+            crate::web::socket::describe(&e)
+        ))
+    })?;
+    let text = text.as_string().unwrap_or_else(|| "null".to_owned());
+    RawJson::parse(text).map_err(|e| invalid_argument(&format!("data is not valid JSON: {e}")))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ErrorView<'a> {
+    kind: &'a str,
+    message: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StateView<'a> {
+    version: u64,
+    state: &'a str,
+    online: bool,
+    visible: bool,
+    attempt: u32,
+    reconnects: u64,
+    rtt_ms: Option<u64>,
+    /// Epoch milliseconds of the next attempt, while waiting.
+    retry_at: Option<u64>,
+    last_error: Option<ErrorView<'a>>,
+    session: Option<&'a str>,
+    buffered: usize,
+    pending: usize,
+    channels: usize,
+}
+
+/// The frozen JS object `getState()` returns.
+pub fn state(snapshot: &Snapshot) -> JsValue {
+    let now = clock::now_ms();
+    let view = StateView {
+        version: snapshot.version,
+        state: snapshot.state.as_str(),
+        online: snapshot.online,
+        visible: snapshot.visible,
+        attempt: snapshot.attempt,
+        reconnects: snapshot.reconnects,
+        rtt_ms: snapshot.rtt_ms,
+        retry_at: snapshot
+            .retry_at
+            .map(|at| clock::unix_ms().saturating_add(at.saturating_sub(now))),
+        last_error: snapshot.last_error.as_ref().map(|e| ErrorView {
+            kind: e.kind,
+            message: &e.message,
+        }),
+        session: snapshot.session.as_deref(),
+        buffered: snapshot.buffered,
+        pending: snapshot.pending,
+        channels: snapshot.channels,
+    };
+    let serializer = serde_wasm_bindgen::Serializer::new()
+        .serialize_maps_as_objects(true)
+        .serialize_missing_as_null(true);
+    let value = view.serialize(&serializer).unwrap_or(JsValue::NULL);
+    if let Some(object) = value.dyn_ref::<js_sys::Object>() {
+        js_sys::Object::freeze(object);
+    }
+    value
+}

@@ -1,0 +1,208 @@
+//! `new SynclineClient(options)`: JS options into a core [`Config`] and an auth hook.
+
+use serde::Deserialize;
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+
+use super::convert::invalid_argument;
+use crate::core::Config;
+use crate::core::backoff::Backoff;
+use crate::core::pending::AnswerPolicy;
+use crate::driver::AuthFuture;
+use crate::web::socket::describe;
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct ReconnectOptions {
+    initial_delay_ms: Option<f64>,
+    max_delay_ms: Option<f64>,
+    factor: Option<f64>,
+    jitter: Option<f64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct HeartbeatOptions {
+    interval_ms: Option<f64>,
+    timeout_ms: Option<f64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct ClientOptions {
+    url: Option<String>,
+    client_id: Option<String>,
+    auto_connect: Option<bool>,
+    reconnect: ReconnectOptions,
+    heartbeat: HeartbeatOptions,
+    connect_timeout_ms: Option<f64>,
+    request_timeout_ms: Option<f64>,
+    request_retries: Option<f64>,
+    publish_timeout_ms: Option<f64>,
+    send_buffer_size: Option<f64>,
+    max_message_bytes: Option<f64>,
+}
+
+/// Per-call options of `request()`.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RequestOptions {
+    timeout_ms: Option<f64>,
+    retries: Option<f64>,
+}
+
+/// Per-call options of `subscribe()`.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SubscribeOptions {
+    /// Only this event name.
+    pub event: Option<String>,
+    /// Higher runs first (default 0).
+    pub priority: Option<f64>,
+    /// Resume after this channel sequence.
+    pub since: Option<f64>,
+}
+
+/// What the constructor needs: the core settings, whether to connect now, the auth callback.
+pub struct Parsed {
+    pub config: Config,
+    pub auto_connect: bool,
+    pub auth: Option<js_sys::Function>,
+}
+
+/// A non-negative whole number of milliseconds (or count) from a JS number.
+fn whole(name: &str, value: Option<f64>) -> Result<Option<u64>, JsValue> {
+    match value {
+        None => Ok(None),
+        Some(v) if v.is_finite() && v >= 0.0 && v <= 9_007_199_254_740_991.0 => Ok(Some(v as u64)),
+        Some(_) => Err(invalid_argument(&format!(
+            "{name} must be a non-negative number"
+        ))),
+    }
+}
+
+fn from_js<T: for<'de> Deserialize<'de> + Default>(
+    value: &JsValue,
+    what: &str,
+) -> Result<T, JsValue> {
+    if value.is_undefined() || value.is_null() {
+        return Ok(T::default());
+    }
+    serde_wasm_bindgen::from_value(value.clone())
+        .map_err(|e| invalid_argument(&format!("{what}: {e}")))
+}
+
+/// Reads the constructor options.
+pub fn parse_client(options: &JsValue, client_id: String, seed: u64) -> Result<Parsed, JsValue> {
+    let o: ClientOptions = from_js(options, "options")?;
+    let url = o
+        .url
+        .ok_or_else(|| invalid_argument("options.url is required"))?;
+    let mut config = Config::new(url, o.client_id.unwrap_or(client_id));
+    config.seed = seed;
+    let r = &o.reconnect;
+    config.reconnect = Backoff {
+        initial_ms: whole("reconnect.initialDelayMs", r.initial_delay_ms)?
+            .unwrap_or(config.reconnect.initial_ms),
+        max_ms: whole("reconnect.maxDelayMs", r.max_delay_ms)?.unwrap_or(config.reconnect.max_ms),
+        factor: whole("reconnect.factor", r.factor)?
+            .map_or(config.reconnect.factor, |f| f.clamp(1, 100) as u32),
+        jitter_permille: match r.jitter {
+            None => config.reconnect.jitter_permille,
+            Some(j) if (0.0..=1.0).contains(&j) => (j * 1000.0) as u32,
+            Some(_) => return Err(invalid_argument("reconnect.jitter must be between 0 and 1")),
+        },
+    };
+    let h = &o.heartbeat;
+    config.heartbeat_interval_ms =
+        whole("heartbeat.intervalMs", h.interval_ms)?.unwrap_or(config.heartbeat_interval_ms);
+    config.heartbeat_timeout_ms =
+        whole("heartbeat.timeoutMs", h.timeout_ms)?.unwrap_or(config.heartbeat_timeout_ms);
+    config.connect_timeout_ms =
+        whole("connectTimeoutMs", o.connect_timeout_ms)?.unwrap_or(config.connect_timeout_ms);
+    config.request = AnswerPolicy {
+        timeout_ms: whole("requestTimeoutMs", o.request_timeout_ms)?
+            .unwrap_or(config.request.timeout_ms),
+        retries: whole("requestRetries", o.request_retries)?
+            .map_or(config.request.retries, |n| n.min(100) as u32),
+    };
+    config.publish_timeout_ms =
+        whole("publishTimeoutMs", o.publish_timeout_ms)?.unwrap_or(config.publish_timeout_ms);
+    config.send_buffer =
+        whole("sendBufferSize", o.send_buffer_size)?.map_or(config.send_buffer, |n| n as usize);
+    config.max_message_bytes = whole("maxMessageBytes", o.max_message_bytes)?
+        .map_or(config.max_message_bytes, |n| n as usize);
+    let auth = js_sys::Reflect::get(options, &JsValue::from_str("auth"))
+        .ok()
+        .filter(|v| !v.is_undefined() && !v.is_null());
+    let auth = match auth {
+        None => None,
+        Some(f) => Some(
+            f.dyn_into::<js_sys::Function>()
+                .map_err(|_| invalid_argument("options.auth must be a function"))?,
+        ),
+    };
+    config.use_auth = auth.is_some();
+    Ok(Parsed {
+        config,
+        auto_connect: o.auto_connect.unwrap_or(true),
+        auth,
+    })
+}
+
+/// Reads `request()` options into a policy (defaults from the client).
+pub fn parse_request(options: &JsValue, defaults: AnswerPolicy) -> Result<AnswerPolicy, JsValue> {
+    let o: RequestOptions = from_js(options, "request options")?;
+    Ok(AnswerPolicy {
+        timeout_ms: whole("timeoutMs", o.timeout_ms)?.unwrap_or(defaults.timeout_ms),
+        retries: whole("retries", o.retries)?.map_or(defaults.retries, |n| n.min(100) as u32),
+    })
+}
+
+/// Reads `subscribe()` options.
+pub fn parse_subscribe(options: &JsValue) -> Result<(Option<String>, i32, Option<u64>), JsValue> {
+    let o: SubscribeOptions = from_js(options, "subscribe options")?;
+    let priority = match o.priority {
+        None => 0,
+        Some(p) if p.is_finite() => p.clamp(-1_000_000.0, 1_000_000.0) as i32,
+        Some(_) => return Err(invalid_argument("priority must be a finite number")),
+    };
+    Ok((o.event, priority, whole("since", o.since)?))
+}
+
+/// Wraps the app's `auth` callback: it may return a token, `{ token }`, null, or a Promise of one.
+pub fn auth_hook(auth: js_sys::Function) -> Box<dyn Fn() -> AuthFuture> {
+    Box::new(move || {
+        let returned = auth.call0(&JsValue::NULL);
+        Box::pin(async move {
+            let value = returned.map_err(|e| describe(&e))?;
+            let value = if value.has_type::<js_sys::Promise>() {
+                let promise: js_sys::Promise = value.unchecked_into();
+                wasm_bindgen_futures::JsFuture::from(promise)
+                    .await
+                    .map_err(|e| describe(&e))?
+            } else {
+                value
+            };
+            token_of(&value)
+        })
+    })
+}
+
+fn token_of(value: &JsValue) -> Result<Option<String>, String> {
+    if value.is_null() || value.is_undefined() {
+        return Ok(None);
+    }
+    if let Some(token) = value.as_string() {
+        return Ok(Some(token));
+    }
+    let token =
+        js_sys::Reflect::get(value, &JsValue::from_str("token")).unwrap_or(JsValue::UNDEFINED);
+    if token.is_null() || token.is_undefined() {
+        return Ok(None);
+    }
+    token
+        .as_string()
+        .map(Some)
+        .ok_or_else(|| "auth must return a string, { token }, or null".to_owned())
+}

@@ -1,0 +1,175 @@
+//! The JS side of a client: subscription handlers, listeners and the promises waiting for
+//! answers. The driver's events are turned into calls on these here.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+
+use js_sys::Function;
+use wasm_bindgen::prelude::*;
+
+use super::convert;
+use crate::core::router::SubId;
+use crate::core::{Event, Snapshot};
+
+/// Which list a listener is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListenerKind {
+    State,
+    Error,
+}
+
+/// Callbacks and promises of one client.
+#[derive(Default)]
+pub struct Registry {
+    handlers: RefCell<HashMap<SubId, Function>>,
+    state_listeners: RefCell<Vec<(u32, Function)>>,
+    error_listeners: RefCell<Vec<(u32, Function)>>,
+    waiting: RefCell<HashMap<String, (Function, Function)>>,
+    cached_state: RefCell<Option<(u64, JsValue)>>,
+    next_listener: Cell<u32>,
+}
+
+impl Registry {
+    /// Remembers a subscription's handler.
+    pub fn add_handler(&self, id: SubId, handler: Function) {
+        self.handlers.borrow_mut().insert(id, handler);
+    }
+
+    /// Forgets a subscription's handler.
+    pub fn remove_handler(&self, id: SubId) {
+        self.handlers.borrow_mut().remove(&id);
+    }
+
+    /// Adds a listener; returns its id for removal.
+    pub fn add_listener(&self, kind: ListenerKind, f: Function) -> u32 {
+        let id = self.next_listener.get().wrapping_add(1);
+        self.next_listener.set(id);
+        self.list(kind).borrow_mut().push((id, f));
+        id
+    }
+
+    /// Removes a listener (removing twice is harmless).
+    pub fn remove_listener(&self, kind: ListenerKind, id: u32) {
+        self.list(kind).borrow_mut().retain(|(i, _)| *i != id);
+    }
+
+    fn list(&self, kind: ListenerKind) -> &RefCell<Vec<(u32, Function)>> {
+        match kind {
+            ListenerKind::State => &self.state_listeners,
+            ListenerKind::Error => &self.error_listeners,
+        }
+    }
+
+    /// Drops every handler and listener (after `close()`).
+    pub fn clear(&self) {
+        self.handlers.borrow_mut().clear();
+        self.state_listeners.borrow_mut().clear();
+        self.error_listeners.borrow_mut().clear();
+    }
+
+    /// Number of listeners and handlers held (for leak checks).
+    pub fn callback_count(&self) -> usize {
+        self.handlers.borrow().len()
+            + self.state_listeners.borrow().len()
+            + self.error_listeners.borrow().len()
+    }
+
+    /// Makes a promise whose outcome arrives later as an event for `id`.
+    pub fn wait_for(&self, id: String) -> js_sys::Promise {
+        let mut pair = None;
+        let promise = js_sys::Promise::new(&mut |resolve, reject| pair = Some((resolve, reject)));
+        if let Some(pair) = pair {
+            self.waiting.borrow_mut().insert(id, pair);
+        }
+        promise
+    }
+
+    /// The JS state object for `snapshot`, built once per version.
+    pub fn state_object(&self, snapshot: &Snapshot) -> JsValue {
+        if let Some((version, value)) = &*self.cached_state.borrow() {
+            if *version == snapshot.version {
+                return value.clone();
+            }
+        }
+        let value = convert::state(snapshot);
+        *self.cached_state.borrow_mut() = Some((snapshot.version, value.clone()));
+        value
+    }
+
+    /// Tells state listeners (each call outside any borrow, so they may call back in).
+    pub fn notify_state(&self, snapshot: &Snapshot) {
+        let state = self.state_object(snapshot);
+        let listeners: Vec<Function> = self
+            .state_listeners
+            .borrow()
+            .iter()
+            .map(|(_, f)| f.clone())
+            .collect();
+        for f in listeners {
+            if let Err(e) = f.call1(&JsValue::NULL, &state) {
+                report_callback_error(&e);
+            }
+        }
+    }
+
+    /// Turns a core event into JS calls.
+    pub fn dispatch(&self, event: Event) {
+        match event {
+            Event::Message(d) => {
+                let message = match convert::message(&d.channel, &d.event, d.seq, d.id, &d.data) {
+                    Ok(m) => m,
+                    Err(e) => return report_callback_error(&e),
+                };
+                for sub in d.subscribers {
+                    let handler = self.handlers.borrow().get(&sub).cloned();
+                    if let Some(handler) = handler {
+                        if let Err(e) = handler.call1(&JsValue::NULL, &message) {
+                            report_callback_error(&e);
+                        }
+                    }
+                }
+            }
+            Event::RequestDone { id, result } => self.settle(
+                &id,
+                result
+                    .map(|data| convert::parse_data(&data))
+                    .map_err(|e| convert::request_error(&e)),
+            ),
+            Event::PublishDone { id, result } => {
+                let outcome = result
+                    .map(|seq| convert::ack(&id, seq))
+                    .map_err(|e| convert::request_error(&e));
+                self.settle(&id, outcome)
+            }
+            Event::Error(e) => {
+                let error = convert::connection_error(&e);
+                let listeners: Vec<Function> = self
+                    .error_listeners
+                    .borrow()
+                    .iter()
+                    .map(|(_, f)| f.clone())
+                    .collect();
+                for f in listeners {
+                    if let Err(e) = f.call1(&JsValue::NULL, &error) {
+                        report_callback_error(&e);
+                    }
+                }
+            }
+        }
+    }
+
+    fn settle(&self, id: &str, outcome: Result<JsValue, JsValue>) {
+        let pair = self.waiting.borrow_mut().remove(id);
+        if let Some((resolve, reject)) = pair {
+            let _ = match outcome {
+                Ok(value) => resolve.call1(&JsValue::NULL, &value),
+                Err(error) => reject.call1(&JsValue::NULL, &error),
+            };
+        }
+    }
+}
+
+/// An app callback threw: it must not stop the others, but it must not vanish either.
+fn report_callback_error(error: &JsValue) {
+    web_sys::console::error_2(&JsValue::from_str("syncline: a callback threw"), error);
+}

@@ -1,0 +1,275 @@
+//! The driver: feeds browser events and timer ticks into the core and carries out the core's
+//! actions with the `web` adapters. It holds no protocol logic; the JS side (callbacks,
+//! promises) is reached only through the [`Hooks`] the facade gives it.
+//!
+//! Re-entrancy: app callbacks run from [`Hooks::on_event`] and may call straight back into
+//! the client. The core is therefore only ever borrowed for short, callback-free sections,
+//! and a nested [`Driver::input`] leaves the draining to the loop already running.
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::{Rc, Weak};
+
+use crate::core::{Action, ClientCore, Config, Event, Snapshot};
+use crate::web::clock::{self, Deadline};
+use crate::web::network::{self, NetworkSignal, NetworkWatch};
+use crate::web::socket::{Socket, SocketEvent};
+
+/// The answer of the app's `auth` callback: a token, no token, or why it failed.
+pub type AuthFuture = Pin<Box<dyn Future<Output = Result<Option<String>, String>>>>;
+
+/// What the driver needs from the facade.
+pub struct Hooks {
+    /// Asks the app for credentials (the `auth` option), if it gave a callback.
+    pub auth: Option<Box<dyn Fn() -> AuthFuture>>,
+    /// Receives every core event, outside any borrow.
+    pub on_event: Box<dyn Fn(Event)>,
+    /// Called once per drain when the snapshot's version changed.
+    pub on_state: Box<dyn Fn(&Snapshot)>,
+}
+
+#[derive(Default)]
+struct Io {
+    socket: Option<(u64, Socket)>,
+    timer: Option<Deadline>,
+    network: Option<NetworkWatch>,
+}
+
+struct Inner {
+    core: RefCell<ClientCore>,
+    io: RefCell<Io>,
+    hooks: Hooks,
+    draining: Cell<bool>,
+    notified_version: Cell<u64>,
+}
+
+/// A running client: the core plus its browser resources. Dropping it closes everything.
+pub struct Driver {
+    inner: Rc<Inner>,
+}
+
+impl Driver {
+    /// Creates the client and starts listening to the network and page signals.
+    pub fn new(config: Config, hooks: Hooks) -> Self {
+        let inner = Rc::new(Inner {
+            core: RefCell::new(ClientCore::new(config)),
+            io: RefCell::new(Io::default()),
+            hooks,
+            draining: Cell::new(false),
+            notified_version: Cell::new(0),
+        });
+        let weak = Rc::downgrade(&inner);
+        let watch = NetworkWatch::new(move |signal| {
+            if let Some(inner) = weak.upgrade() {
+                inner.on_network(signal);
+            }
+        });
+        if let Ok(mut io) = inner.io.try_borrow_mut() {
+            io.network = Some(watch);
+        }
+        let (online, visible) = (network::is_online(), network::is_visible());
+        inner.input(|core, now| {
+            core.set_online(now, online);
+            core.set_visible(now, visible);
+        });
+        Self { inner }
+    }
+
+    /// Runs `f` on the core with the current time, then carries out what it caused.
+    /// `None` only if the core is busy, which the drain loop's design rules out.
+    pub fn input<R>(&self, f: impl FnOnce(&mut ClientCore, u64) -> R) -> Option<R> {
+        self.inner.input(f)
+    }
+
+    /// A copy of the current snapshot.
+    pub fn snapshot(&self) -> Option<Snapshot> {
+        self.inner
+            .core
+            .try_borrow()
+            .ok()
+            .map(|c| c.snapshot().clone())
+    }
+
+    /// Stops listening to the page and drops the socket and timer.
+    pub fn shut_down(&self) {
+        self.inner.input(|core, now| core.disconnect(now));
+        if let Ok(mut io) = self.inner.io.try_borrow_mut() {
+            *io = Io::default();
+        }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        self.shut_down();
+    }
+}
+
+impl Inner {
+    fn input<R>(self: &Rc<Self>, f: impl FnOnce(&mut ClientCore, u64) -> R) -> Option<R> {
+        let result = {
+            let mut core = self.core.try_borrow_mut().ok()?;
+            f(&mut core, clock::now_ms())
+        };
+        self.drain();
+        Some(result)
+    }
+
+    /// Carries out actions and delivers events until the core has nothing more to say.
+    fn drain(self: &Rc<Self>) {
+        if self.draining.replace(true) {
+            return;
+        }
+        loop {
+            let action = self
+                .core
+                .try_borrow_mut()
+                .ok()
+                .and_then(|mut c| c.poll_action());
+            if let Some(action) = action {
+                self.execute(action);
+                continue;
+            }
+            let event = self
+                .core
+                .try_borrow_mut()
+                .ok()
+                .and_then(|mut c| c.poll_event());
+            match event {
+                Some(event) => (self.hooks.on_event)(event),
+                None => break,
+            }
+        }
+        self.draining.set(false);
+        self.arm_timer();
+        let changed = self
+            .core
+            .try_borrow()
+            .ok()
+            .filter(|c| c.snapshot().version != self.notified_version.get())
+            .map(|c| c.snapshot().clone());
+        if let Some(snapshot) = changed {
+            self.notified_version.set(snapshot.version);
+            (self.hooks.on_state)(&snapshot);
+        }
+    }
+
+    fn execute(self: &Rc<Self>, action: Action) {
+        match action {
+            Action::RequestAuth { attempt } => self.request_auth(attempt),
+            Action::OpenSocket { attempt, url } => self.open_socket(attempt, &url),
+            Action::Send(frame) => {
+                if let Ok(io) = self.io.try_borrow() {
+                    if let Some((_, socket)) = &io.socket {
+                        // A failed send means the socket is going; its close event follows.
+                        let _ = socket.send(&frame);
+                    }
+                }
+            }
+            Action::CloseSocket { attempt, .. } => {
+                let old = self.io.try_borrow_mut().ok().and_then(|mut io| {
+                    if io.socket.as_ref().is_some_and(|(a, _)| *a == attempt) {
+                        io.socket.take()
+                    } else {
+                        None
+                    }
+                });
+                drop(old);
+            }
+        }
+    }
+
+    fn request_auth(self: &Rc<Self>, attempt: u64) {
+        let Some(auth) = &self.hooks.auth else {
+            self.with_core(|core, now| core.handle_auth(now, attempt, Ok(None)));
+            return;
+        };
+        let answer = auth();
+        let weak = Rc::downgrade(self);
+        wasm_bindgen_futures::spawn_local(async move {
+            let result = answer.await;
+            if let Some(inner) = weak.upgrade() {
+                inner.input(|core, now| core.handle_auth(now, attempt, result));
+            }
+        });
+    }
+
+    fn open_socket(self: &Rc<Self>, attempt: u64, url: &str) {
+        let weak: Weak<Self> = Rc::downgrade(self);
+        let opened = Socket::open(url, move |event| {
+            if let Some(inner) = weak.upgrade() {
+                inner.on_socket(attempt, event);
+            }
+        });
+        match opened {
+            Ok(socket) => {
+                if let Ok(mut io) = self.io.try_borrow_mut() {
+                    io.socket = Some((attempt, socket));
+                }
+            }
+            Err(message) => {
+                self.with_core(|core, now| core.handle_socket_failed(now, attempt, message))
+            }
+        }
+    }
+
+    /// Core access from inside the drain loop (the loop picks up what it causes).
+    fn with_core(&self, f: impl FnOnce(&mut ClientCore, u64)) {
+        if let Ok(mut core) = self.core.try_borrow_mut() {
+            f(&mut core, clock::now_ms());
+        }
+    }
+
+    fn on_socket(self: &Rc<Self>, attempt: u64, event: SocketEvent) {
+        self.input(|core, now| match event {
+            SocketEvent::Open => core.handle_socket_open(now, attempt),
+            SocketEvent::Text(text) => core.handle_frame(now, attempt, &text),
+            SocketEvent::Binary(len) => core.handle_binary(now, attempt, len),
+            SocketEvent::Closed { code, reason } => {
+                core.handle_socket_closed(now, attempt, code, &reason)
+            }
+        });
+    }
+
+    fn on_network(self: &Rc<Self>, signal: NetworkSignal) {
+        self.input(|core, now| match signal {
+            NetworkSignal::Online(online) => core.set_online(now, online),
+            NetworkSignal::Visible(visible) => core.set_visible(now, visible),
+            NetworkSignal::Leaving => {}
+        });
+    }
+
+    /// Keeps exactly one browser timer, for the core's earliest deadline.
+    fn arm_timer(self: &Rc<Self>) {
+        let next = match self.core.try_borrow() {
+            Ok(core) => core.poll_timeout(),
+            Err(_) => return,
+        };
+        let Ok(mut io) = self.io.try_borrow_mut() else {
+            return;
+        };
+        if io.timer.as_ref().map(|t| t.at) == next {
+            return;
+        }
+        io.timer = next.map(|at| {
+            let weak = Rc::downgrade(self);
+            Deadline::arm(at, move || {
+                if let Some(inner) = weak.upgrade() {
+                    inner.on_timer(at);
+                }
+            })
+        });
+    }
+
+    fn on_timer(self: &Rc<Self>, at: u64) {
+        if let Ok(mut io) = self.io.try_borrow_mut() {
+            if io.timer.as_ref().is_some_and(|t| t.at == at) {
+                io.timer = None;
+            }
+        }
+        // The browser fired the timer for `at`: treat that time as reached even if the
+        // millisecond clock rounds a hair below it.
+        self.input(|core, now| core.handle_timeout(now.max(at)));
+    }
+}

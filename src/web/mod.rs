@@ -1,0 +1,7 @@
+//! Browser adapters, one per web API. Each owns its closures and releases them on `Drop`;
+//! `JsValue` stops here and never reaches the core.
+
+pub mod clock;
+pub mod events;
+pub mod network;
+pub mod socket;
