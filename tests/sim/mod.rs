@@ -1,0 +1,157 @@
+//! A simulated browser around the client core, for native tests: a clock that only moves when
+//! told, a socket that opens and closes when the test says, and a record of what was sent.
+#![allow(dead_code)]
+
+use syncline::core::{Action, ClientCore, Config, Event};
+use syncline::protocol::envelope::{ClientMessage, ServerMessage, decode_client_frame};
+
+pub struct Sim {
+    pub core: ClientCore,
+    pub now: u64,
+    /// Every client message sent on any socket, in order.
+    pub sent: Vec<ClientMessage>,
+    /// Frames as sent (to see batching).
+    pub frames: Vec<String>,
+    pub events: Vec<Event>,
+    /// Attempt whose socket the "browser" is opening or has open.
+    pub socket: Option<u64>,
+    /// Attempts that asked for auth.
+    pub auth_requests: Vec<u64>,
+    /// Times `OpenSocket` was asked for.
+    pub opens: Vec<u64>,
+    /// Times the core's timer fired.
+    pub wakeups: u32,
+}
+
+impl Sim {
+    pub fn new(config: Config) -> Self {
+        Self {
+            core: ClientCore::new(config),
+            now: 1_000,
+            sent: Vec::new(),
+            frames: Vec::new(),
+            events: Vec::new(),
+            socket: None,
+            auth_requests: Vec::new(),
+            opens: Vec::new(),
+            wakeups: 0,
+        }
+    }
+
+    pub fn config() -> Config {
+        let mut c = Config::new("ws://relay.test/ws", "client-1");
+        c.seed = 7;
+        c
+    }
+
+    /// Carries out the core's actions.
+    pub fn pump(&mut self) {
+        while let Some(action) = self.core.poll_action() {
+            match action {
+                Action::RequestAuth { attempt } => self.auth_requests.push(attempt),
+                Action::OpenSocket { attempt, .. } => {
+                    self.opens.push(self.now);
+                    self.socket = Some(attempt);
+                }
+                Action::Send(frame) => {
+                    let messages = decode_client_frame(&frame).expect("client frames are JSON");
+                    self.sent.extend(
+                        messages
+                            .into_iter()
+                            .map(|m| m.expect("client messages decode")),
+                    );
+                    self.frames.push(frame);
+                }
+                Action::CloseSocket { attempt, .. } => {
+                    if self.socket == Some(attempt) {
+                        self.socket = None;
+                    }
+                }
+            }
+        }
+        while let Some(event) = self.core.poll_event() {
+            self.events.push(event);
+        }
+    }
+
+    /// Moves the clock forward by `ms`, firing every deadline on the way.
+    pub fn advance(&mut self, ms: u64) {
+        let end = self.now + ms;
+        while let Some(at) = self.core.poll_timeout() {
+            if at > end {
+                break;
+            }
+            self.now = self.now.max(at);
+            self.wakeups += 1;
+            self.core.handle_timeout(self.now);
+            self.pump();
+        }
+        self.now = end;
+    }
+
+    pub fn connect(&mut self) {
+        self.core.connect(self.now);
+        self.pump();
+    }
+
+    /// The browser reports the socket open.
+    pub fn socket_opens(&mut self) {
+        let attempt = self.socket.expect("a socket is being opened");
+        self.core.handle_socket_open(self.now, attempt);
+        self.pump();
+    }
+
+    /// The browser reports the socket closed.
+    pub fn socket_closes(&mut self, code: u16) {
+        let attempt = self.socket.take().expect("a socket exists");
+        self.core.handle_socket_closed(self.now, attempt, code, "");
+        self.pump();
+    }
+
+    /// A frame from the server.
+    pub fn receive_frame(&mut self, frame: &str) {
+        let attempt = self.socket.expect("a socket exists");
+        self.core.handle_frame(self.now, attempt, frame);
+        self.pump();
+    }
+
+    pub fn receive(&mut self, message: ServerMessage) {
+        self.receive_frame(&message.encode());
+    }
+
+    pub fn welcome(&mut self) {
+        self.receive(ServerMessage::Welcome {
+            session: "s1".into(),
+        });
+    }
+
+    /// Connect all the way to open.
+    pub fn open(&mut self) {
+        self.connect();
+        self.socket_opens();
+        self.welcome();
+    }
+
+    pub fn state(&self) -> &'static str {
+        self.core.snapshot().state.as_str()
+    }
+
+    pub fn take_sent(&mut self) -> Vec<ClientMessage> {
+        std::mem::take(&mut self.sent)
+    }
+
+    pub fn take_events(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.events)
+    }
+
+    /// Kinds of the error events so far (drained).
+    pub fn take_error_kinds(&mut self) -> Vec<&'static str> {
+        self.take_events()
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::Error(e) => Some(e.kind()),
+                _ => None,
+            })
+            .collect()
+    }
+}
