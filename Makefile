@@ -1,0 +1,94 @@
+# syncline — the two commands are `make demo` and `make test`; both install what is missing.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PORT ?= 8080
+export PATH := $(HOME)/.cargo/bin:$(CURDIR)/www/node_modules/.bin:$(PATH)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
+
+# wasm-bindgen-cli must match the wasm-bindgen in Cargo.lock exactly.
+WASM_BINDGEN_VERSION := $(shell awk '/^name = "wasm-bindgen"$$/ {getline; gsub(/version = |"/, ""); print; exit}' Cargo.lock)
+WASM_PACK_VERSION := 0.15.1
+WASM_TESTS := $(patsubst tests/%.rs,--test %,$(wildcard tests/web_*.rs))
+RELAY_DEBUG := target/debug/syncline-relay
+RELAY_RELEASE := target/release/syncline-relay
+
+export CHROMEDRIVER := /usr/bin/chromedriver
+export WASM_BINDGEN_TEST_TIMEOUT := 300
+
+.PHONY: help deps deps-rust deps-browser deps-node test test-native test-browser test-smoke pkg demo demo-assemble relay fmt clean
+
+help:
+	@echo "make demo   install what is missing, build, serve the demo on http://127.0.0.1:$(PORT)"
+	@echo "make test   install what is missing, run every test"
+
+## ----- installing what is missing (idempotent) -----
+
+deps: deps-rust deps-browser deps-node
+
+deps-rust:
+	@rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+	@if ! wasm-bindgen --version 2>/dev/null | grep -qF " $(WASM_BINDGEN_VERSION)"; then \
+	  echo "installing wasm-bindgen-cli $(WASM_BINDGEN_VERSION)"; \
+	  cargo install wasm-bindgen-cli --version "=$(WASM_BINDGEN_VERSION)" --force; \
+	fi
+	@if ! wasm-pack --version 2>/dev/null | grep -qF " $(WASM_PACK_VERSION)"; then \
+	  echo "installing wasm-pack $(WASM_PACK_VERSION)"; \
+	  cargo install wasm-pack --version "=$(WASM_PACK_VERSION)" --force; \
+	fi
+
+deps-browser:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+	  echo "installing Debian's chromium and chromium-driver"; \
+	  $(SUDO) apt-get update -qq; \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	fi
+
+deps-node:
+	@if [ ! -x www/node_modules/.bin/wasm-opt ] || [ ! -d www/node_modules/playwright-core ]; then \
+	  cd www && npm ci --no-audit --no-fund; \
+	fi
+
+## ----- tests -----
+
+test: deps test-native test-browser test-smoke
+	@echo "make test: all suites passed"
+
+test-native:
+	cargo test --workspace
+
+test-browser: deps-rust deps-browser
+	cargo build -p syncline-relay
+	scripts/with-relay.sh $(RELAY_DEBUG) -- cargo test --target wasm32-unknown-unknown $(WASM_TESTS)
+
+# The optimized release build, loaded once in Chromium (a broken optimizer output is silent until then).
+test-smoke: pkg demo-assemble
+	cd www && node tests/smoke.mjs
+
+## ----- building -----
+
+relay:
+	cargo build --release -p syncline-relay
+
+# The npm package's generated part: pkg/wasm (release, then wasm-opt -Oz from npm's binaryen).
+pkg: deps-rust deps-node
+	wasm-pack build --release --target web --out-dir pkg/wasm --out-name syncline --no-pack
+	rm -f pkg/wasm/.gitignore
+	wasm-opt -Oz pkg/wasm/syncline_bg.wasm -o pkg/wasm/syncline_bg.wasm
+
+demo-assemble: pkg relay
+	rm -rf target/demo && mkdir -p target/demo
+	cp www/index.html www/demo.js www/style.css target/demo/
+	cp -r pkg target/demo/pkg
+
+demo: deps demo-assemble
+	@echo "syncline demo on http://127.0.0.1:$(PORT)/ (Ctrl-C stops it)"
+	$(RELAY_RELEASE) serve --port $(PORT) --db target/demo-relay.sqlite --static target/demo
+
+fmt:
+	cargo fmt --all
+
+clean:
+	cargo clean
+	rm -rf pkg/wasm www/node_modules target/demo
