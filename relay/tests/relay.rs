@@ -245,6 +245,18 @@ async fn fault_modes() {
     assert_eq!(nack["retryable"], false);
 
     r.hub.set_faults(Faults {
+        ack_delay_ms: 300,
+        ..Faults::default()
+    });
+    let sent = std::time::Instant::now();
+    c.publish("late", "ch", json!(null)).await;
+    assert_eq!(c.next_of("ack").await["id"], "late");
+    assert!(
+        sent.elapsed() >= Duration::from_millis(300),
+        "ack held back by the delay"
+    );
+
+    r.hub.set_faults(Faults {
         close_after_frames: 2,
         ..Faults::default()
     });
