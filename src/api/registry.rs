@@ -96,17 +96,23 @@ impl Registry {
         value
     }
 
-    /// Tells state listeners (each call outside any borrow, so they may call back in).
+    /// Tells state listeners.
     pub fn notify_state(&self, snapshot: &Snapshot) {
         let state = self.state_object(snapshot);
+        self.call_listeners(ListenerKind::State, &state);
+    }
+
+    /// Calls every listener of `kind` with `value`, each outside any borrow so that it may
+    /// call back into the client; one that throws does not stop the others.
+    fn call_listeners(&self, kind: ListenerKind, value: &JsValue) {
         let listeners: Vec<Function> = self
-            .state_listeners
+            .list(kind)
             .borrow()
             .iter()
             .map(|(_, f)| f.clone())
             .collect();
         for f in listeners {
-            if let Err(e) = f.call1(&JsValue::NULL, &state) {
+            if let Err(e) = f.call1(&JsValue::NULL, value) {
                 report_callback_error(&e);
             }
         }
@@ -142,18 +148,7 @@ impl Registry {
                 self.settle(&id, outcome)
             }
             Event::Error(e) => {
-                let error = convert::connection_error(&e);
-                let listeners: Vec<Function> = self
-                    .error_listeners
-                    .borrow()
-                    .iter()
-                    .map(|(_, f)| f.clone())
-                    .collect();
-                for f in listeners {
-                    if let Err(e) = f.call1(&JsValue::NULL, &error) {
-                        report_callback_error(&e);
-                    }
-                }
+                self.call_listeners(ListenerKind::Error, &convert::connection_error(&e))
             }
         }
     }
