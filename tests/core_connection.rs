@@ -7,12 +7,12 @@ mod sim;
 use proptest::prelude::*;
 use sim::Sim;
 use syncline::core::backoff::Backoff;
-use syncline::core::{Action, ClientCore, ConnectionError, Event};
+use syncline::core::{Action, ClientCore, ClientError, Event};
 use syncline::protocol::envelope::{ClientMessage, ServerMessage};
 
 #[test]
 fn connects_through_hello_and_welcome() {
-    let mut s = Sim::new(Sim::config());
+    let mut s = Sim::with_storage(Sim::config());
     assert_eq!(s.state(), "idle");
     s.connect();
     assert_eq!(s.state(), "connecting");
@@ -41,7 +41,7 @@ fn connects_through_hello_and_welcome() {
 
 #[test]
 fn heartbeat_measures_rtt_and_detects_a_dead_connection() {
-    let mut s = Sim::new(Sim::config());
+    let mut s = Sim::with_storage(Sim::config());
     s.open();
     s.take_sent();
     s.advance(15_000);
@@ -79,7 +79,7 @@ fn heartbeat_measures_rtt_and_detects_a_dead_connection() {
 
 #[test]
 fn a_busy_connection_without_pong_is_still_alive() {
-    let mut s = Sim::new(Sim::config());
+    let mut s = Sim::with_storage(Sim::config());
     s.connect();
     s.socket_opens();
     s.welcome();
@@ -104,7 +104,7 @@ fn a_busy_connection_without_pong_is_still_alive() {
 
 #[test]
 fn backoff_grows_to_the_cap_and_resets_after_a_welcome() {
-    let mut s = Sim::new(Sim::config());
+    let mut s = Sim::with_storage(Sim::config());
     s.connect();
     let mut delays = Vec::new();
     for _ in 0..8 {
@@ -144,7 +144,7 @@ fn backoff_grows_to_the_cap_and_resets_after_a_welcome() {
 
 #[test]
 fn offline_stops_attempts_and_online_retries_at_once() {
-    let mut s = Sim::new(Sim::config());
+    let mut s = Sim::with_storage(Sim::config());
     s.open();
     s.socket_closes(1006);
     assert_eq!(s.state(), "waiting");
@@ -174,7 +174,7 @@ fn offline_stops_attempts_and_online_retries_at_once() {
 
 #[test]
 fn offline_while_open_only_checks_the_connection() {
-    let mut s = Sim::new(Sim::config());
+    let mut s = Sim::with_storage(Sim::config());
     s.open();
     s.take_sent();
     s.core.set_online(s.now, false);
@@ -196,7 +196,7 @@ fn offline_while_open_only_checks_the_connection() {
 
 #[test]
 fn offline_during_an_attempt_aborts_it() {
-    let mut s = Sim::new(Sim::config());
+    let mut s = Sim::with_storage(Sim::config());
     s.connect();
     s.core.set_online(s.now, false);
     s.pump();
@@ -208,7 +208,7 @@ fn offline_during_an_attempt_aborts_it() {
 
 #[test]
 fn visible_again_retries_now_and_checks_an_open_connection() {
-    let mut s = Sim::new(Sim::config());
+    let mut s = Sim::with_storage(Sim::config());
     s.open();
     s.take_sent();
     s.core.set_visible(s.now, false);
@@ -229,7 +229,7 @@ fn visible_again_retries_now_and_checks_an_open_connection() {
 fn auth_is_asked_on_every_connect_and_stale_answers_are_ignored() {
     let mut config = Sim::config();
     config.use_auth = true;
-    let mut s = Sim::new(config);
+    let mut s = Sim::with_storage(config);
     s.connect();
     assert_eq!(s.auth_requests, vec![1]);
     assert!(s.opens.is_empty(), "no socket before credentials");
@@ -270,7 +270,7 @@ fn auth_is_asked_on_every_connect_and_stale_answers_are_ignored() {
 
 #[test]
 fn connect_times_out_without_a_welcome() {
-    let mut s = Sim::new(Sim::config());
+    let mut s = Sim::with_storage(Sim::config());
     s.connect();
     s.socket_opens();
     s.advance(9_999);
@@ -282,7 +282,7 @@ fn connect_times_out_without_a_welcome() {
 
 #[test]
 fn events_from_a_replaced_socket_are_ignored() {
-    let mut s = Sim::new(Sim::config());
+    let mut s = Sim::with_storage(Sim::config());
     s.open();
     let old = s.socket.expect("socket");
     s.socket_closes(1006);
@@ -298,7 +298,7 @@ fn events_from_a_replaced_socket_are_ignored() {
 
 #[test]
 fn disconnect_closes_for_good_until_connect() {
-    let mut s = Sim::new(Sim::config());
+    let mut s = Sim::with_storage(Sim::config());
     s.open();
     s.core.disconnect(s.now);
     s.pump();
@@ -313,7 +313,7 @@ fn disconnect_closes_for_good_until_connect() {
 
 #[test]
 fn an_idle_open_connection_wakes_only_for_the_heartbeat() {
-    let mut s = Sim::new(Sim::config());
+    let mut s = Sim::with_storage(Sim::config());
     s.open();
     s.take_sent();
     let start = s.wakeups;
@@ -342,7 +342,7 @@ fn an_idle_open_connection_wakes_only_for_the_heartbeat() {
 fn bad_frames_are_reported_and_the_connection_goes_on() {
     let mut config = Sim::config();
     config.max_message_bytes = 64;
-    let mut s = Sim::new(config);
+    let mut s = Sim::with_storage(config);
     s.open();
     s.take_events();
     s.receive_frame("{nope");
@@ -420,7 +420,7 @@ proptest! {
                 if let Action::OpenSocket { attempt: a, .. } = action { attempt = a; }
             }
             while let Some(event) = core.poll_event() {
-                if let Event::Error(ConnectionError::MalformedFrame(_)) = event {}
+                if let Event::Error(ClientError::MalformedFrame(_)) = event {}
             }
             let snap = core.snapshot();
             prop_assert!(snap.buffered <= snap.pending);

@@ -31,7 +31,7 @@ fn delivered_seqs(events: &[Event]) -> Vec<u64> {
 
 #[test]
 fn subscriptions_resume_after_reconnect_and_drop_duplicates() {
-    let mut s = Sim::new(Sim::config());
+    let mut s = Sim::with_storage(Sim::config());
     let sub = s.core.subscribe(s.now, "scores", None, 0, None);
     s.open();
     let sent = s.take_sent();
@@ -98,7 +98,7 @@ fn subscriptions_resume_after_reconnect_and_drop_duplicates() {
 fn buffered_messages_go_out_in_order_in_batched_frames() {
     let mut config = Sim::config();
     config.max_batch = 10;
-    let mut s = Sim::new(config);
+    let mut s = Sim::with_storage(config);
     s.core.subscribe(s.now, "a", None, 0, Some(3));
     for n in 0..25 {
         s.core
@@ -141,7 +141,7 @@ fn buffered_messages_go_out_in_order_in_batched_frames() {
 
 #[test]
 fn publishes_resolve_on_ack_and_fail_on_nack_timeout_or_loss() {
-    let mut s = Sim::new(Sim::config());
+    let mut s = Sim::with_storage(Sim::config());
     s.open();
     for id in ["ok", "no", "slow", "lost"] {
         s.core
@@ -199,7 +199,7 @@ fn publishes_resolve_on_ack_and_fail_on_nack_timeout_or_loss() {
 
 #[test]
 fn requests_are_answered_retried_after_loss_and_time_out() {
-    let mut s = Sim::new(Sim::config());
+    let mut s = Sim::with_storage(Sim::config());
     s.open();
     s.take_sent();
     let once = AnswerPolicy {
@@ -274,7 +274,7 @@ fn requests_are_answered_retried_after_loss_and_time_out() {
 
 #[test]
 fn answers_for_unknown_ids_are_reported() {
-    let mut s = Sim::new(Sim::config());
+    let mut s = Sim::with_storage(Sim::config());
     s.open();
     s.take_events();
     s.receive(ServerMessage::Ack {
@@ -307,7 +307,7 @@ fn answers_for_unknown_ids_are_reported() {
 
 #[test]
 fn disconnect_fails_everything_and_refuses_new_sends() {
-    let mut s = Sim::new(Sim::config());
+    let mut s = Sim::with_storage(Sim::config());
     let r = s
         .core
         .request(s.now, "e".into(), RawJson::null(), None)
@@ -329,7 +329,7 @@ fn disconnect_fails_everything_and_refuses_new_sends() {
 fn the_send_buffer_is_bounded_and_hands_the_message_back() {
     let mut config = Sim::config();
     config.send_buffer = 2;
-    let mut s = Sim::new(config);
+    let mut s = Sim::with_storage(config);
     for n in 0..2 {
         s.core
             .publish(

@@ -4,7 +4,7 @@
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
-use crate::core::{ConnectionError, RequestError, SendError, Snapshot};
+use crate::core::{ClientError, RequestError, SendError, Snapshot};
 use crate::protocol::envelope::RawJson;
 use crate::web::clock;
 
@@ -50,7 +50,7 @@ pub fn invalid_argument(message: &str) -> JsValue {
 }
 
 /// A connection error, for `onError` listeners.
-pub fn connection_error(e: &ConnectionError) -> JsValue {
+pub fn client_error(e: &ClientError) -> JsValue {
     error(e.kind(), &e.to_string(), true)
 }
 

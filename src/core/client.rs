@@ -11,13 +11,15 @@
 use std::collections::VecDeque;
 
 use super::backoff::Backoff;
-use super::error::{ConnectionError, RequestError, SendError};
+use super::error::{ClientError, RequestError, SendError};
+use super::id::IdGen;
+use super::outbox::{DeadLetter, Outbox, OutboxConfig, OutboxEvent, StoreOp};
 use super::pending::{AnswerPolicy, Outgoing, PendingTable};
 use super::rng::Rng;
 use super::router::{Router, SubId};
-use super::state::{ConnectionState, ErrorInfo, Snapshot};
+use super::state::{ConnectionState, ErrorInfo, Snapshot, StorageState};
 use super::timer::{Timer, TimerTable};
-use crate::protocol::envelope::{ClientMessage, RawJson};
+use crate::protocol::envelope::{ClientMessage, RawJson, encode_batch};
 
 /// Settings of a client; [`Config::new`] gives the documented defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,6 +50,8 @@ pub struct Config {
     pub max_message_bytes: usize,
     /// Messages per frame when several go out at once (default 64).
     pub max_batch: usize,
+    /// The durable outbox: window, ack timeout, retries, retention, size.
+    pub outbox: OutboxConfig,
     /// Seed of the jitter source.
     pub seed: u64,
 }
@@ -75,6 +79,7 @@ impl Config {
             send_buffer: 1_000,
             max_message_bytes: 1 << 20,
             max_batch: 64,
+            outbox: OutboxConfig::default(),
             seed: 1,
         }
     }
@@ -95,6 +100,9 @@ pub enum Action {
         code: u16,
         reason: &'static str,
     },
+    /// Apply these storage changes, in order (one transaction is fine), then report with
+    /// [`ClientCore::handle_stored`] or [`ClientCore::handle_store_failed`].
+    Store(Vec<StoreOp>),
 }
 
 /// An incoming event for some of the app's subscriptions.
@@ -129,8 +137,14 @@ pub enum Event {
         id: String,
         result: Result<u64, RequestError>,
     },
+    /// A durable publish is stored locally and will be sent: its promise resolves as queued.
+    PublishQueued { id: String },
+    /// A durable publish reached the server (whether or not anyone still waits for it).
+    Delivered { id: String, seq: u64 },
+    /// A durable publish was given up: refused for good, or past its retention.
+    DeadLetter(DeadLetter),
     /// Something went wrong; the client carries on (or reconnects).
-    Error(ConnectionError),
+    Error(ClientError),
 }
 
 /// Where the current connection attempt is.
@@ -162,6 +176,13 @@ pub struct ClientCore {
     pub(super) ping_sent_at: Option<u64>,
     pub(super) last_rx: u64,
     pub(super) was_open: bool,
+    pub(super) outbox: Outbox,
+    pub(super) storage: StorageState,
+    /// Unix ms minus monotonic ms, to date entries and apply retention.
+    pub(super) wall_offset: i64,
+    ids: IdGen,
+    /// Frames to send at the end of this input, several per frame when there are many.
+    outgoing: Vec<String>,
     next_request: u64,
 }
 
@@ -170,6 +191,7 @@ impl ClientCore {
     pub fn new(config: Config) -> Self {
         let rng = Rng::new(config.seed);
         let pending = PendingTable::new(config.send_buffer, config.request_backoff);
+        let outbox = Outbox::new(config.outbox);
         Self {
             config,
             snap: Snapshot::default(),
@@ -187,6 +209,11 @@ impl ClientCore {
             ping_sent_at: None,
             last_rx: 0,
             was_open: false,
+            outbox,
+            storage: StorageState::Loading,
+            wall_offset: 0,
+            ids: IdGen::default(),
+            outgoing: Vec::new(),
             next_request: 0,
         }
     }
@@ -236,7 +263,7 @@ impl ClientCore {
         if self.phase == Phase::Down {
             self.attempt_now(now);
         }
-        self.refresh();
+        self.finish(now);
     }
 
     /// Close the connection and stay closed; everything waiting for an answer fails.
@@ -249,7 +276,7 @@ impl ClientCore {
         }
         self.timers = TimerTable::default();
         self.set_state(ConnectionState::Closed);
-        self.refresh();
+        self.finish(now);
     }
 
     /// Skip the wait: try to connect now if waiting or offline-by-error.
@@ -257,7 +284,7 @@ impl ClientCore {
         if self.want_open && self.phase == Phase::Down {
             self.attempt_now(now);
         }
-        self.refresh();
+        self.finish(now);
     }
 
     /// Subscribe to `channel` (optionally one `event`), resuming after `since` if given.
@@ -277,7 +304,7 @@ impl ClientCore {
                 since,
             });
         }
-        self.refresh();
+        self.finish(now);
         id
     }
 
@@ -289,11 +316,27 @@ impl ClientCore {
                 self.send(ClientMessage::Unsubscribe { channel });
             }
         }
-        self.refresh();
+        self.finish(now);
     }
 
-    /// Publish with acknowledgement: sent now when open, else buffered (bounded).
-    /// The answer comes as [`Event::PublishDone`] with this `id`.
+    /// Unix ms at monotonic `now`.
+    pub fn wall(&self, now: u64) -> u64 {
+        u64::try_from(i128::from(now) + i128::from(self.wall_offset)).unwrap_or(0)
+    }
+
+    /// Tells the core the wall-clock time (Unix ms) at monotonic `now`.
+    pub fn set_wall_clock(&mut self, now: u64, unix_ms: u64) {
+        self.wall_offset = i64::try_from(i128::from(unix_ms) - i128::from(now)).unwrap_or(0);
+    }
+
+    /// A new publish id: a UUIDv7 that sorts after every earlier one from this client.
+    pub fn next_publish_id(&mut self, now: u64, random: [u8; 10]) -> String {
+        let wall = self.wall(now);
+        self.ids.next(wall, random)
+    }
+
+    /// Publish without the outbox: sent now when open, else buffered in memory (bounded);
+    /// nothing is retried. The answer comes as [`Event::PublishDone`] with this `id`.
     pub fn publish(
         &mut self,
         now: u64,
@@ -345,26 +388,37 @@ impl ClientCore {
             return Err(SendError::Closed { message });
         }
         let result = self.pending.push(now, message, policy, self.is_open());
-        if let Ok(Some(frame)) = &result {
-            self.actions.push_back(Action::Send(frame.clone()));
-        }
-        self.refresh();
-        result.map(|_| ())
+        let result = result.map(|frame| self.outgoing.extend(frame));
+        self.finish(now);
+        result
     }
 
     // ----- shared helpers -----
 
+    /// Queues a message; it goes out at the end of this input, batched with the others.
     pub(super) fn send(&mut self, message: ClientMessage) {
-        self.actions.push_back(Action::Send(message.encode()));
+        self.outgoing.push(message.encode());
     }
 
-    /// Sends frames, several messages per frame where there are many.
+    /// Queues encoded messages.
     pub(super) fn send_batched(&mut self, frames: Vec<String>) {
-        let mut frames = frames.into_iter().peekable();
-        while frames.peek().is_some() {
-            let chunk: Vec<String> = frames.by_ref().take(self.config.max_batch.max(1)).collect();
-            self.actions
-                .push_back(Action::Send(crate::protocol::envelope::encode_batch(chunk)));
+        self.outgoing.extend(frames);
+    }
+
+    /// Any other action goes after the messages queued before it.
+    pub(super) fn push_action(&mut self, action: Action) {
+        self.flush_outgoing();
+        self.actions.push_back(action);
+    }
+
+    fn flush_outgoing(&mut self) {
+        let mut messages = std::mem::take(&mut self.outgoing).into_iter().peekable();
+        while messages.peek().is_some() {
+            let chunk: Vec<String> = messages
+                .by_ref()
+                .take(self.config.max_batch.max(1))
+                .collect();
+            self.actions.push_back(Action::Send(encode_batch(chunk)));
         }
     }
 
@@ -381,7 +435,7 @@ impl ClientCore {
         });
     }
 
-    pub(super) fn report_error(&mut self, error: ConnectionError) {
+    pub(super) fn report_error(&mut self, error: ClientError) {
         self.snap.last_error = Some(ErrorInfo {
             kind: error.kind(),
             message: error.to_string(),
@@ -397,11 +451,49 @@ impl ClientCore {
         }
     }
 
-    /// Brings derived fields and the pending timer up to date; bumps the version on change.
-    pub(super) fn refresh(&mut self) {
+    /// Ends every input: fills the outbox window, sends what was queued, asks for storage,
+    /// reports outbox events, re-arms timers and bumps the snapshot version on change.
+    pub(super) fn finish(&mut self, now: u64) {
+        if self.is_open() {
+            let messages = self.outbox.fill(now);
+            for message in messages {
+                self.send(message);
+            }
+        }
+        self.flush_outgoing();
+        let ops = self.outbox.take_ops();
+        if !ops.is_empty() && self.storage != StorageState::Memory {
+            self.actions.push_back(Action::Store(ops));
+        }
+        for event in self.outbox.take_events() {
+            match event {
+                OutboxEvent::Acked { id, seq, settles } => {
+                    if settles {
+                        self.events.push_back(Event::PublishDone {
+                            id: id.clone(),
+                            result: Ok(seq),
+                        });
+                    }
+                    self.events.push_back(Event::Delivered { id, seq });
+                }
+                OutboxEvent::Queued { id } => self.events.push_back(Event::PublishQueued { id }),
+                OutboxEvent::Rejected { id, reason } => self.events.push_back(Event::PublishDone {
+                    id,
+                    result: Err(RequestError::Rejected {
+                        reason,
+                        retryable: false,
+                    }),
+                }),
+                OutboxEvent::DeadLetter(letter) => self.events.push_back(Event::DeadLetter(letter)),
+            }
+        }
         match self.pending.next_deadline() {
             Some(at) => self.timers.set(Timer::Pending, at),
             None => self.timers.stop(Timer::Pending),
+        }
+        match self.outbox.next_deadline(self.wall_offset) {
+            Some(at) => self.timers.set(Timer::Outbox, at),
+            None => self.timers.stop(Timer::Outbox),
         }
         let retry_at = self.timers.get(Timer::Reconnect);
         let counts = (
@@ -416,6 +508,18 @@ impl ClientCore {
             self.snap.retry_at = retry_at;
             self.dirty = true;
         }
+        let outbox = super::state::OutboxStatus {
+            depth: self.outbox.len(),
+            in_flight: self.outbox.in_flight(),
+            oldest_created_at: self.outbox.oldest_created_at(),
+            dead_letters: self.outbox.dead_count(),
+            storage: self.storage,
+            last_error: self.snap.outbox.last_error.clone(),
+        };
+        if self.snap.outbox != outbox {
+            self.dirty = true;
+        }
+        self.snap.outbox = outbox;
         if self.dirty {
             self.dirty = false;
             self.snap.version += 1;

@@ -5,7 +5,7 @@ use crate::protocol::envelope::{DecodeError, ServerError};
 /// Something went wrong on the connection; reported as an `error` event and in the state.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum ConnectionError {
+pub enum ClientError {
     /// A frame from the server could not be decoded; the connection goes on.
     #[error("malformed frame from server: {0}")]
     MalformedFrame(DecodeError),
@@ -33,6 +33,9 @@ pub enum ConnectionError {
     /// An answer (`ack`, `nack`, `res`) for an id nothing waits for: late or duplicated.
     #[error("{kind} for unknown id {id:?}")]
     UnknownAnswer { kind: &'static str, id: String },
+    /// IndexedDB failed or is unavailable; the outbox keeps entries in memory.
+    #[error("storage unavailable: {0}")]
+    Storage(String),
     /// The socket closed; the code and reason are the WebSocket close event's.
     #[error("socket closed ({code}) {reason}")]
     SocketClosed { code: u16, reason: String },
@@ -41,7 +44,7 @@ pub enum ConnectionError {
     SocketOpen(String),
 }
 
-impl ConnectionError {
+impl ClientError {
     /// Stable code for JS (`error.kind`).
     pub fn kind(&self) -> &'static str {
         match self {
@@ -54,6 +57,7 @@ impl ConnectionError {
             Self::ConnectTimeout => "connect_timeout",
             Self::HeartbeatTimeout => "heartbeat_timeout",
             Self::UnknownAnswer { .. } => "unknown_answer",
+            Self::Storage(_) => "storage",
             Self::SocketClosed { .. } => "socket_closed",
             Self::SocketOpen(_) => "socket_open",
         }

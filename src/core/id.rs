@@ -23,6 +23,34 @@ pub fn uuid_v7(unix_ms: u64, random: [u8; 10]) -> String {
     out
 }
 
+/// Makes UUIDv7 ids that sort in the order they were made, even within one millisecond
+/// (RFC 9562, method 1: a 12-bit counter in `rand_a`) and when the clock steps back.
+#[derive(Debug, Clone, Default)]
+pub struct IdGen {
+    last_ms: u64,
+    counter: u16,
+}
+
+impl IdGen {
+    /// The next id at `unix_ms`, with `random` for the remaining bits.
+    pub fn next(&mut self, unix_ms: u64, mut random: [u8; 10]) -> String {
+        if unix_ms > self.last_ms {
+            self.last_ms = unix_ms;
+            // Start low in the counter space so that many ids fit in one millisecond.
+            self.counter = u16::from(random[1] & 0x7f);
+        } else if self.counter >= 0x0fff {
+            self.last_ms += 1;
+            self.counter = 0;
+        } else {
+            self.counter += 1;
+        }
+        let [hi, lo] = self.counter.to_be_bytes();
+        random[0] = hi & 0x0f;
+        random[1] = lo;
+        uuid_v7(self.last_ms, random)
+    }
+}
+
 fn hex(n: u8) -> char {
     char::from(if n < 10 { b'0' + n } else { b'a' + n - 10 })
 }
@@ -37,6 +65,25 @@ mod tests {
         assert_eq!(id, "01234567-89ab-7fff-bfff-ffffffffffff");
         let id = uuid_v7(1, [0; 10]);
         assert_eq!(id, "00000000-0001-7000-8000-000000000000");
+    }
+
+    #[test]
+    fn generated_ids_sort_in_creation_order() {
+        let mut ids = IdGen::default();
+        let mut made = Vec::new();
+        // Many in one millisecond (past the counter's range), then a clock step back.
+        for n in 0..5_000u32 {
+            let random = [(n % 251) as u8; 10];
+            made.push(ids.next(1_700_000_000_000, random));
+        }
+        made.push(ids.next(1_699_999_999_000, [9; 10]));
+        made.push(ids.next(1_700_000_000_500, [0; 10]));
+        let mut sorted = made.clone();
+        sorted.sort();
+        assert_eq!(made, sorted);
+        sorted.dedup();
+        assert_eq!(sorted.len(), made.len(), "all unique");
+        assert!(made.iter().all(|id| id.as_bytes()[14] == b'7'), "version 7");
     }
 
     #[test]

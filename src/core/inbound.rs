@@ -1,7 +1,7 @@
 //! Frames from the server: decoding, and what each message does to the client.
 
 use super::client::{ClientCore, Delivery, Event, Phase};
-use super::error::{ConnectionError, RequestError};
+use super::error::{ClientError, RequestError};
 use super::pending::Outgoing;
 use super::router::SeqCheck;
 use crate::protocol::envelope::{self, ClientMessage, ServerMessage};
@@ -17,18 +17,18 @@ impl ClientCore {
         }
         self.last_rx = now;
         if frame.len() > self.config.max_message_bytes {
-            self.report_error(ConnectionError::FrameTooLarge {
+            self.report_error(ClientError::FrameTooLarge {
                 size: frame.len(),
                 limit: self.config.max_message_bytes,
             });
         } else {
             match envelope::decode_server_frame(frame) {
-                Err(error) => self.report_error(ConnectionError::MalformedFrame(error)),
+                Err(error) => self.report_error(ClientError::MalformedFrame(error)),
                 Ok(messages) => {
                     for message in messages {
                         match message {
                             Ok(message) => self.handle_message(now, message),
-                            Err(error) => self.report_error(ConnectionError::MalformedFrame(error)),
+                            Err(error) => self.report_error(ClientError::MalformedFrame(error)),
                         }
                         if self.phase == Phase::Down {
                             break;
@@ -37,7 +37,7 @@ impl ClientCore {
                 }
             }
         }
-        self.refresh();
+        self.finish(now);
     }
 
     /// A binary frame arrived; the envelope protocol has none, so it is reported and dropped.
@@ -46,16 +46,14 @@ impl ClientCore {
             return;
         }
         self.last_rx = now;
-        self.report_error(ConnectionError::UnexpectedBinary(len));
-        self.refresh();
+        self.report_error(ClientError::UnexpectedBinary(len));
+        self.finish(now);
     }
 
     fn handle_message(&mut self, now: u64, message: ServerMessage) {
         match message {
             ServerMessage::Welcome { session } => self.on_welcome(now, session),
-            ServerMessage::Denied { reason } => {
-                self.lose(now, ConnectionError::AuthRejected(reason))
-            }
+            ServerMessage::Denied { reason } => self.lose(now, ClientError::AuthRejected(reason)),
             ServerMessage::Subscribed { channel, seq } => self.router.mark_live(&channel, seq),
             ServerMessage::Event {
                 channel,
@@ -83,6 +81,7 @@ impl ClientCore {
                     id,
                     result: Ok(seq),
                 }),
+                None if self.outbox.ack(&id, seq) => {}
                 other => self.unknown_answer("ack", &id, other),
             },
             ServerMessage::Nack {
@@ -94,6 +93,7 @@ impl ClientCore {
                     id,
                     result: Err(RequestError::Rejected { reason, retryable }),
                 }),
+                None => self.outbox_nack(now, &id, &reason, retryable),
                 other => self.unknown_answer("nack", &id, other),
             },
             ServerMessage::Response { id, result } => match self.pending.answer(&id) {
@@ -105,7 +105,16 @@ impl ClientCore {
             },
             ServerMessage::Ping { ts } => self.send(ClientMessage::Pong { ts }),
             ServerMessage::Pong { ts } => self.on_pong(now, ts),
-            ServerMessage::Error(error) => self.report_error(ConnectionError::Server(error)),
+            ServerMessage::Error(error) => self.report_error(ClientError::Server(error)),
+        }
+    }
+
+    fn outbox_nack(&mut self, now: u64, id: &str, reason: &str, retryable: bool) {
+        let (wall, random) = (self.wall(now), self.rng.next_u64());
+        if !self.outbox.nack(now, wall, id, reason, retryable, random) {
+            self.unknown_answer("nack", id, None);
+        } else if !retryable {
+            self.set_outbox_error("rejected", format!("publish {id} refused: {reason}"));
         }
     }
 
@@ -119,7 +128,7 @@ impl ClientCore {
             });
             self.report_failure(message, error);
         }
-        self.report_error(ConnectionError::UnknownAnswer {
+        self.report_error(ClientError::UnknownAnswer {
             kind,
             id: id.to_owned(),
         });

@@ -1,7 +1,7 @@
 //! The connection's life: attempts, backoff, heartbeat, network and visibility signals.
 
 use super::client::{Action, ClientCore, Phase};
-use super::error::ConnectionError;
+use super::error::ClientError;
 use super::state::ConnectionState;
 use super::timer::Timer;
 use crate::protocol::envelope::ClientMessage;
@@ -14,15 +14,15 @@ impl ClientCore {
                 Ok(token) => {
                     self.token = token;
                     self.phase = Phase::Socket;
-                    self.actions.push_back(Action::OpenSocket {
+                    self.push_action(Action::OpenSocket {
                         attempt,
                         url: self.config.url.clone(),
                     });
                 }
-                Err(message) => self.lose(now, ConnectionError::AuthCallback(message)),
+                Err(message) => self.lose(now, ClientError::AuthCallback(message)),
             }
         }
-        self.refresh();
+        self.finish(now);
     }
 
     /// The socket of `attempt` opened: introduce ourselves.
@@ -35,7 +35,7 @@ impl ClientCore {
                 token: self.token.clone(),
             });
         }
-        self.refresh();
+        self.finish(now);
     }
 
     /// The socket of `attempt` closed (or could not be created).
@@ -43,21 +43,21 @@ impl ClientCore {
         if attempt == self.attempt_id && self.phase != Phase::Down {
             self.lose(
                 now,
-                ConnectionError::SocketClosed {
+                ClientError::SocketClosed {
                     code,
                     reason: reason.to_owned(),
                 },
             );
         }
-        self.refresh();
+        self.finish(now);
     }
 
     /// The socket of `attempt` could not even be created (bad URL, blocked port).
     pub fn handle_socket_failed(&mut self, now: u64, attempt: u64, message: String) {
         if attempt == self.attempt_id && self.phase != Phase::Down {
-            self.lose(now, ConnectionError::SocketOpen(message));
+            self.lose(now, ClientError::SocketOpen(message));
         }
-        self.refresh();
+        self.finish(now);
     }
 
     /// The browser's network status changed (`online`/`offline` events, `navigator.onLine`).
@@ -82,7 +82,7 @@ impl ClientCore {
             (false, Phase::Open) => self.health_check(now),
             _ => {}
         }
-        self.refresh();
+        self.finish(now);
     }
 
     /// The page became visible or hidden (`visibilitychange`).
@@ -98,7 +98,7 @@ impl ClientCore {
                 _ => {}
             }
         }
-        self.refresh();
+        self.finish(now);
     }
 
     /// A timer deadline passed.
@@ -107,13 +107,18 @@ impl ClientCore {
             self.attempt_now(now);
         }
         if self.timers.expire(Timer::ConnectDeadline, now) && self.phase != Phase::Down {
-            self.lose(now, ConnectionError::ConnectTimeout);
+            self.lose(now, ClientError::ConnectTimeout);
         }
         if self.timers.expire(Timer::Ping, now) && self.phase == Phase::Open {
             self.send_ping(now);
         }
         if self.timers.expire(Timer::PongDeadline, now) {
             self.pong_deadline(now);
+        }
+        if self.timers.expire(Timer::Outbox, now) {
+            let wall = self.wall(now);
+            let rng = &mut self.rng;
+            self.outbox.expire(now, wall, || rng.next_u64());
         }
         if self.timers.expire(Timer::Pending, now) {
             let (frames, failed) = self.pending.expire(now, self.is_open());
@@ -122,7 +127,7 @@ impl ClientCore {
                 self.report_failure(f.message, f.error);
             }
         }
-        self.refresh();
+        self.finish(now);
     }
 
     /// Starts a connection attempt now (or waits offline when the browser is offline).
@@ -141,10 +146,10 @@ impl ClientCore {
         self.set_state(ConnectionState::Connecting);
         if self.config.use_auth {
             self.phase = Phase::Auth;
-            self.actions.push_back(Action::RequestAuth { attempt });
+            self.push_action(Action::RequestAuth { attempt });
         } else {
             self.phase = Phase::Socket;
-            self.actions.push_back(Action::OpenSocket {
+            self.push_action(Action::OpenSocket {
                 attempt,
                 url: self.config.url.clone(),
             });
@@ -188,19 +193,20 @@ impl ClientCore {
     }
 
     /// The connection (or the attempt) is gone: report, fail or requeue, and plan the next try.
-    pub(super) fn lose(&mut self, now: u64, error: ConnectionError) {
+    pub(super) fn lose(&mut self, now: u64, error: ClientError) {
         self.drop_socket(1000, "");
         self.report_error(error);
         for failed in self.pending.connection_lost() {
             self.report_failure(failed.message, failed.error);
         }
+        self.outbox.connection_lost(now);
         self.schedule_retry(now);
     }
 
     /// Forgets the current socket (asking the browser to close it) and its timers.
     pub(super) fn drop_socket(&mut self, code: u16, reason: &'static str) {
         if self.phase != Phase::Down {
-            self.actions.push_back(Action::CloseSocket {
+            self.push_action(Action::CloseSocket {
                 attempt: self.attempt_id,
                 code,
                 reason,
@@ -277,7 +283,7 @@ impl ClientCore {
                 now.saturating_add(self.config.heartbeat_interval_ms),
             );
         } else {
-            self.lose(now, ConnectionError::HeartbeatTimeout);
+            self.lose(now, ClientError::HeartbeatTimeout);
         }
     }
 }

@@ -3,10 +3,12 @@
 
 pub mod backoff;
 pub mod client;
+mod durable;
 pub mod error;
 pub mod id;
 mod inbound;
 mod lifecycle;
+pub mod outbox;
 pub mod pending;
 pub mod rng;
 pub mod router;
@@ -14,5 +16,6 @@ pub mod state;
 pub mod timer;
 
 pub use client::{Action, ClientCore, Config, Delivery, Event};
-pub use error::{ConnectionError, RequestError, SendError};
-pub use state::{ConnectionState, Snapshot};
+pub use error::{ClientError, RequestError, SendError};
+pub use outbox::{DeadLetter, OutboxConfig, OutboxEntry, StoreOp};
+pub use state::{ConnectionState, OutboxStatus, Snapshot, StorageState};

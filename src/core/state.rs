@@ -31,6 +31,58 @@ impl ConnectionState {
     }
 }
 
+/// Where the outbox keeps its entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorageState {
+    /// IndexedDB is being opened and read.
+    Loading,
+    /// Entries are written to IndexedDB.
+    Durable,
+    /// IndexedDB is unavailable or failed: entries live in memory only (degraded).
+    Memory,
+}
+
+impl StorageState {
+    /// The name JS sees.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Loading => "loading",
+            Self::Durable => "indexeddb",
+            Self::Memory => "memory",
+        }
+    }
+}
+
+/// The durable outbox, as an app shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxStatus {
+    /// Entries not yet acked.
+    pub depth: usize,
+    /// Entries sent and waiting for their ack.
+    pub in_flight: usize,
+    /// Unix ms when the oldest entry was published.
+    pub oldest_created_at: Option<u64>,
+    /// Entries given up (see the dead letters).
+    pub dead_letters: usize,
+    /// Where entries are kept; `Memory` means degraded.
+    pub storage: StorageState,
+    /// The last storage failure or refusal.
+    pub last_error: Option<ErrorInfo>,
+}
+
+impl Default for OutboxStatus {
+    fn default() -> Self {
+        Self {
+            depth: 0,
+            in_flight: 0,
+            oldest_created_at: None,
+            dead_letters: 0,
+            storage: StorageState::Loading,
+            last_error: None,
+        }
+    }
+}
+
 /// The last error, as JS sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ErrorInfo {
@@ -69,6 +121,8 @@ pub struct Snapshot {
     pub pending: usize,
     /// Channels with at least one subscriber.
     pub channels: usize,
+    /// The durable outbox.
+    pub outbox: OutboxStatus,
 }
 
 impl Default for Snapshot {
@@ -87,6 +141,7 @@ impl Default for Snapshot {
             buffered: 0,
             pending: 0,
             channels: 0,
+            outbox: OutboxStatus::default(),
         }
     }
 }

@@ -13,9 +13,11 @@ pub enum Timer {
     PongDeadline,
     /// Earliest request or publish-ack timeout, or request retry.
     Pending,
+    /// Earliest outbox ack timeout, entry retry or retention expiry.
+    Outbox,
 }
 
-const TIMERS: usize = 5;
+const TIMERS: usize = 6;
 
 /// Deadlines in milliseconds of the caller's monotonic clock, one slot per [`Timer`].
 #[derive(Debug, Clone, Default)]

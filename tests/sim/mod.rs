@@ -2,7 +2,7 @@
 //! told, a socket that opens and closes when the test says, and a record of what was sent.
 #![allow(dead_code)]
 
-use syncline::core::{Action, ClientCore, Config, Event};
+use syncline::core::{Action, ClientCore, Config, Event, StoreOp};
 use syncline::protocol::envelope::{ClientMessage, ServerMessage, decode_client_frame};
 
 pub struct Sim {
@@ -21,6 +21,10 @@ pub struct Sim {
     pub opens: Vec<u64>,
     /// Times the core's timer fired.
     pub wakeups: u32,
+    /// Every storage change asked for, in order.
+    pub store_ops: Vec<StoreOp>,
+    /// Report storage writes as committed at once (else the test does it).
+    pub auto_store: bool,
 }
 
 impl Sim {
@@ -35,7 +39,19 @@ impl Sim {
             auth_requests: Vec::new(),
             opens: Vec::new(),
             wakeups: 0,
+            store_ops: Vec::new(),
+            auto_store: true,
         }
+    }
+
+    /// A client whose storage opened empty (the usual start).
+    pub fn with_storage(config: Config) -> Self {
+        let mut s = Self::new(config);
+        let now = s.now;
+        s.core.set_wall_clock(now, 1_700_000_000_000);
+        s.core.handle_storage_loaded(now, Vec::new(), Vec::new());
+        s.pump();
+        s
     }
 
     pub fn config() -> Config {
@@ -46,6 +62,7 @@ impl Sim {
 
     /// Carries out the core's actions.
     pub fn pump(&mut self) {
+        let mut stored = Vec::new();
         while let Some(action) = self.core.poll_action() {
             match action {
                 Action::RequestAuth { attempt } => self.auth_requests.push(attempt),
@@ -67,7 +84,19 @@ impl Sim {
                         self.socket = None;
                     }
                 }
+                Action::Store(ops) => {
+                    for op in &ops {
+                        if let StoreOp::Put(entry) = op {
+                            stored.push(entry.id.clone());
+                        }
+                    }
+                    self.store_ops.extend(ops);
+                }
             }
+        }
+        if self.auto_store && !stored.is_empty() {
+            self.core.handle_stored(self.now, &stored);
+            self.pump();
         }
         while let Some(event) = self.core.poll_event() {
             self.events.push(event);

@@ -1,0 +1,112 @@
+//! The client's durable side: publishing through the outbox, what storage reports back, and
+//! the dead letters.
+
+use super::client::ClientCore;
+use super::error::{ClientError, SendError};
+use super::outbox::{DeadLetter, OutboxEntry, OutboxFull};
+use super::state::{ConnectionState, ErrorInfo, StorageState};
+use crate::protocol::envelope::RawJson;
+
+impl ClientCore {
+    /// Publishes through the durable outbox: stored, sent at once when open, retried until
+    /// acked. The outcome comes as [`super::Event::PublishDone`] (acked, or refused for good)
+    /// or [`super::Event::PublishQueued`] (stored, will be sent).
+    pub fn publish_durable(
+        &mut self,
+        now: u64,
+        id: String,
+        channel: String,
+        event: String,
+        data: RawJson,
+        priority: i32,
+    ) -> Result<(), SendError<OutboxEntry>> {
+        let entry = OutboxEntry {
+            id,
+            channel,
+            event,
+            data,
+            created_at: self.wall(now),
+            priority,
+        };
+        if self.snap.state == ConnectionState::Closed {
+            return Err(SendError::Closed { message: entry });
+        }
+        let store = self.storage != StorageState::Memory;
+        let result = self
+            .outbox
+            .add(entry, self.is_open(), store)
+            .map_err(|OutboxFull(entry)| SendError::BufferFull {
+                capacity: self.config.outbox.max_entries,
+                message: entry,
+            });
+        self.finish(now);
+        result
+    }
+
+    /// Storage opened and these entries and dead letters were in it (a reload's leftovers).
+    pub fn handle_storage_loaded(
+        &mut self,
+        now: u64,
+        entries: Vec<OutboxEntry>,
+        dead: Vec<DeadLetter>,
+    ) {
+        if self.storage == StorageState::Loading {
+            self.storage = StorageState::Durable;
+        }
+        self.outbox.load(entries, dead);
+        self.finish(now);
+    }
+
+    /// Storage cannot be used (no IndexedDB, private mode, blocked): memory from now on.
+    pub fn handle_storage_unavailable(&mut self, now: u64, reason: String) {
+        self.degrade(reason);
+        self.finish(now);
+    }
+
+    /// Storage committed the writes of these entries.
+    pub fn handle_stored(&mut self, now: u64, put_ids: &[String]) {
+        self.outbox.persisted(put_ids);
+        self.finish(now);
+    }
+
+    /// A storage write failed (quota, closed database): the entries stay in memory, the
+    /// client says it is degraded and reports why.
+    pub fn handle_store_failed(&mut self, now: u64, put_ids: &[String], reason: String) {
+        self.outbox.persisted(put_ids);
+        self.degrade(reason);
+        self.finish(now);
+    }
+
+    fn degrade(&mut self, reason: String) {
+        self.storage = StorageState::Memory;
+        self.outbox.keep_in_memory();
+        self.set_outbox_error("storage", reason.clone());
+        self.report_error(ClientError::Storage(reason));
+    }
+
+    pub(super) fn set_outbox_error(&mut self, kind: &'static str, message: String) {
+        self.snap.outbox.last_error = Some(ErrorInfo { kind, message });
+        self.dirty = true;
+    }
+
+    /// The dead letters, oldest first.
+    pub fn dead_letters(&self) -> impl Iterator<Item = &DeadLetter> {
+        self.outbox.dead_letters()
+    }
+
+    /// Puts dead letters (all, or those with these ids) back in the outbox; returns how many.
+    pub fn retry_dead_letters(&mut self, now: u64, ids: Option<&[String]>) -> usize {
+        let wall = self.wall(now);
+        let store = self.storage != StorageState::Memory;
+        let count = self.outbox.retry_dead(ids, wall, store);
+        self.finish(now);
+        count
+    }
+
+    /// Forgets dead letters (all, or those with these ids); returns how many.
+    pub fn discard_dead_letters(&mut self, now: u64, ids: Option<&[String]>) -> usize {
+        let count = self.outbox.discard_dead(ids);
+        self.finish(now);
+        count
+    }
+}
