@@ -71,9 +71,14 @@ async fn subscribers_receive_published_events_in_order() {
     let mut acks = Vec::new();
     for n in 0..5 {
         acks.push(
-            settle(sender.publish(ch.clone(), "goal".into(), js(&format!(r#"{{"n":{n}}}"#))))
-                .await
-                .unwrap(),
+            settle(sender.publish(
+                ch.clone(),
+                "goal".into(),
+                js(&format!(r#"{{"n":{n}}}"#)),
+                JsValue::UNDEFINED,
+            ))
+            .await
+            .unwrap(),
         );
     }
     let seqs: Vec<f64> = acks.iter().filter_map(|a| get(a, "seq").as_f64()).collect();
@@ -122,13 +127,13 @@ async fn handlers_run_by_priority_and_filter_by_event() {
     settle(c.request("echo".into(), JsValue::NULL, JsValue::UNDEFINED))
         .await
         .unwrap();
-    settle(c.publish(ch.clone(), "goal".into(), JsValue::NULL))
+    settle(c.publish(ch.clone(), "goal".into(), JsValue::NULL, JsValue::UNDEFINED))
         .await
         .unwrap();
     wait_until("goal delivered", 5_000, || order.borrow().len() == 2).await;
     assert_eq!(*order.borrow(), vec!["high", "low"]);
     order.borrow_mut().clear();
-    settle(c.publish(ch.clone(), "card".into(), JsValue::NULL))
+    settle(c.publish(ch.clone(), "card".into(), JsValue::NULL, JsValue::UNDEFINED))
         .await
         .unwrap();
     wait_until("card delivered", 5_000, || order.borrow().len() == 3).await;
@@ -146,7 +151,7 @@ async fn handlers_run_by_priority_and_filter_by_event() {
     assert_eq!(get(&c.get_state(), "channels").as_f64(), Some(0.0));
     assert_eq!(c.callback_count(), 0);
     order.borrow_mut().clear();
-    settle(c.publish(ch.clone(), "goal".into(), JsValue::NULL))
+    settle(c.publish(ch.clone(), "goal".into(), JsValue::NULL, JsValue::UNDEFINED))
         .await
         .unwrap();
     settle(c.request("echo".into(), JsValue::NULL, JsValue::UNDEFINED))
@@ -213,16 +218,16 @@ async fn requests_get_answers_and_typed_errors() {
 }
 
 #[wasm_bindgen_test]
-async fn buffers_while_connecting_and_refuses_overflow() {
+async fn memory_publishes_buffer_while_connecting_and_refuse_overflow() {
     fresh_relay().await;
     let ch = channel("buffered");
     let c = client(r#""autoConnect":false,"sendBufferSize":3"#);
     assert_eq!(state_of(&c), "idle");
     let promises: Vec<_> = (0..3)
-        .map(|n| c.publish(ch.clone(), "e".into(), JsValue::from(n)))
+        .map(|n| c.publish(ch.clone(), "e".into(), JsValue::from(n), memory()))
         .collect();
     assert_eq!(get(&c.get_state(), "buffered").as_f64(), Some(3.0));
-    let overflow = settle(c.publish(ch.clone(), "e".into(), JsValue::from(4)))
+    let overflow = settle(c.publish(ch.clone(), "e".into(), JsValue::from(4), memory()))
         .await
         .unwrap_err();
     assert_eq!(kind_of(&overflow), "buffer_full");
@@ -240,11 +245,11 @@ async fn buffers_while_connecting_and_refuses_overflow() {
     assert_eq!(get(&ids, "count").as_f64(), Some(3.0));
 
     c.disconnect();
-    let err = settle(c.publish(ch.clone(), "e".into(), JsValue::NULL))
+    let err = settle(c.publish(ch.clone(), "e".into(), JsValue::NULL, memory()))
         .await
         .unwrap_err();
     assert_eq!(kind_of(&err), "closed");
-    let err = settle(c.publish(String::new(), "e".into(), JsValue::NULL))
+    let err = settle(c.publish(String::new(), "e".into(), JsValue::NULL, memory()))
         .await
         .unwrap_err();
     assert_eq!(kind_of(&err), "invalid_argument");
@@ -294,11 +299,21 @@ async fn survives_garbage_frames() {
     // Still the same connection, still working.
     assert_eq!(state_of(&c), "open");
     assert_eq!(get(&c.get_state(), "session"), session);
-    settle(c.publish(ch.clone(), "after".into(), JsValue::TRUE))
-        .await
-        .unwrap();
+    settle(c.publish(
+        ch.clone(),
+        "after".into(),
+        JsValue::TRUE,
+        JsValue::UNDEFINED,
+    ))
+    .await
+    .unwrap();
     wait_until("event after garbage", 5_000, || got.len() == 1).await;
     c.close();
+}
+
+/// Publish options for a memory-only (not durable) publish.
+fn memory() -> JsValue {
+    js(r#"{"durable":false}"#)
 }
 
 /// A JSON array of strings.

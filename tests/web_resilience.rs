@@ -24,16 +24,26 @@ async fn relay_killed_and_restarted_reconnects_and_recovers_missed_events() {
         .subscribe(ch.clone(), got.function.clone(), JsValue::UNDEFINED)
         .unwrap();
     wait_open(&c).await;
-    settle(c.publish(ch.clone(), "before".into(), JsValue::from(0)))
-        .await
-        .unwrap();
+    settle(c.publish(
+        ch.clone(),
+        "before".into(),
+        JsValue::from(0),
+        JsValue::UNDEFINED,
+    ))
+    .await
+    .unwrap();
     wait_until("first event", 5_000, || got.len() == 1).await;
     let first_session = get(&c.get_state(), "session");
 
     // SIGKILL: no close frame, the socket just drops.
     supervisor("kill", "").await;
     wait_until("client notices the loss", 5_000, || state_of(&c) != "open").await;
-    let while_down = settle(c.publish(ch.clone(), "while-down".into(), JsValue::from(1)));
+    let while_down = settle(c.publish(
+        ch.clone(),
+        "while-down".into(),
+        JsValue::from(1),
+        JsValue::UNDEFINED,
+    ));
     // Start again but refuse clients, so events can be published before this client is back.
     supervisor(
         "start",
@@ -84,12 +94,13 @@ async fn relay_killed_and_restarted_reconnects_and_recovers_missed_events() {
     sorted.sort_by(f64::total_cmp);
     sorted.dedup();
     assert_eq!(seqs, sorted, "in order, no duplicates: {seqs:?}");
-    // The publish made while the relay was dead was buffered and delivered after reconnecting.
+    // The durable publish made while the relay was dead was stored locally ("queued") and
+    // delivered after reconnecting.
     assert_eq!(
         get(&while_down.await.unwrap(), "status")
             .as_string()
             .as_deref(),
-        Some("acked")
+        Some("queued")
     );
     assert!(events.contains(&"while-down".to_owned()));
     c.close();

@@ -4,7 +4,7 @@
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
-use crate::core::{ClientError, RequestError, SendError, Snapshot};
+use crate::core::{ClientError, DeadLetter, RequestError, SendError, Snapshot, StorageState};
 use crate::protocol::envelope::RawJson;
 use crate::web::clock;
 
@@ -23,6 +23,12 @@ export function makeMessage(channel, event, seq, id, dataText) {
 export function makeAck(id, seq) {
   return { id, seq, status: "acked" };
 }
+export function makeQueued(id) {
+  return { id, seq: null, status: "queued" };
+}
+export function makeDeadLetter(id, channel, event, dataText, createdAt, priority, reason, failedAt) {
+  return { id, channel, event, data: JSON.parse(dataText), createdAt, priority, reason, failedAt };
+}
 "#)]
 extern "C" {
     #[wasm_bindgen(js_name = makeError)]
@@ -37,6 +43,20 @@ extern "C" {
     ) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(js_name = makeAck)]
     fn make_ack(id: &str, seq: f64) -> JsValue;
+    #[wasm_bindgen(js_name = makeQueued)]
+    fn make_queued(id: &str) -> JsValue;
+    #[wasm_bindgen(js_name = makeDeadLetter, catch)]
+    #[allow(clippy::too_many_arguments)]
+    fn make_dead_letter(
+        id: &str,
+        channel: &str,
+        event: &str,
+        data: &str,
+        created_at: f64,
+        priority: i32,
+        reason: &str,
+        failed_at: f64,
+    ) -> Result<JsValue, JsValue>;
 }
 
 /// A `SynclineError` with a stable `kind`.
@@ -96,6 +116,27 @@ pub fn ack(id: &str, seq: u64) -> JsValue {
     make_ack(id, seq as f64)
 }
 
+/// What a durable publish promise resolves with when the entry is stored, not yet acked.
+pub fn queued(id: &str) -> JsValue {
+    make_queued(id)
+}
+
+/// A dead letter, for `deadLetters()` and `deadLetter` listeners.
+pub fn dead_letter(letter: &DeadLetter) -> JsValue {
+    let e = &letter.entry;
+    make_dead_letter(
+        &e.id,
+        &e.channel,
+        &e.event,
+        e.data.as_str(),
+        e.created_at as f64,
+        e.priority,
+        &letter.reason,
+        letter.failed_at as f64,
+    )
+    .unwrap_or(JsValue::NULL)
+}
+
 /// A payload from the server, parsed by the browser.
 pub fn parse_data(data: &RawJson) -> JsValue {
     js_sys::JSON::parse(data.as_str()).unwrap_or_else(|_| JsValue::from_str(data.as_str()))
@@ -125,6 +166,18 @@ struct ErrorView<'a> {
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
+struct OutboxView<'a> {
+    depth: usize,
+    in_flight: usize,
+    oldest_created_at: Option<u64>,
+    dead_letters: usize,
+    storage: &'a str,
+    degraded: bool,
+    last_error: Option<ErrorView<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 struct StateView<'a> {
     version: u64,
     state: &'a str,
@@ -140,6 +193,7 @@ struct StateView<'a> {
     buffered: usize,
     pending: usize,
     channels: usize,
+    outbox: OutboxView<'a>,
 }
 
 /// The frozen JS object `getState()` returns.
@@ -164,13 +218,36 @@ pub fn state(snapshot: &Snapshot) -> JsValue {
         buffered: snapshot.buffered,
         pending: snapshot.pending,
         channels: snapshot.channels,
+        outbox: OutboxView {
+            depth: snapshot.outbox.depth,
+            in_flight: snapshot.outbox.in_flight,
+            oldest_created_at: snapshot.outbox.oldest_created_at,
+            dead_letters: snapshot.outbox.dead_letters,
+            storage: snapshot.outbox.storage.as_str(),
+            degraded: snapshot.outbox.storage == StorageState::Memory,
+            last_error: snapshot.outbox.last_error.as_ref().map(|e| ErrorView {
+                kind: e.kind,
+                message: &e.message,
+            }),
+        },
     };
     let serializer = serde_wasm_bindgen::Serializer::new()
         .serialize_maps_as_objects(true)
         .serialize_missing_as_null(true);
     let value = view.serialize(&serializer).unwrap_or(JsValue::NULL);
-    if let Some(object) = value.dyn_ref::<js_sys::Object>() {
-        js_sys::Object::freeze(object);
-    }
+    freeze_deep(&value);
     value
+}
+
+/// Freezes an object and the objects in it (the snapshot is a few levels deep at most).
+fn freeze_deep(value: &JsValue) {
+    let Some(object) = value.dyn_ref::<js_sys::Object>() else {
+        return;
+    };
+    for inner in js_sys::Object::values(object).iter() {
+        if inner.is_object() {
+            freeze_deep(&inner);
+        }
+    }
+    js_sys::Object::freeze(object);
 }

@@ -44,6 +44,35 @@ export interface ClientOptions {
   sendBufferSize?: number;
   /** Largest frame accepted from the server (default 1 MiB). */
   maxMessageBytes?: number;
+  /** Names the outbox's IndexedDB database ("syncline:" + key; default "default"), e.g. per user. */
+  storageKey?: string;
+  outbox?: {
+    /** Entries in flight at once (default 64). */
+    window?: number;
+    /** Time the server has to ack a sent entry before it is sent again (default 10000 ms). */
+    ackTimeoutMs?: number;
+    /** Age after which an unsent entry becomes a dead letter (default 7 days). */
+    retentionMs?: number;
+    /** Most entries held; beyond, publish rejects with kind "buffer_full" (default 100000). */
+    maxEntries?: number;
+    /** Delays between retries of one entry (default 1000 ms, ×2, up to 30000 ms, jitter 0.5). */
+    retry?: { initialDelayMs?: number; maxDelayMs?: number; factor?: number; jitter?: number };
+  };
+}
+
+export interface OutboxState {
+  /** Durable publishes not yet acked by the server. */
+  readonly depth: number;
+  /** Of those, sent and waiting for the ack. */
+  readonly inFlight: number;
+  /** Epoch ms of the oldest entry's publish. */
+  readonly oldestCreatedAt: number | null;
+  readonly deadLetters: number;
+  /** Where entries are kept: "loading", "indexeddb", or "memory" (degraded). */
+  readonly storage: "loading" | "indexeddb" | "memory";
+  /** True when IndexedDB is unavailable or failed: entries survive only while the page lives. */
+  readonly degraded: boolean;
+  readonly lastError: { readonly kind: string; readonly message: string } | null;
 }
 
 export interface ClientState {
@@ -70,6 +99,7 @@ export interface ClientState {
   readonly pending: number;
   /** Subscribed channels. */
   readonly channels: number;
+  readonly outbox: OutboxState;
 }
 
 /** What a subscription handler receives. */
@@ -97,10 +127,43 @@ export interface RequestOptions {
   retries?: number;
 }
 
+export interface PublishOptions {
+  /** Through the IndexedDB outbox, retried until acked (default true); false: memory only. */
+  durable?: boolean;
+  /** Higher goes first when the outbox drains several channels (default 0). */
+  priority?: number;
+}
+
 export interface PublishResult {
+  /** The publish id (UUIDv7), which the server dedups on. */
   readonly id: string;
-  readonly seq: number;
-  readonly status: "acked";
+  /** The channel sequence the server stored it as; null while only queued. */
+  readonly seq: number | null;
+  /** "acked": stored by the server. "queued": stored locally, will be sent. */
+  readonly status: "acked" | "queued";
+}
+
+export interface DeadLetter<T = unknown> {
+  readonly id: string;
+  readonly channel: string;
+  readonly event: string;
+  readonly data: T;
+  /** Epoch ms of the publish. */
+  readonly createdAt: number;
+  readonly priority: number;
+  /** The server's reason, or "expired". */
+  readonly reason: string;
+  /** Epoch ms when it was given up. */
+  readonly failedAt: number;
+}
+
+/** The events of `client.on(name, listener)`. */
+export interface SynclineEvents {
+  state: (state: ClientState) => void;
+  error: (error: SynclineError) => void;
+  /** A durable publish reached the server (also after a reload, when nobody awaits it). */
+  delivered: (result: { id: string; seq: number }) => void;
+  deadLetter: (letter: DeadLetter) => void;
 }
 
 /** Every error syncline raises: `kind` is stable, `message` is for people. */
@@ -109,7 +172,7 @@ export interface SynclineError extends Error {
   readonly kind:
     | "invalid_argument" | "buffer_full" | "closed" | "timeout" | "connection_lost" | "server" | "rejected"
     | "malformed_frame" | "unexpected_binary" | "frame_too_large" | "auth_rejected" | "auth_callback"
-    | "connect_timeout" | "heartbeat_timeout" | "socket_closed" | "socket_open" | "unknown_answer";
+    | "connect_timeout" | "heartbeat_timeout" | "socket_closed" | "socket_open" | "unknown_answer" | "storage";
   readonly retryable: boolean;
   /** For kind "server": the server's error code. */
   readonly code?: string;
@@ -140,7 +203,7 @@ impl SynclineClient {
             on_event: Box::new(move |event| on_event.dispatch(event)),
             on_state: Box::new(move |snapshot| on_state.notify_state(snapshot)),
         };
-        let driver = Rc::new(Driver::new(parsed.config, hooks));
+        let driver = Rc::new(Driver::new(parsed.config, parsed.database, hooks));
         if parsed.auto_connect {
             driver.input(|core, now| core.connect(now));
         }
@@ -190,12 +253,25 @@ impl SynclineClient {
         self.listen(ListenerKind::Error, listener)
     }
 
+    /// Calls `listener` for every event `name`: "state", "error", "delivered" (a durable
+    /// publish reached the server) or "deadLetter"; returns the function that stops it.
+    #[wasm_bindgen(unchecked_return_type = "() => void")]
+    pub fn on(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "keyof SynclineEvents")] name: String,
+        listener: Function,
+    ) -> Result<JsValue, JsValue> {
+        let kind = ListenerKind::from_name(&name)
+            .ok_or_else(|| convert::invalid_argument(&format!("unknown event {name:?}")))?;
+        Ok(self.listen(kind, listener))
+    }
+
     fn listen(&self, kind: ListenerKind, listener: Function) -> JsValue {
         let id = self.registry.add_listener(kind, listener);
         let registry = Rc::downgrade(&self.registry);
         disposer(move || {
             if let Some(r) = registry.upgrade() {
-                r.remove_listener(kind, id);
+                r.remove_listener(id);
             }
         })
     }
@@ -223,30 +299,97 @@ impl SynclineClient {
         Ok(disposer(move || unsubscribe(&driver, &registry, id)))
     }
 
-    /// Publishes an event and resolves with `{ id, seq, status: "acked" }` once the server
-    /// has stored it. Sent at once when open, buffered (bounded) otherwise.
+    /// Publishes an event. Durable (the default): written to the outbox in IndexedDB and sent
+    /// at once when open; resolves with `{ id, seq, status: "acked" }` when the server stored
+    /// it, or `{ id, status: "queued" }` when it is stored locally and will be sent later;
+    /// rejects (kind "rejected") if the server refuses it for good. With `durable: false`:
+    /// memory only, sent when open or buffered (bounded), nothing retried.
     #[wasm_bindgen(unchecked_return_type = "Promise<PublishResult>")]
-    pub fn publish(&self, channel: String, event: String, data: JsValue) -> js_sys::Promise {
+    pub fn publish(
+        &self,
+        channel: String,
+        event: String,
+        data: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "PublishOptions")] options: JsValue,
+    ) -> js_sys::Promise {
+        match self.try_publish(channel, event, &data, &options) {
+            Ok(promise) => promise,
+            Err(e) => js_sys::Promise::reject(&e),
+        }
+    }
+
+    fn try_publish(
+        &self,
+        channel: String,
+        event: String,
+        data: &JsValue,
+        options: &JsValue,
+    ) -> Result<js_sys::Promise, JsValue> {
         if channel.is_empty() || event.is_empty() {
-            return js_sys::Promise::reject(&convert::invalid_argument(
+            return Err(convert::invalid_argument(
                 "channel and event must not be empty",
             ));
         }
-        let data = match convert::data_to_json(&data) {
-            Ok(d) => d,
-            Err(e) => return js_sys::Promise::reject(&e),
-        };
-        let id = crate::core::id::uuid_v7(clock::unix_ms(), clock::random_bytes());
-        let promise = self.registry.wait_for(id.clone());
-        let sent = self
+        let (durable, priority) = options::parse_publish(options)?;
+        let data = convert::data_to_json(data)?;
+        let random = clock::random_bytes();
+        let id = self
             .driver
-            .input(|core, now| core.publish(now, id, channel, event, data))
-            .ok_or_else(busy);
-        match sent {
-            Ok(Ok(())) => promise,
-            Ok(Err(e)) => js_sys::Promise::reject(&convert::send_error(&e)),
-            Err(e) => js_sys::Promise::reject(&e),
+            .input(|core, now| core.next_publish_id(now, random))
+            .ok_or_else(busy)?;
+        let promise = self.registry.wait_for(id.clone());
+        let sent = self.driver.input(|core, now| {
+            if durable {
+                core.publish_durable(now, id.clone(), channel, event, data, priority)
+                    .map_err(|e| convert::send_error(&e))
+            } else {
+                core.publish(now, id.clone(), channel, event, data)
+                    .map_err(|e| convert::send_error(&e))
+            }
+        });
+        match sent.ok_or_else(busy)? {
+            Ok(()) => Ok(promise),
+            Err(e) => {
+                self.registry.forget(&id);
+                Err(e)
+            }
         }
+    }
+
+    /// Durable publishes the outbox gave up on (refused for good, or past retention).
+    #[wasm_bindgen(js_name = deadLetters, unchecked_return_type = "DeadLetter[]")]
+    pub fn dead_letters(&self) -> js_sys::Array {
+        self.driver
+            .input(|core, _| {
+                core.dead_letters()
+                    .map(convert::dead_letter)
+                    .collect::<js_sys::Array>()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Puts dead letters (all, or those with these ids) back in the outbox; returns how many.
+    #[wasm_bindgen(js_name = retryDeadLetters)]
+    pub fn retry_dead_letters(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string[] | undefined")] ids: JsValue,
+    ) -> Result<usize, JsValue> {
+        let ids = options::parse_ids(&ids)?;
+        self.driver
+            .input(|core, now| core.retry_dead_letters(now, ids.as_deref()))
+            .ok_or_else(busy)
+    }
+
+    /// Forgets dead letters (all, or those with these ids); returns how many.
+    #[wasm_bindgen(js_name = discardDeadLetters)]
+    pub fn discard_dead_letters(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string[] | undefined")] ids: JsValue,
+    ) -> Result<usize, JsValue> {
+        let ids = options::parse_ids(&ids)?;
+        self.driver
+            .input(|core, now| core.discard_dead_letters(now, ids.as_deref()))
+            .ok_or_else(busy)
     }
 
     /// Asks the server and resolves with its answer, or rejects with a `SynclineError`

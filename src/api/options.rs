@@ -29,7 +29,19 @@ struct HeartbeatOptions {
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", default)]
+struct OutboxOptions {
+    window: Option<f64>,
+    ack_timeout_ms: Option<f64>,
+    retention_ms: Option<f64>,
+    max_entries: Option<f64>,
+    retry: ReconnectOptions,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
 struct ClientOptions {
+    storage_key: Option<String>,
+    outbox: OutboxOptions,
     url: Option<String>,
     client_id: Option<String>,
     auto_connect: Option<bool>,
@@ -51,6 +63,16 @@ pub struct RequestOptions {
     retries: Option<f64>,
 }
 
+/// Per-call options of `publish()`.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct PublishOptions {
+    /// Through the outbox (default true), or memory only.
+    pub durable: Option<bool>,
+    /// Higher goes first across channels (default 0).
+    pub priority: Option<f64>,
+}
+
 /// Per-call options of `subscribe()`.
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", default)]
@@ -66,6 +88,8 @@ pub struct SubscribeOptions {
 /// What the constructor needs: the core settings, whether to connect now, the auth callback.
 pub struct Parsed {
     pub config: Config,
+    /// Name of the outbox's IndexedDB database.
+    pub database: String,
     pub auto_connect: bool,
     pub auth: Option<js_sys::Function>,
 }
@@ -100,19 +124,18 @@ pub fn parse_client(options: &JsValue, client_id: String, seed: u64) -> Result<P
         .ok_or_else(|| invalid_argument("options.url is required"))?;
     let mut config = Config::new(url, o.client_id.unwrap_or(client_id));
     config.seed = seed;
-    let r = &o.reconnect;
-    config.reconnect = Backoff {
-        initial_ms: whole("reconnect.initialDelayMs", r.initial_delay_ms)?
-            .unwrap_or(config.reconnect.initial_ms),
-        max_ms: whole("reconnect.maxDelayMs", r.max_delay_ms)?.unwrap_or(config.reconnect.max_ms),
-        factor: whole("reconnect.factor", r.factor)?
-            .map_or(config.reconnect.factor, |f| f.clamp(1, 100) as u32),
-        jitter_permille: match r.jitter {
-            None => config.reconnect.jitter_permille,
-            Some(j) if (0.0..=1.0).contains(&j) => (j * 1000.0) as u32,
-            Some(_) => return Err(invalid_argument("reconnect.jitter must be between 0 and 1")),
-        },
-    };
+    config.reconnect = backoff("reconnect", &o.reconnect, config.reconnect)?;
+    let b = &o.outbox;
+    let outbox = &mut config.outbox;
+    outbox.window =
+        whole("outbox.window", b.window)?.map_or(outbox.window, |n| n.clamp(1, 10_000) as usize);
+    outbox.ack_timeout_ms =
+        whole("outbox.ackTimeoutMs", b.ack_timeout_ms)?.unwrap_or(outbox.ack_timeout_ms);
+    outbox.retention_ms =
+        whole("outbox.retentionMs", b.retention_ms)?.unwrap_or(outbox.retention_ms);
+    outbox.max_entries =
+        whole("outbox.maxEntries", b.max_entries)?.map_or(outbox.max_entries, |n| n as usize);
+    outbox.retry = backoff("outbox.retry", &b.retry, outbox.retry)?;
     let h = &o.heartbeat;
     config.heartbeat_interval_ms =
         whole("heartbeat.intervalMs", h.interval_ms)?.unwrap_or(config.heartbeat_interval_ms);
@@ -143,11 +166,53 @@ pub fn parse_client(options: &JsValue, client_id: String, seed: u64) -> Result<P
         ),
     };
     config.use_auth = auth.is_some();
+    let key = o.storage_key.unwrap_or_else(|| "default".to_owned());
     Ok(Parsed {
+        database: format!("syncline:{key}"),
         config,
         auto_connect: o.auto_connect.unwrap_or(true),
         auth,
     })
+}
+
+fn backoff(name: &str, r: &ReconnectOptions, defaults: Backoff) -> Result<Backoff, JsValue> {
+    Ok(Backoff {
+        initial_ms: whole(&format!("{name}.initialDelayMs"), r.initial_delay_ms)?
+            .unwrap_or(defaults.initial_ms),
+        max_ms: whole(&format!("{name}.maxDelayMs"), r.max_delay_ms)?.unwrap_or(defaults.max_ms),
+        factor: whole(&format!("{name}.factor"), r.factor)?
+            .map_or(defaults.factor, |f| f.clamp(1, 100) as u32),
+        jitter_permille: match r.jitter {
+            None => defaults.jitter_permille,
+            Some(j) if (0.0..=1.0).contains(&j) => (j * 1000.0) as u32,
+            Some(_) => {
+                return Err(invalid_argument(&format!(
+                    "{name}.jitter must be between 0 and 1"
+                )));
+            }
+        },
+    })
+}
+
+/// Reads `publish()` options: durable (default true) and priority.
+pub fn parse_publish(options: &JsValue) -> Result<(bool, i32), JsValue> {
+    let o: PublishOptions = from_js(options, "publish options")?;
+    let priority = match o.priority {
+        None => 0,
+        Some(p) if p.is_finite() => p.clamp(-1_000_000.0, 1_000_000.0) as i32,
+        Some(_) => return Err(invalid_argument("priority must be a finite number")),
+    };
+    Ok((o.durable.unwrap_or(true), priority))
+}
+
+/// Reads a list of dead-letter ids (`undefined`: all of them).
+pub fn parse_ids(ids: &JsValue) -> Result<Option<Vec<String>>, JsValue> {
+    if ids.is_undefined() || ids.is_null() {
+        return Ok(None);
+    }
+    serde_wasm_bindgen::from_value(ids.clone())
+        .map(Some)
+        .map_err(|_| invalid_argument("ids must be an array of strings"))
 }
 
 /// Reads `request()` options into a policy (defaults from the client).

@@ -11,19 +11,33 @@ use super::convert;
 use crate::core::router::SubId;
 use crate::core::{Event, Snapshot};
 
-/// Which list a listener is in.
+/// What a listener listens to (the names of `client.on(name, listener)`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ListenerKind {
     State,
     Error,
+    Delivered,
+    DeadLetter,
+}
+
+impl ListenerKind {
+    /// The kind for an event name of `on()`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "state" => Self::State,
+            "error" => Self::Error,
+            "delivered" => Self::Delivered,
+            "deadLetter" => Self::DeadLetter,
+            _ => return None,
+        })
+    }
 }
 
 /// Callbacks and promises of one client.
 #[derive(Default)]
 pub struct Registry {
     handlers: RefCell<HashMap<SubId, Function>>,
-    state_listeners: RefCell<Vec<(u32, Function)>>,
-    error_listeners: RefCell<Vec<(u32, Function)>>,
+    listeners: RefCell<Vec<(u32, ListenerKind, Function)>>,
     waiting: RefCell<HashMap<String, (Function, Function)>>,
     cached_state: RefCell<Option<(u64, JsValue)>>,
     next_listener: Cell<u32>,
@@ -44,34 +58,28 @@ impl Registry {
     pub fn add_listener(&self, kind: ListenerKind, f: Function) -> u32 {
         let id = self.next_listener.get().wrapping_add(1);
         self.next_listener.set(id);
-        self.list(kind).borrow_mut().push((id, f));
+        self.listeners.borrow_mut().push((id, kind, f));
         id
     }
 
     /// Removes a listener (removing twice is harmless).
-    pub fn remove_listener(&self, kind: ListenerKind, id: u32) {
-        self.list(kind).borrow_mut().retain(|(i, _)| *i != id);
+    pub fn remove_listener(&self, id: u32) {
+        self.listeners.borrow_mut().retain(|(i, _, _)| *i != id);
     }
 
-    fn list(&self, kind: ListenerKind) -> &RefCell<Vec<(u32, Function)>> {
-        match kind {
-            ListenerKind::State => &self.state_listeners,
-            ListenerKind::Error => &self.error_listeners,
-        }
+    fn has_listeners(&self, kind: ListenerKind) -> bool {
+        self.listeners.borrow().iter().any(|(_, k, _)| *k == kind)
     }
 
     /// Drops every handler and listener (after `close()`).
     pub fn clear(&self) {
         self.handlers.borrow_mut().clear();
-        self.state_listeners.borrow_mut().clear();
-        self.error_listeners.borrow_mut().clear();
+        self.listeners.borrow_mut().clear();
     }
 
     /// Number of listeners and handlers held (for leak checks).
     pub fn callback_count(&self) -> usize {
-        self.handlers.borrow().len()
-            + self.state_listeners.borrow().len()
-            + self.error_listeners.borrow().len()
+        self.handlers.borrow().len() + self.listeners.borrow().len()
     }
 
     /// Makes a promise whose outcome arrives later as an event for `id`.
@@ -82,6 +90,11 @@ impl Registry {
             self.waiting.borrow_mut().insert(id, pair);
         }
         promise
+    }
+
+    /// Drops the promise for `id` (its publish was refused before it started).
+    pub fn forget(&self, id: &str) {
+        self.waiting.borrow_mut().remove(id);
     }
 
     /// The JS state object for `snapshot`, built once per version.
@@ -106,10 +119,11 @@ impl Registry {
     /// call back into the client; one that throws does not stop the others.
     fn call_listeners(&self, kind: ListenerKind, value: &JsValue) {
         let listeners: Vec<Function> = self
-            .list(kind)
+            .listeners
             .borrow()
             .iter()
-            .map(|(_, f)| f.clone())
+            .filter(|(_, k, _)| *k == kind)
+            .map(|(_, _, f)| f.clone())
             .collect();
         for f in listeners {
             if let Err(e) = f.call1(&JsValue::NULL, value) {
@@ -147,9 +161,16 @@ impl Registry {
                     .map_err(|e| convert::request_error(&e));
                 self.settle(&id, outcome)
             }
-            Event::Error(e) => {
-                self.call_listeners(ListenerKind::Error, &convert::connection_error(&e))
+            Event::PublishQueued { id } => self.settle(&id, Ok(convert::queued(&id))),
+            Event::Delivered { id, seq } => {
+                if self.has_listeners(ListenerKind::Delivered) {
+                    self.call_listeners(ListenerKind::Delivered, &convert::ack(&id, seq));
+                }
             }
+            Event::DeadLetter(letter) => {
+                self.call_listeners(ListenerKind::DeadLetter, &convert::dead_letter(&letter))
+            }
+            Event::Error(e) => self.call_listeners(ListenerKind::Error, &convert::client_error(&e)),
         }
     }
 

@@ -43,17 +43,24 @@ impl ClientCore {
         result
     }
 
-    /// Storage opened and these entries and dead letters were in it (a reload's leftovers).
+    /// Storage opened and these entries and dead letters were in it (a reload's leftovers);
+    /// `skipped` records could not be read and were left alone.
     pub fn handle_storage_loaded(
         &mut self,
         now: u64,
         entries: Vec<OutboxEntry>,
         dead: Vec<DeadLetter>,
+        skipped: usize,
     ) {
         if self.storage == StorageState::Loading {
             self.storage = StorageState::Durable;
         }
         self.outbox.load(entries, dead);
+        if skipped > 0 {
+            self.report_error(ClientError::Storage(format!(
+                "{skipped} unreadable records left in storage"
+            )));
+        }
         self.finish(now);
     }
 

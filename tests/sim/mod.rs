@@ -49,7 +49,7 @@ impl Sim {
         let mut s = Self::new(config);
         let now = s.now;
         s.core.set_wall_clock(now, 1_700_000_000_000);
-        s.core.handle_storage_loaded(now, Vec::new(), Vec::new());
+        s.core.handle_storage_loaded(now, Vec::new(), Vec::new(), 0);
         s.pump();
         s
     }

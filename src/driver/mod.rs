@@ -11,6 +11,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::rc::{Rc, Weak};
 
+mod storage;
+
 use crate::core::{Action, ClientCore, Config, Event, Snapshot};
 use crate::web::clock::{self, Deadline};
 use crate::web::network::{self, NetworkSignal, NetworkWatch};
@@ -39,6 +41,7 @@ struct Io {
 struct Inner {
     core: RefCell<ClientCore>,
     io: RefCell<Io>,
+    storage: storage::SharedQueue,
     hooks: Hooks,
     draining: Cell<bool>,
     notified_version: Cell<u64>,
@@ -50,11 +53,13 @@ pub struct Driver {
 }
 
 impl Driver {
-    /// Creates the client and starts listening to the network and page signals.
-    pub fn new(config: Config, hooks: Hooks) -> Self {
+    /// Creates the client, opens the outbox database `storage` and starts listening to the
+    /// network and page signals.
+    pub fn new(config: Config, storage: String, hooks: Hooks) -> Self {
         let inner = Rc::new(Inner {
             core: RefCell::new(ClientCore::new(config)),
             io: RefCell::new(Io::default()),
+            storage: storage::new_queue(),
             hooks,
             draining: Cell::new(false),
             notified_version: Cell::new(0),
@@ -70,9 +75,11 @@ impl Driver {
         }
         let (online, visible) = (network::is_online(), network::is_visible());
         inner.input(|core, now| {
+            core.set_wall_clock(now, clock::unix_ms());
             core.set_online(now, online);
             core.set_visible(now, visible);
         });
+        inner.open_storage(storage);
         Self { inner }
     }
 
@@ -110,7 +117,9 @@ impl Inner {
     fn input<R>(self: &Rc<Self>, f: impl FnOnce(&mut ClientCore, u64) -> R) -> Option<R> {
         let result = {
             let mut core = self.core.try_borrow_mut().ok()?;
-            f(&mut core, clock::now_ms())
+            let now = clock::now_ms();
+            core.set_wall_clock(now, clock::unix_ms());
+            f(&mut core, now)
         };
         self.drain();
         Some(result)
@@ -167,6 +176,7 @@ impl Inner {
                     }
                 }
             }
+            Action::Store(ops) => self.queue_store(ops),
             Action::CloseSocket { attempt, .. } => {
                 let old = self.io.try_borrow_mut().ok().and_then(|mut io| {
                     if io.socket.as_ref().is_some_and(|(a, _)| *a == attempt) {

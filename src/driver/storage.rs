@@ -1,0 +1,131 @@
+//! Group commit: every storage change the core asks for within one tick of the event loop
+//! goes into one IndexedDB transaction. The queue and the open database are shared with the
+//! writing task, so a write already asked for completes even if the client is dropped.
+
+use std::cell::RefCell;
+use std::rc::{Rc, Weak};
+
+use super::Inner;
+use crate::core::StoreOp;
+use crate::web::store::Store;
+
+enum Phase {
+    Opening,
+    Open(Rc<Store>),
+    Unavailable,
+}
+
+/// Storage changes waiting for the next transaction.
+pub(super) struct StoreQueue {
+    phase: Phase,
+    pending: Vec<StoreOp>,
+    scheduled: bool,
+}
+
+pub(super) type SharedQueue = Rc<RefCell<StoreQueue>>;
+
+/// A queue for a database that is still being opened.
+pub(super) fn new_queue() -> SharedQueue {
+    Rc::new(RefCell::new(StoreQueue {
+        phase: Phase::Opening,
+        pending: Vec::new(),
+        scheduled: false,
+    }))
+}
+
+impl Inner {
+    /// Opens the database `name`, hands its contents to the core, then writes what waited.
+    pub(super) fn open_storage(self: &Rc<Self>, name: String) {
+        let weak = Rc::downgrade(self);
+        let queue = self.storage.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let opened = match Store::open(&name).await {
+                Ok(store) => store.load().await.map(|loaded| (store, loaded)),
+                Err(e) => Err(e),
+            };
+            match opened {
+                Ok((store, loaded)) => {
+                    if let Ok(mut q) = queue.try_borrow_mut() {
+                        q.phase = Phase::Open(Rc::new(store));
+                    }
+                    if let Some(inner) = weak.upgrade() {
+                        inner.input(|core, now| {
+                            core.handle_storage_loaded(
+                                now,
+                                loaded.entries,
+                                loaded.dead,
+                                loaded.skipped,
+                            )
+                        });
+                    }
+                    schedule_flush(&queue, &weak);
+                }
+                Err(reason) => {
+                    if let Ok(mut q) = queue.try_borrow_mut() {
+                        q.phase = Phase::Unavailable;
+                        q.pending.clear();
+                    }
+                    if let Some(inner) = weak.upgrade() {
+                        inner.input(|core, now| core.handle_storage_unavailable(now, reason));
+                    }
+                }
+            }
+        });
+    }
+
+    /// Queues storage changes for this tick's transaction.
+    pub(super) fn queue_store(self: &Rc<Self>, ops: Vec<StoreOp>) {
+        let Ok(mut q) = self.storage.try_borrow_mut() else {
+            return;
+        };
+        if matches!(q.phase, Phase::Unavailable) {
+            return;
+        }
+        q.pending.extend(ops);
+        drop(q);
+        schedule_flush(&self.storage, &Rc::downgrade(self));
+    }
+}
+
+fn schedule_flush(queue: &SharedQueue, inner: &Weak<Inner>) {
+    let Ok(mut q) = queue.try_borrow_mut() else {
+        return;
+    };
+    if q.scheduled || q.pending.is_empty() || !matches!(q.phase, Phase::Open(_)) {
+        return;
+    }
+    q.scheduled = true;
+    drop(q);
+    // Runs as a microtask: after everything else this tick has queued.
+    wasm_bindgen_futures::spawn_local(flush(queue.clone(), inner.clone()));
+}
+
+async fn flush(queue: SharedQueue, inner: Weak<Inner>) {
+    let taken = match queue.try_borrow_mut() {
+        Ok(mut q) => {
+            q.scheduled = false;
+            match &q.phase {
+                Phase::Open(store) => Some((store.clone(), std::mem::take(&mut q.pending))),
+                _ => None,
+            }
+        }
+        Err(_) => None,
+    };
+    let Some((store, ops)) = taken else {
+        return;
+    };
+    let put_ids: Vec<String> = ops
+        .iter()
+        .filter_map(|op| match op {
+            StoreOp::Put(entry) => Some(entry.id.clone()),
+            _ => None,
+        })
+        .collect();
+    let result = store.apply(&ops).await;
+    if let Some(inner) = inner.upgrade() {
+        inner.input(|core, now| match result {
+            Ok(()) => core.handle_stored(now, &put_ids),
+            Err(reason) => core.handle_store_failed(now, &put_ids, reason),
+        });
+    }
+}
