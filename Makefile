@@ -17,7 +17,8 @@ RELAY_RELEASE := target/release/syncline-relay
 export CHROMEDRIVER := /usr/bin/chromedriver
 export WASM_BINDGEN_TEST_TIMEOUT := 300
 
-.PHONY: help deps deps-rust deps-browser deps-node test test-native test-browser test-smoke pkg demo demo-assemble relay fmt clean
+
+.PHONY: bench-outbox help deps deps-rust deps-browser deps-node test test-native test-browser test-smoke pkg demo demo-assemble relay fmt clean
 
 help:
 	@echo "make demo   install what is missing, build, serve the demo on http://127.0.0.1:$(PORT)"
@@ -65,6 +66,12 @@ test-browser: deps-rust deps-browser
 # The optimized release build, loaded once in Chromium (a broken optimizer output is silent until then).
 test-smoke: pkg demo-assemble
 	cd www && node tests/smoke.mjs
+
+## ----- benchmarks (not part of make test) -----
+
+# Durable outbox: enqueue throughput offline and drain time, in headless Chromium.
+bench-outbox: deps pkg relay
+	node bench/outbox.mjs
 
 ## ----- building -----
 

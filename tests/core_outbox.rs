@@ -340,7 +340,7 @@ fn a_reload_drains_stored_entries_first_and_keeps_channel_order() {
         failed_at: 1,
     };
     s.core
-        .handle_storage_loaded(s.now, vec![old(1), old(2)], vec![dead]);
+        .handle_storage_loaded(s.now, vec![old(1), old(2)], vec![dead], 0);
     s.pump();
     let sent = sent_publishes(&mut s);
     assert_eq!(sent, vec![old(1).id, old(2).id, fresh]);

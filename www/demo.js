@@ -16,7 +16,8 @@ function render(s) {
     "Reconnects": s.reconnects,
     "Next attempt": s.retryAt ? `in ${Math.max(0, Math.round((s.retryAt - Date.now()) / 100) / 10)} s` : "—",
     "Browser online": s.online ? "yes" : "no",
-    "Buffered / awaiting answer": `${s.buffered} / ${s.pending}`,
+    "Outbox (in flight)": `${s.outbox.depth} (${s.outbox.inFlight})${s.outbox.degraded ? " — memory only" : ""}`,
+    "Dead letters": s.outbox.deadLetters,
     "Last error": s.lastError ? `${s.lastError.kind}: ${s.lastError.message}` : "—",
   };
   $("details").replaceChildren(...Object.entries(rows).flatMap(([k, v]) => {
@@ -47,7 +48,7 @@ $("publish").addEventListener("submit", async (e) => {
   $("publish-result").textContent = "sending…";
   try {
     const ack = await client.publish("match:demo", event, { text, at: Date.now() });
-    $("publish-result").textContent = `stored as #${ack.seq}`;
+    $("publish-result").textContent = ack.status === "acked" ? `stored as #${ack.seq}` : "queued: stored locally, will be sent";
   } catch (err) {
     $("publish-result").textContent = `${err.kind}: ${err.message}`;
   }

@@ -111,6 +111,9 @@ impl Registry {
 
     /// Tells state listeners.
     pub fn notify_state(&self, snapshot: &Snapshot) {
+        if !self.has_listeners(ListenerKind::State) {
+            return;
+        }
         let state = self.state_object(snapshot);
         self.call_listeners(ListenerKind::State, &state);
     }

@@ -45,6 +45,8 @@ struct Inner {
     hooks: Hooks,
     draining: Cell<bool>,
     notified_version: Cell<u64>,
+    /// A state notification is scheduled for the end of this tick.
+    notify_scheduled: Cell<bool>,
 }
 
 /// A running client: the core plus its browser resources. Dropping it closes everything.
@@ -63,6 +65,7 @@ impl Driver {
             hooks,
             draining: Cell::new(false),
             notified_version: Cell::new(0),
+            notify_scheduled: Cell::new(false),
         });
         let weak = Rc::downgrade(&inner);
         let watch = NetworkWatch::new(move |signal| {
@@ -152,6 +155,24 @@ impl Inner {
         }
         self.draining.set(false);
         self.arm_timer();
+        let changed = self
+            .core
+            .try_borrow()
+            .is_ok_and(|c| c.snapshot().version != self.notified_version.get());
+        if changed && !self.notify_scheduled.replace(true) {
+            // One notification per tick, however many inputs changed the state in it: a loop
+            // of 10,000 publishes costs listeners one call, with the final state.
+            let weak = Rc::downgrade(self);
+            wasm_bindgen_futures::spawn_local(async move {
+                if let Some(inner) = weak.upgrade() {
+                    inner.notify_state();
+                }
+            });
+        }
+    }
+
+    fn notify_state(&self) {
+        self.notify_scheduled.set(false);
         let changed = self
             .core
             .try_borrow()

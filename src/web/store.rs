@@ -3,7 +3,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use rexie::{ObjectStore, Rexie, TransactionMode};
 use wasm_bindgen::prelude::*;
@@ -141,12 +141,17 @@ impl Store {
                 StoreOp::DeleteDead(id) => Box::pin(dead.delete(JsValue::from_str(id))),
             });
         }
-        // Issue every request before waiting on any: IndexedDB runs them in order.
-        let results = JoinAll::new(requests).await;
-        if let Some(Err(e)) = results.into_iter().find(Result::is_err) {
-            return Err(describe(e));
+        // Issue every request now (one poll each starts it; IndexedDB runs them in order),
+        // then wait only for the transaction: it commits all of them or none. The request
+        // futures stay alive until then so that their callbacks have somewhere to go.
+        let mut context = Context::from_waker(Waker::noop());
+        for request in &mut requests {
+            if let Poll::Ready(Err(e)) = request.as_mut().poll(&mut context) {
+                return Err(describe(e));
+            }
         }
         let outcome = tx.done().await.map_err(describe)?;
+        drop(requests);
         if outcome.is_committed() {
             Ok(())
         } else {
@@ -192,48 +197,4 @@ fn from_record(record: &JsValue) -> Option<(OutboxEntry, (String, u64))> {
         priority: fields.get(5).as_f64()? as i32,
     };
     Some((entry, (text(6)?, number(7)? as u64)))
-}
-
-/// Polls every future (in order) until all are done; the results keep their order.
-struct JoinAll<'a, T> {
-    futures: Vec<Option<Pin<Box<dyn Future<Output = T> + 'a>>>>,
-    results: Vec<Option<T>>,
-}
-
-impl<'a, T> JoinAll<'a, T> {
-    fn new(futures: Vec<Pin<Box<dyn Future<Output = T> + 'a>>>) -> Self {
-        let results = futures.iter().map(|_| None).collect();
-        Self {
-            futures: futures.into_iter().map(Some).collect(),
-            results,
-        }
-    }
-}
-
-// The results are plain values, never pinned in place; the futures are boxed.
-impl<T> Unpin for JoinAll<'_, T> {}
-
-impl<T> Future for JoinAll<'_, T> {
-    type Output = Vec<T>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Vec<T>> {
-        let this = self.get_mut();
-        let mut pending = false;
-        for (slot, result) in this.futures.iter_mut().zip(this.results.iter_mut()) {
-            if let Some(future) = slot {
-                match future.as_mut().poll(cx) {
-                    Poll::Ready(value) => {
-                        *result = Some(value);
-                        *slot = None;
-                    }
-                    Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            Poll::Pending
-        } else {
-            Poll::Ready(this.results.iter_mut().filter_map(Option::take).collect())
-        }
-    }
 }

@@ -166,3 +166,36 @@ pub async fn settle(promise: js_sys::Promise) -> Result<JsValue, JsValue> {
 pub fn kind_of(error: &JsValue) -> String {
     get(error, "kind").as_string().unwrap_or_default()
 }
+
+/// Publish ids the relay has stored for `channel`, in storage order (read by the supervisor,
+/// so it works while the relay is down).
+pub async fn relay_ids(channel: &str) -> Vec<String> {
+    let ids = http("GET", &format!("{SUPERVISOR}/ids?ch={channel}"), None).await;
+    js_sys::Array::from(&get(&ids, "ids"))
+        .iter()
+        .filter_map(|v| v.as_string())
+        .collect()
+}
+
+/// The client's outbox state field `name`.
+pub fn outbox_field(client: &SynclineClient, name: &str) -> JsValue {
+    get(&get(&client.get_state(), "outbox"), name)
+}
+
+/// Waits until the client's outbox is empty.
+pub async fn wait_drained(client: &SynclineClient, timeout_ms: u32) {
+    wait_until("outbox drained", timeout_ms, || {
+        outbox_field(client, "depth").as_f64() == Some(0.0)
+            && outbox_field(client, "storage").as_string().as_deref() != Some("loading")
+    })
+    .await;
+}
+
+/// Awaits several promises, in order.
+pub async fn settle_all(promises: Vec<js_sys::Promise>) -> Vec<Result<JsValue, JsValue>> {
+    let mut out = Vec::with_capacity(promises.len());
+    for p in promises {
+        out.push(settle(p).await);
+    }
+    out
+}
