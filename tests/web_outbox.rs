@@ -251,3 +251,34 @@ async fn channel_order_survives_a_drain_of_many_entries() {
 }
 
 use wasm_bindgen::JsCast;
+
+#[wasm_bindgen_test]
+async fn a_database_from_a_newer_version_degrades_instead_of_blocking() {
+    fresh_relay().await;
+    let key = channel("newer");
+    // Another (newer) build of the app left the database at version 5.
+    let open_newer = js_sys::Function::new_with_args(
+        "name",
+        "return new Promise((ok, fail) => { const r = indexedDB.open(name, 5); \
+         r.onsuccess = () => { r.result.close(); ok(); }; r.onerror = () => fail(r.error); });",
+    );
+    let created = open_newer
+        .call1(
+            &JsValue::NULL,
+            &JsValue::from_str(&format!("syncline:{key}")),
+        )
+        .unwrap();
+    settle(created.unchecked_into()).await.unwrap();
+
+    let c = client(&format!(r#""storageKey":"{key}""#));
+    wait_until("storage decided", 6_000, || {
+        outbox_field(&c, "storage").as_string().as_deref() == Some("memory")
+    })
+    .await;
+    assert_eq!(outbox_field(&c, "degraded"), JsValue::TRUE);
+    wait_open(&c).await;
+    let ch = channel("newer-ch");
+    let acked = settle(publish(&c, &ch, 1)).await.unwrap();
+    assert_eq!(get(&acked, "status").as_string().as_deref(), Some("acked"));
+    c.close();
+}

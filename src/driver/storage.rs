@@ -6,6 +6,10 @@ use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 
 use super::Inner;
+
+/// How long opening IndexedDB may take (it can be blocked by another tab's old connection)
+/// before the outbox works from memory instead.
+const OPEN_TIMEOUT_MS: u32 = 5_000;
 use crate::core::StoreOp;
 use crate::web::store::Store;
 
@@ -38,6 +42,15 @@ impl Inner {
     pub(super) fn open_storage(self: &Rc<Self>, name: String) {
         let weak = Rc::downgrade(self);
         let queue = self.storage.clone();
+        let (timeout_weak, timeout_queue) = (weak.clone(), queue.clone());
+        wasm_bindgen_futures::spawn_local(async move {
+            gloo_timers::future::TimeoutFuture::new(OPEN_TIMEOUT_MS).await;
+            give_up_opening(
+                &timeout_queue,
+                &timeout_weak,
+                "IndexedDB did not open within 5 s (blocked?)".to_owned(),
+            );
+        });
         wasm_bindgen_futures::spawn_local(async move {
             let opened = match Store::open(&name).await {
                 Ok(store) => store.load().await.map(|loaded| (store, loaded)),
@@ -45,8 +58,12 @@ impl Inner {
             };
             match opened {
                 Ok((store, loaded)) => {
-                    if let Ok(mut q) = queue.try_borrow_mut() {
-                        q.phase = Phase::Open(Rc::new(store));
+                    match queue.try_borrow_mut() {
+                        Ok(mut q) if matches!(q.phase, Phase::Opening) => {
+                            q.phase = Phase::Open(Rc::new(store))
+                        }
+                        // Too late: the outbox already works from memory.
+                        _ => return,
                     }
                     if let Some(inner) = weak.upgrade() {
                         inner.input(|core, now| {
@@ -60,15 +77,7 @@ impl Inner {
                     }
                     schedule_flush(&queue, &weak);
                 }
-                Err(reason) => {
-                    if let Ok(mut q) = queue.try_borrow_mut() {
-                        q.phase = Phase::Unavailable;
-                        q.pending.clear();
-                    }
-                    if let Some(inner) = weak.upgrade() {
-                        inner.input(|core, now| core.handle_storage_unavailable(now, reason));
-                    }
-                }
+                Err(reason) => give_up_opening(&queue, &weak, reason),
             }
         });
     }
@@ -84,6 +93,20 @@ impl Inner {
         q.pending.extend(ops);
         drop(q);
         schedule_flush(&self.storage, &Rc::downgrade(self));
+    }
+}
+
+/// Storage will not be used: the core keeps entries in memory from now on.
+fn give_up_opening(queue: &SharedQueue, inner: &Weak<Inner>, reason: String) {
+    match queue.try_borrow_mut() {
+        Ok(mut q) if matches!(q.phase, Phase::Opening) => {
+            q.phase = Phase::Unavailable;
+            q.pending.clear();
+        }
+        _ => return,
+    }
+    if let Some(inner) = inner.upgrade() {
+        inner.input(|core, now| core.handle_storage_unavailable(now, reason));
     }
 }
 
