@@ -178,11 +178,14 @@ fn client_message() -> impl Strategy<Value = ClientMessage> {
         (".*", proptest::option::of(any::<u64>()))
             .prop_map(|(channel, since)| ClientMessage::Subscribe { channel, since }),
         ".*".prop_map(|channel| ClientMessage::Unsubscribe { channel }),
-        (".*", ".*", ".*", raw()).prop_map(|(id, channel, event, data)| ClientMessage::Publish {
-            id,
-            channel,
-            event,
-            data
+        (".*", ".*", ".*", raw(), any::<bool>()).prop_map(|(id, channel, event, data, durable)| {
+            ClientMessage::Publish {
+                id,
+                channel,
+                event,
+                data,
+                durable,
+            }
         }),
         (".*", ".*", raw()).prop_map(|(id, event, data)| ClientMessage::Request {
             id,

@@ -12,12 +12,14 @@ use std::collections::VecDeque;
 
 use super::backoff::Backoff;
 use super::error::{ClientError, RequestError, SendError};
+use super::hub::Hub;
 use super::id::IdGen;
 use super::outbox::{DeadLetter, Outbox, OutboxConfig, OutboxEvent, StoreOp};
 use super::pending::{AnswerPolicy, Outgoing, PendingTable};
 use super::rng::Rng;
 use super::router::{Router, SubId};
-use super::state::{ConnectionState, ErrorInfo, Snapshot, StorageState};
+use super::state::{ConnectionState, ErrorInfo, Role, Snapshot, StorageState};
+use super::tabs::SharedState;
 use super::timer::{Timer, TimerTable};
 use crate::protocol::envelope::{ClientMessage, RawJson, encode_batch};
 
@@ -52,6 +54,8 @@ pub struct Config {
     pub max_batch: usize,
     /// The durable outbox: window, ack timeout, retries, retention, size.
     pub outbox: OutboxConfig,
+    /// This tab's id on the tab bus (also prefixes request ids, unique across tabs).
+    pub tab_id: String,
     /// Seed of the jitter source.
     pub seed: u64,
 }
@@ -80,6 +84,7 @@ impl Config {
             max_message_bytes: 1 << 20,
             max_batch: 64,
             outbox: OutboxConfig::default(),
+            tab_id: "tab".to_owned(),
             seed: 1,
         }
     }
@@ -103,6 +108,10 @@ pub enum Action {
     /// Apply these storage changes, in order (one transaction is fine), then report with
     /// [`ClientCore::handle_stored`] or [`ClientCore::handle_store_failed`].
     Store(Vec<StoreOp>),
+    /// Leader: send an envelope frame to one follower tab, or to all (`None`), on the tab bus.
+    ToTab { to: Option<String>, frame: String },
+    /// Leader: tell every tab the connection's state.
+    ShareState(SharedState),
 }
 
 /// An incoming event for some of the app's subscriptions.
@@ -162,7 +171,15 @@ pub(super) enum Phase {
 pub struct ClientCore {
     pub(super) config: Config,
     pub(super) snap: Snapshot,
-    pub(super) dirty: bool,
+    /// What JS sees: `snap`, or for a follower the leader's shared state over it; versioned.
+    view: Snapshot,
+    pub(super) role: Role,
+    pub(super) hub: Hub,
+    /// A follower's latest copy of the leader's state.
+    pub(super) leader_view: Option<SharedState>,
+    last_shared: Option<SharedState>,
+    /// Frames for follower tabs at the end of this input.
+    pub(super) tab_out: Vec<(Option<String>, String)>,
     pub(super) want_open: bool,
     pub(super) attempt_id: u64,
     pub(super) phase: Phase,
@@ -195,7 +212,12 @@ impl ClientCore {
         Self {
             config,
             snap: Snapshot::default(),
-            dirty: false,
+            view: Snapshot::default(),
+            role: Role::Solo,
+            hub: Hub::default(),
+            leader_view: None,
+            last_shared: None,
+            tab_out: Vec::new(),
             want_open: false,
             attempt_id: 0,
             phase: Phase::Down,
@@ -220,9 +242,14 @@ impl ClientCore {
 
     // ----- getters -----
 
-    /// The current state, versioned.
+    /// The current state as the app sees it, versioned.
     pub fn snapshot(&self) -> &Snapshot {
-        &self.snap
+        &self.view
+    }
+
+    /// This tab's role.
+    pub fn role(&self) -> Role {
+        self.role
     }
 
     /// The settings in use.
@@ -312,7 +339,8 @@ impl ClientCore {
     pub fn unsubscribe(&mut self, now: u64, id: SubId) {
         let _ = now;
         if let Some(channel) = self.router.remove(id) {
-            if self.is_open() {
+            // Other tabs may still want the channel through this (leader) connection.
+            if self.is_open() && !self.hub.has_channel(&channel) {
                 self.send(ClientMessage::Unsubscribe { channel });
             }
         }
@@ -367,7 +395,8 @@ impl ClientCore {
         policy: Option<AnswerPolicy>,
     ) -> Result<String, SendError<Outgoing>> {
         self.next_request += 1;
-        let mut id = String::from("r");
+        // Unique across tabs: a leader forwards requests of several tabs on one connection.
+        let mut id = format!("{}.r", self.config.tab_id);
         crate::protocol::json::write_u64(&mut id, self.next_request);
         let message = Outgoing::Request {
             id: id.clone(),
@@ -440,31 +469,61 @@ impl ClientCore {
             kind: error.kind(),
             message: error.to_string(),
         });
-        self.dirty = true;
         self.events.push_back(Event::Error(error));
     }
 
     pub(super) fn set_state(&mut self, state: ConnectionState) {
-        if self.snap.state != state {
-            self.snap.state = state;
-            self.dirty = true;
-        }
+        self.snap.state = state;
     }
 
     /// Ends every input: fills the outbox window, sends what was queued, asks for storage,
-    /// reports outbox events, re-arms timers and bumps the snapshot version on change.
+    /// reports outbox events, re-arms timers, shares the state with other tabs, and bumps the
+    /// snapshot version when what the app sees changed.
     pub(super) fn finish(&mut self, now: u64) {
         if self.is_open() {
-            let messages = self.outbox.fill(now);
+            let messages = self.outbox.fill(now, self.role == Role::Follower);
             for message in messages {
                 self.send(message);
             }
         }
         self.flush_outgoing();
+        self.flush_tab_out();
         let ops = self.outbox.take_ops();
         if !ops.is_empty() && self.storage != StorageState::Memory {
             self.actions.push_back(Action::Store(ops));
         }
+        self.report_outbox_events();
+        match self.pending.next_deadline() {
+            Some(at) => self.timers.set(Timer::Pending, at),
+            None => self.timers.stop(Timer::Pending),
+        }
+        match self.outbox.next_deadline(self.wall_offset) {
+            Some(at) => self.timers.set(Timer::Outbox, at),
+            None => self.timers.stop(Timer::Outbox),
+        }
+        self.snap.retry_at = self.timers.get(Timer::Reconnect);
+        (self.snap.buffered, self.snap.pending, self.snap.channels) = (
+            self.pending.buffered(),
+            self.pending.len(),
+            self.router.channel_count(),
+        );
+        self.snap.outbox = super::state::OutboxStatus {
+            depth: self.outbox.len(),
+            in_flight: self.outbox.in_flight(),
+            oldest_created_at: self.outbox.oldest_created_at(),
+            dead_letters: self.outbox.dead_count(),
+            storage: self.storage,
+            last_error: self.snap.outbox.last_error.take(),
+        };
+        self.snap.role = self.role;
+        self.snap.tabs = self.hub.tab_count();
+        if self.role == Role::Leader {
+            self.share_state(false);
+        }
+        self.update_view();
+    }
+
+    fn report_outbox_events(&mut self) {
         for event in self.outbox.take_events() {
             match event {
                 OutboxEvent::Acked { id, seq, settles } => {
@@ -487,42 +546,77 @@ impl ClientCore {
                 OutboxEvent::DeadLetter(letter) => self.events.push_back(Event::DeadLetter(letter)),
             }
         }
-        match self.pending.next_deadline() {
-            Some(at) => self.timers.set(Timer::Pending, at),
-            None => self.timers.stop(Timer::Pending),
+    }
+
+    /// What the leader's tabs show of its connection.
+    pub(super) fn shared_state(&self) -> SharedState {
+        let unix =
+            |at: u64| u64::try_from(i128::from(at) + i128::from(self.wall_offset)).unwrap_or(0);
+        SharedState {
+            state: self.snap.state,
+            online: self.snap.online,
+            attempt: self.snap.attempt,
+            reconnects: self.snap.reconnects,
+            rtt_ms: self.snap.rtt_ms,
+            retry_at: self.snap.retry_at.map(unix),
+            last_error: self.snap.last_error.clone(),
+            session: self.snap.session.clone(),
+            outbox: self.snap.outbox.clone(),
         }
-        match self.outbox.next_deadline(self.wall_offset) {
-            Some(at) => self.timers.set(Timer::Outbox, at),
-            None => self.timers.stop(Timer::Outbox),
+    }
+
+    /// Leader: tells the tabs when the shared part changed (or when `force`d, for a new tab).
+    pub(super) fn share_state(&mut self, force: bool) {
+        let shared = self.shared_state();
+        if force || self.last_shared.as_ref() != Some(&shared) {
+            self.last_shared = Some(shared.clone());
+            self.actions.push_back(Action::ShareState(shared));
         }
-        let retry_at = self.timers.get(Timer::Reconnect);
-        let counts = (
-            self.pending.buffered(),
-            self.pending.len(),
-            self.router.channel_count(),
-        );
-        if (self.snap.buffered, self.snap.pending, self.snap.channels) != counts
-            || self.snap.retry_at != retry_at
-        {
-            (self.snap.buffered, self.snap.pending, self.snap.channels) = counts;
-            self.snap.retry_at = retry_at;
-            self.dirty = true;
+    }
+
+    /// The app's view: this client's own state, except that a linked follower shows the
+    /// leader's connection and outbox. The version moves only when something visible did.
+    fn update_view(&mut self) {
+        let mut view = self.snap.clone();
+        if self.role == Role::Follower && self.is_open() {
+            if let Some(leader) = &self.leader_view {
+                let mono = |at: u64| {
+                    u64::try_from(i128::from(at) - i128::from(self.wall_offset)).unwrap_or(0)
+                };
+                view.state = leader.state;
+                view.online = leader.online;
+                view.attempt = leader.attempt;
+                view.reconnects = leader.reconnects;
+                view.rtt_ms = leader.rtt_ms;
+                view.retry_at = leader.retry_at.map(mono);
+                view.last_error = leader.last_error.clone();
+                view.session = leader.session.clone();
+                view.outbox = leader.outbox.clone();
+            }
         }
-        let outbox = super::state::OutboxStatus {
-            depth: self.outbox.len(),
-            in_flight: self.outbox.in_flight(),
-            oldest_created_at: self.outbox.oldest_created_at(),
-            dead_letters: self.outbox.dead_count(),
-            storage: self.storage,
-            last_error: self.snap.outbox.last_error.clone(),
-        };
-        if self.snap.outbox != outbox {
-            self.dirty = true;
+        view.version = self.view.version;
+        if view != self.view {
+            view.version += 1;
+            self.view = view;
         }
-        self.snap.outbox = outbox;
-        if self.dirty {
-            self.dirty = false;
-            self.snap.version += 1;
+    }
+
+    /// Sends the frames queued for tabs: consecutive ones for the same tab share a message.
+    fn flush_tab_out(&mut self) {
+        let mut out = std::mem::take(&mut self.tab_out).into_iter().peekable();
+        while let Some((to, first)) = out.next() {
+            let mut frames = vec![first];
+            while frames.len() < self.config.max_batch.max(1)
+                && out.peek().is_some_and(|(t, _)| *t == to)
+            {
+                if let Some((_, frame)) = out.next() {
+                    frames.push(frame);
+                }
+            }
+            self.actions.push_back(Action::ToTab {
+                to,
+                frame: encode_batch(frames),
+            });
         }
     }
 }

@@ -93,7 +93,6 @@ impl ClientCore {
 
     pub(super) fn set_outbox_error(&mut self, kind: &'static str, message: String) {
         self.snap.outbox.last_error = Some(ErrorInfo { kind, message });
-        self.dirty = true;
     }
 
     /// The dead letters, oldest first.

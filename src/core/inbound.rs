@@ -54,7 +54,18 @@ impl ClientCore {
         match message {
             ServerMessage::Welcome { session } => self.on_welcome(now, session),
             ServerMessage::Denied { reason } => self.lose(now, ClientError::AuthRejected(reason)),
-            ServerMessage::Subscribed { channel, seq } => self.router.mark_live(&channel, seq),
+            ServerMessage::Subscribed { channel, seq } => {
+                if self.hub.has_channel(&channel) {
+                    self.to_tab(
+                        None,
+                        ServerMessage::Subscribed {
+                            channel: channel.clone(),
+                            seq,
+                        },
+                    );
+                }
+                self.router.mark_live(&channel, seq);
+            }
             ServerMessage::Event {
                 channel,
                 event,
@@ -62,6 +73,21 @@ impl ClientCore {
                 id,
                 data,
             } => {
+                // Follower tabs get every event of their channels, replays included; each
+                // drops what it has seen, as this router does for this tab.
+                if self.hub.has_channel(&channel) {
+                    self.hub.saw(&channel, seq);
+                    self.to_tab(
+                        None,
+                        ServerMessage::Event {
+                            channel: channel.clone(),
+                            event: event.clone(),
+                            seq,
+                            id: id.clone(),
+                            data: data.clone(),
+                        },
+                    );
+                }
                 if self.router.accept_seq(&channel, seq) == SeqCheck::Fresh {
                     let subscribers = self.router.route(&channel, &event);
                     if !subscribers.is_empty() {
@@ -81,7 +107,16 @@ impl ClientCore {
                     id,
                     result: Ok(seq),
                 }),
-                None if self.outbox.ack(&id, seq) => {}
+                None => {
+                    let mine = self.outbox.ack(&id, seq);
+                    let forwarded = self.forward_answer(&id, || ServerMessage::Ack {
+                        id: id.clone(),
+                        seq,
+                    });
+                    if !mine && !forwarded {
+                        self.unknown_answer("ack", &id, None);
+                    }
+                }
                 other => self.unknown_answer("ack", &id, other),
             },
             ServerMessage::Nack {
@@ -93,7 +128,20 @@ impl ClientCore {
                     id,
                     result: Err(RequestError::Rejected { reason, retryable }),
                 }),
-                None => self.outbox_nack(now, &id, &reason, retryable),
+                None => {
+                    let mine = self.outbox_nack(now, &id, &reason, retryable);
+                    // A retryable refusal of an adopted entry is this outbox's to retry; the
+                    // tab that published it hears only the final outcome.
+                    let forwarded = !(mine && retryable)
+                        && self.forward_answer(&id, || ServerMessage::Nack {
+                            id: id.clone(),
+                            reason: reason.clone(),
+                            retryable,
+                        });
+                    if !mine && !forwarded {
+                        self.unknown_answer("nack", &id, None);
+                    }
+                }
                 other => self.unknown_answer("nack", &id, other),
             },
             ServerMessage::Response { id, result } => match self.pending.answer(&id) {
@@ -101,6 +149,15 @@ impl ClientCore {
                     id,
                     result: result.map_err(RequestError::Server),
                 }),
+                None => {
+                    let forwarded = self.forward_answer(&id, || ServerMessage::Response {
+                        id: id.clone(),
+                        result: result.clone(),
+                    });
+                    if !forwarded {
+                        self.unknown_answer("res", &id, None);
+                    }
+                }
                 other => self.unknown_answer("res", &id, other),
             },
             ServerMessage::Ping { ts } => self.send(ClientMessage::Pong { ts }),
@@ -109,13 +166,25 @@ impl ClientCore {
         }
     }
 
-    fn outbox_nack(&mut self, now: u64, id: &str, reason: &str, retryable: bool) {
+    /// Leader: passes an answer to the tab it is owed to; false when no tab waits for it.
+    fn forward_answer(&mut self, id: &str, message: impl FnOnce() -> ServerMessage) -> bool {
+        match self.hub.take_owed(id) {
+            Some(tab) => {
+                self.to_tab(Some(&tab), message());
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Applies a nack to the outbox; false when the id is not in it.
+    fn outbox_nack(&mut self, now: u64, id: &str, reason: &str, retryable: bool) -> bool {
         let (wall, random) = (self.wall(now), self.rng.next_u64());
-        if !self.outbox.nack(now, wall, id, reason, retryable, random) {
-            self.unknown_answer("nack", id, None);
-        } else if !retryable {
+        let known = self.outbox.nack(now, wall, id, reason, retryable, random);
+        if known && !retryable {
             self.set_outbox_error("rejected", format!("publish {id} refused: {reason}"));
         }
+        known
     }
 
     /// An answer for an id nobody waits for (late, duplicated, or of the wrong kind).

@@ -2,7 +2,7 @@
 
 use super::client::{Action, ClientCore, Phase};
 use super::error::ClientError;
-use super::state::ConnectionState;
+use super::state::{ConnectionState, Role};
 use super::timer::Timer;
 use crate::protocol::envelope::ClientMessage;
 
@@ -62,10 +62,7 @@ impl ClientCore {
 
     /// The browser's network status changed (`online`/`offline` events, `navigator.onLine`).
     pub fn set_online(&mut self, now: u64, online: bool) {
-        if self.snap.online != online {
-            self.snap.online = online;
-            self.dirty = true;
-        }
+        self.snap.online = online;
         match (online, self.phase) {
             // Back online: the first retry is immediate.
             (true, Phase::Down) if self.want_open => self.attempt_now(now),
@@ -87,10 +84,7 @@ impl ClientCore {
 
     /// The page became visible or hidden (`visibilitychange`).
     pub fn set_visible(&mut self, now: u64, visible: bool) {
-        if self.snap.visible != visible {
-            self.snap.visible = visible;
-            self.dirty = true;
-        }
+        self.snap.visible = visible;
         if visible {
             match self.phase {
                 Phase::Open => self.health_check(now),
@@ -111,6 +105,9 @@ impl ClientCore {
         }
         if self.timers.expire(Timer::Ping, now) && self.phase == Phase::Open {
             self.send_ping(now);
+            if self.role == Role::Leader {
+                self.sweep_silent_tabs(now);
+            }
         }
         if self.timers.expire(Timer::PongDeadline, now) {
             self.pong_deadline(now);
@@ -133,7 +130,13 @@ impl ClientCore {
     /// Starts a connection attempt now (or waits offline when the browser is offline).
     pub(super) fn attempt_now(&mut self, now: u64) {
         self.timers.stop(Timer::Reconnect);
-        if !self.snap.online {
+        if self.role == Role::Pending {
+            // Nothing to connect to until the election says whether this tab leads.
+            self.set_state(ConnectionState::Connecting);
+            return;
+        }
+        // A follower's link is to a tab of this browser: the network's state does not matter.
+        if !self.snap.online && self.role != Role::Follower {
             self.set_state(ConnectionState::Offline);
             return;
         }
@@ -144,7 +147,8 @@ impl ClientCore {
             now.saturating_add(self.config.connect_timeout_ms),
         );
         self.set_state(ConnectionState::Connecting);
-        if self.config.use_auth {
+        // Credentials are for the server; a follower's link to its leader carries none.
+        if self.config.use_auth && self.role != Role::Follower {
             self.phase = Phase::Auth;
             self.push_action(Action::RequestAuth { attempt });
         } else {
@@ -169,7 +173,6 @@ impl ClientCore {
         self.was_open = true;
         self.snap.attempt = 0;
         self.snap.session = Some(session);
-        self.dirty = true;
         self.set_state(ConnectionState::Open);
         self.ping_sent_at = None;
         self.timers.set(
@@ -188,6 +191,9 @@ impl ClientCore {
                 .encode()
             })
             .collect();
+        if self.role == Role::Leader {
+            frames.extend(self.hub_on_open());
+        }
         frames.extend(self.pending.take_unsent(now));
         self.send_batched(frames);
     }
@@ -200,6 +206,8 @@ impl ClientCore {
             self.report_failure(failed.message, failed.error);
         }
         self.outbox.connection_lost(now);
+        let outbox = &self.outbox;
+        self.hub.connection_lost(|id| outbox.contains(id));
         self.schedule_retry(now);
     }
 
@@ -217,9 +225,7 @@ impl ClientCore {
         self.timers.stop(Timer::ConnectDeadline);
         self.timers.stop(Timer::Ping);
         self.timers.stop(Timer::PongDeadline);
-        if self.snap.session.take().is_some() {
-            self.dirty = true;
-        }
+        self.snap.session = None;
     }
 
     fn schedule_retry(&mut self, now: u64) {
@@ -231,7 +237,6 @@ impl ClientCore {
             let random = self.rng.next_u64();
             let delay = self.config.reconnect.delay(self.snap.attempt, random);
             self.snap.attempt = self.snap.attempt.saturating_add(1);
-            self.dirty = true;
             self.timers.set(Timer::Reconnect, now.saturating_add(delay));
             self.set_state(ConnectionState::Waiting);
         }
@@ -259,10 +264,7 @@ impl ClientCore {
             return;
         }
         let rtt = now.saturating_sub(ts);
-        if self.snap.rtt_ms != Some(rtt) {
-            self.snap.rtt_ms = Some(rtt);
-            self.dirty = true;
-        }
+        self.snap.rtt_ms = Some(rtt);
         self.ping_sent_at = None;
         self.timers.stop(Timer::PongDeadline);
         self.timers.set(

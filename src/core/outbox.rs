@@ -230,6 +230,19 @@ impl Outbox {
         );
     }
 
+    /// Takes over an entry another tab already stored (it published through this leader).
+    /// Known ids and a full outbox leave it where it is: that tab keeps it and sends again.
+    pub fn adopt(&mut self, entry: OutboxEntry) {
+        if !self.slots.contains_key(&entry.id) && self.slots.len() < self.config.max_entries {
+            self.insert(entry, true, Waiter::None);
+        }
+    }
+
+    /// True when the outbox holds `id`.
+    pub fn contains(&self, id: &str) -> bool {
+        self.slots.contains_key(id)
+    }
+
     /// Entries and dead letters read from storage (after a reload); known ids are skipped.
     pub fn load(&mut self, entries: Vec<OutboxEntry>, dead: Vec<DeadLetter>) {
         for entry in entries {
@@ -445,8 +458,8 @@ impl Outbox {
     }
 
     /// Picks what to send now (at most the free part of the window), marks it in flight and
-    /// returns the messages.
-    pub fn fill(&mut self, now: u64) -> Vec<ClientMessage> {
+    /// returns the messages; `to_leader` marks them for a leader tab (which adopts them).
+    pub fn fill(&mut self, now: u64, to_leader: bool) -> Vec<ClientMessage> {
         let free = self.config.window.saturating_sub(self.in_flight.len());
         if !self.loaded || free == 0 || self.slots.len() == self.in_flight.len() {
             return Vec::new();
@@ -467,6 +480,7 @@ impl Outbox {
                 channel: slot.entry.channel.clone(),
                 event: slot.entry.event.clone(),
                 data: slot.entry.data.clone(),
+                durable: to_leader,
             });
         }
         messages

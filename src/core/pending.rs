@@ -48,6 +48,7 @@ impl Outgoing {
                 channel,
                 event,
                 data,
+                durable: false,
             }
             .encode(),
         }

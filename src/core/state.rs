@@ -31,6 +31,31 @@ impl ConnectionState {
     }
 }
 
+/// This tab's part in sharing one connection among the tabs of an origin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Not sharing: this client has its own connection (`shareConnection: false`, or tests).
+    Solo,
+    /// Waiting to learn which tab leads.
+    Pending,
+    /// Holds the connection for every tab of the origin.
+    Leader,
+    /// Reaches the server through the leader tab.
+    Follower,
+}
+
+impl Role {
+    /// The name JS sees.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Solo => "solo",
+            Self::Pending => "pending",
+            Self::Leader => "leader",
+            Self::Follower => "follower",
+        }
+    }
+}
+
 /// Where the outbox keeps its entries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StorageState {
@@ -123,6 +148,10 @@ pub struct Snapshot {
     pub channels: usize,
     /// The durable outbox.
     pub outbox: OutboxStatus,
+    /// This tab's role in the shared connection.
+    pub role: Role,
+    /// Follower tabs linked to this one, while it leads.
+    pub tabs: usize,
 }
 
 impl Default for Snapshot {
@@ -142,6 +171,8 @@ impl Default for Snapshot {
             pending: 0,
             channels: 0,
             outbox: OutboxStatus::default(),
+            role: Role::Solo,
+            tabs: 0,
         }
     }
 }

@@ -65,6 +65,9 @@ pub enum ClientMessage {
         channel: String,
         event: String,
         data: RawJson,
+        /// Set by a follower tab for its leader: the entry is in the shared durable outbox.
+        /// Servers ignore it.
+        durable: bool,
     },
     /// Ask the server something; answered by a `res` with the same id.
     Request {
@@ -393,6 +396,7 @@ fn decode_client_message(raw: &str) -> Result<ClientMessage, DecodeError> {
                 channel: f.string("ch")?,
                 event: f.string("ev")?,
                 data: f.data(),
+                durable: f.bool("durable")?,
             }
         }
         "req" => {
@@ -501,12 +505,15 @@ impl ClientMessage {
                 channel,
                 event,
                 data,
-            } => Writer::new("pub")
-                .str("id", id)
-                .str("ch", channel)
-                .str("ev", event)
-                .raw("data", data)
-                .finish(),
+                durable,
+            } => {
+                let mut w = Writer::new("pub");
+                w.str("id", id).str("ch", channel).str("ev", event);
+                if *durable {
+                    w.bool("durable", true);
+                }
+                w.raw("data", data).finish()
+            }
             Self::Request { id, event, data } => Writer::new("req")
                 .str("id", id)
                 .str("ev", event)

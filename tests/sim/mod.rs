@@ -2,6 +2,7 @@
 //! told, a socket that opens and closes when the test says, and a record of what was sent.
 #![allow(dead_code)]
 
+use syncline::core::tabs::SharedState;
 use syncline::core::{Action, ClientCore, Config, Event, StoreOp};
 use syncline::protocol::envelope::{ClientMessage, ServerMessage, decode_client_frame};
 
@@ -25,6 +26,10 @@ pub struct Sim {
     pub store_ops: Vec<StoreOp>,
     /// Report storage writes as committed at once (else the test does it).
     pub auto_store: bool,
+    /// Leader: frames for follower tabs (recipient, frame), in order.
+    pub to_tabs: Vec<(Option<String>, String)>,
+    /// Leader: state shared with the tabs.
+    pub shared: Vec<SharedState>,
 }
 
 impl Sim {
@@ -41,6 +46,8 @@ impl Sim {
             wakeups: 0,
             store_ops: Vec::new(),
             auto_store: true,
+            to_tabs: Vec::new(),
+            shared: Vec::new(),
         }
     }
 
@@ -84,6 +91,8 @@ impl Sim {
                         self.socket = None;
                     }
                 }
+                Action::ToTab { to, frame } => self.to_tabs.push((to, frame)),
+                Action::ShareState(state) => self.shared.push(state),
                 Action::Store(ops) => {
                     for op in &ops {
                         if let StoreOp::Put(entry) = op {

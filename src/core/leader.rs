@@ -1,0 +1,207 @@
+//! Sharing one connection among tabs: role changes, the leader's side of its followers'
+//! links (through the [`Hub`](super::hub::Hub)), and the follower's copy of the leader's state.
+
+use super::client::{ClientCore, Phase};
+use super::outbox::OutboxEntry;
+use super::state::Role;
+use super::tabs::SharedState;
+use crate::protocol::envelope::{ClientMessage, ServerMessage, decode_client_frame};
+
+impl ClientCore {
+    /// This tab's role changed (the election's outcome). The transport belongs to the role:
+    /// whatever link or socket exists is dropped, and the client connects again at once —
+    /// a leader to the server, a follower to the leader.
+    pub fn set_role(&mut self, now: u64, role: Role) {
+        if self.role == role {
+            self.finish(now);
+            return;
+        }
+        if self.role == Role::Leader {
+            self.hub.clear();
+        }
+        self.role = role;
+        self.leader_view = None;
+        self.relink(now);
+        self.finish(now);
+    }
+
+    /// A follower's leader changed: link to the new one now (no backoff, no error: this is
+    /// not a failure).
+    pub fn leader_changed(&mut self, now: u64) {
+        if self.role == Role::Follower {
+            self.leader_view = None;
+            self.relink(now);
+        }
+        self.finish(now);
+    }
+
+    fn relink(&mut self, now: u64) {
+        if self.phase != Phase::Down {
+            self.drop_socket(1000, "role changed");
+            for failed in self.pending.connection_lost() {
+                self.report_failure(failed.message, failed.error);
+            }
+            self.outbox.connection_lost(now);
+            self.hub.connection_lost(|_| false);
+        }
+        self.snap.attempt = 0;
+        if self.want_open {
+            self.attempt_now(now);
+        }
+    }
+
+    /// Follower: the leader's connection state arrived.
+    pub fn handle_leader_state(&mut self, now: u64, state: SharedState) {
+        if self.role == Role::Follower {
+            self.leader_view = Some(state);
+        }
+        self.finish(now);
+    }
+
+    /// Leader: a follower tab went away (said bye, or its tab closed).
+    pub fn handle_tab_gone(&mut self, now: u64, tab: &str) {
+        if self.role == Role::Leader {
+            self.forget_tab(tab);
+        }
+        self.finish(now);
+    }
+
+    fn forget_tab(&mut self, tab: &str) {
+        for channel in self.hub.remove_tab(tab) {
+            if self.router.channel(&channel).is_none() && self.is_open() {
+                self.send(ClientMessage::Unsubscribe { channel });
+            }
+        }
+    }
+
+    /// Leader: tabs that stopped pinging their link are treated as gone.
+    pub(super) fn sweep_silent_tabs(&mut self, now: u64) {
+        let limit = self.config.heartbeat_interval_ms.saturating_mul(3);
+        for tab in self.hub.silent_tabs(now.saturating_sub(limit)) {
+            self.forget_tab(&tab);
+        }
+    }
+
+    /// Leader: an envelope frame from follower `tab`'s link.
+    pub fn handle_tab_frame(&mut self, now: u64, tab: &str, frame: &str) {
+        if self.role != Role::Leader {
+            return;
+        }
+        self.hub.touch(tab, now);
+        // A follower's frames are as untrusted as the network's: a bad one is dropped.
+        let Ok(messages) = decode_client_frame(frame) else {
+            self.finish(now);
+            return;
+        };
+        for message in messages.into_iter().flatten() {
+            self.handle_tab_message(now, tab, message);
+        }
+        self.finish(now);
+    }
+
+    fn handle_tab_message(&mut self, now: u64, tab: &str, message: ClientMessage) {
+        match message {
+            ClientMessage::Hello { .. } => {
+                self.to_tab(
+                    Some(tab),
+                    ServerMessage::Welcome {
+                        session: format!("link:{}", self.config.tab_id),
+                    },
+                );
+                self.share_state(true);
+            }
+            ClientMessage::Ping { ts } => self.to_tab(Some(tab), ServerMessage::Pong { ts }),
+            ClientMessage::Pong { .. } => {}
+            ClientMessage::Subscribe { channel, since } => {
+                let upstream = self.hub.subscribe(tab, &channel, since);
+                if self.is_open() {
+                    self.send(upstream);
+                }
+            }
+            ClientMessage::Unsubscribe { channel } => {
+                if self.hub.unsubscribe(tab, &channel)
+                    && self.router.channel(&channel).is_none()
+                    && self.is_open()
+                {
+                    self.send(ClientMessage::Unsubscribe { channel });
+                }
+            }
+            ClientMessage::Publish {
+                id,
+                channel,
+                event,
+                data,
+                durable: true,
+            } => {
+                // Already in the shared outbox database (the follower wrote it): the leader
+                // drains it like its own, and owes the follower the outcome.
+                self.hub.owe(&id, tab);
+                let entry = OutboxEntry {
+                    id,
+                    channel,
+                    event,
+                    data,
+                    created_at: self.wall(now),
+                    priority: 0,
+                };
+                self.outbox.adopt(entry);
+            }
+            message @ (ClientMessage::Publish { .. } | ClientMessage::Request { .. }) => {
+                let id = match &message {
+                    ClientMessage::Publish { id, .. } | ClientMessage::Request { id, .. } => {
+                        id.clone()
+                    }
+                    _ => String::new(),
+                };
+                self.hub.owe(&id, tab);
+                if self.is_open() {
+                    self.send(message);
+                } else {
+                    let is_request = matches!(message, ClientMessage::Request { .. });
+                    if !self.hub.queue(message) {
+                        self.hub.take_owed(&id);
+                        self.to_tab(Some(tab), refusal(&id, is_request));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Queues an envelope message for one follower tab (or all, with `None`).
+    pub(super) fn to_tab(&mut self, tab: Option<&str>, message: ServerMessage) {
+        self.tab_out
+            .push((tab.map(str::to_owned), message.encode()));
+    }
+
+    /// Leader: the connection opened; resume the tabs' subscriptions and send what waited.
+    pub(super) fn hub_on_open(&mut self) -> Vec<String> {
+        let (resume, held) = self.hub.on_open();
+        let mut frames: Vec<String> = resume
+            .into_iter()
+            .filter(|(channel, _)| self.router.channel(channel).is_none())
+            .map(|(channel, since)| ClientMessage::Subscribe { channel, since }.encode())
+            .collect();
+        frames.extend(held.iter().map(ClientMessage::encode));
+        frames
+    }
+}
+
+/// What a tab hears when the leader cannot hold its message: a refusal it can act on.
+fn refusal(id: &str, is_request: bool) -> ServerMessage {
+    let reason = "the leader tab's buffer is full";
+    if is_request {
+        ServerMessage::Response {
+            id: id.to_owned(),
+            result: Err(crate::protocol::envelope::ServerError {
+                code: "leader_busy".to_owned(),
+                message: reason.to_owned(),
+            }),
+        }
+    } else {
+        ServerMessage::Nack {
+            id: id.to_owned(),
+            reason: reason.to_owned(),
+            retryable: true,
+        }
+    }
+}

@@ -1,0 +1,409 @@
+//! Tabs sharing one connection, simulated natively: a leader core with a scripted server, and
+//! follower cores whose link goes through an in-memory tab bus to the leader's hub.
+#![cfg(not(target_arch = "wasm32"))]
+
+mod sim;
+
+use sim::Sim;
+use syncline::core::tabs::{TabBody, TabMessage};
+use syncline::core::{ConnectionState, Event, Role, StoreOp};
+use syncline::protocol::envelope::{ClientMessage, RawJson, ServerMessage, decode_client_frame};
+
+struct Net {
+    leader: Sim,
+    leader_tab: String,
+    followers: Vec<(String, Sim)>,
+    /// What the leader sent to the server.
+    upstream: Vec<ClientMessage>,
+    /// The link attempt each follower's "socket" was opened for.
+    linked: std::collections::HashMap<String, u64>,
+}
+
+fn config(tab: &str) -> syncline::core::Config {
+    let mut c = Sim::config();
+    c.tab_id = tab.to_owned();
+    c
+}
+
+impl Net {
+    fn new(followers: usize) -> Self {
+        let mut leader = Sim::with_storage(config("L"));
+        leader.core.set_role(leader.now, Role::Leader);
+        leader.pump();
+        leader.open();
+        let mut net = Self {
+            leader,
+            leader_tab: "L".into(),
+            followers: Vec::new(),
+            upstream: Vec::new(),
+            linked: std::collections::HashMap::new(),
+        };
+        for n in 0..followers {
+            net.add_follower(&format!("F{n}"));
+        }
+        net
+    }
+
+    fn add_follower(&mut self, tab: &str) {
+        let mut f = Sim::with_storage(config(tab));
+        f.core.set_role(f.now, Role::Follower);
+        f.pump();
+        f.connect();
+        self.followers.push((tab.to_owned(), f));
+        self.route();
+    }
+
+    fn follower(&mut self, n: usize) -> &mut Sim {
+        &mut self.followers[n].1
+    }
+
+    /// Carries messages over the bus (and opens links) until nothing moves.
+    fn route(&mut self) {
+        for _ in 0..50 {
+            let mut moved = false;
+            for (tab, f) in &mut self.followers {
+                // A link "opens" as soon as the follower asks for one.
+                if let Some(attempt) = f.socket {
+                    if self.linked.get(tab) != Some(&attempt) {
+                        self.linked.insert(tab.clone(), attempt);
+                        f.socket_opens();
+                    }
+                }
+                for frame in std::mem::take(&mut f.frames) {
+                    self.leader
+                        .core
+                        .handle_tab_frame(self.leader.now, tab, &frame);
+                    moved = true;
+                }
+                f.sent.clear();
+            }
+            self.leader.pump();
+            for (to, frame) in std::mem::take(&mut self.leader.to_tabs) {
+                for (tab, f) in &mut self.followers {
+                    if to.as_deref().is_none_or(|t| t == tab) && f.socket.is_some() {
+                        f.receive_frame(&frame);
+                        moved = true;
+                    }
+                }
+            }
+            for state in std::mem::take(&mut self.leader.shared) {
+                for (_, f) in &mut self.followers {
+                    let now = f.now;
+                    f.core.handle_leader_state(now, state.clone());
+                    f.pump();
+                }
+                moved = true;
+            }
+            self.upstream.extend(self.leader.take_sent());
+            if !moved {
+                return;
+            }
+        }
+        panic!("the tab bus did not settle");
+    }
+
+    /// The server answers every publish the leader sent with an ack (seq from 1).
+    fn server_acks(&mut self) -> Vec<String> {
+        let mut acked = Vec::new();
+        for m in std::mem::take(&mut self.upstream) {
+            if let ClientMessage::Publish { id, .. } = m {
+                acked.push(id.clone());
+                self.leader.receive(ServerMessage::Ack {
+                    id,
+                    seq: acked.len() as u64,
+                });
+            }
+        }
+        self.route();
+        acked
+    }
+}
+
+fn event(channel: &str, seq: u64) -> ServerMessage {
+    ServerMessage::Event {
+        channel: channel.into(),
+        event: "goal".into(),
+        seq,
+        id: None,
+        data: RawJson::null(),
+    }
+}
+
+fn deliveries(s: &mut Sim) -> Vec<u64> {
+    s.take_events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Message(d) => Some(d.seq),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn followers_link_to_the_leader_and_show_its_state() {
+    let mut net = Net::new(2);
+    assert_eq!(net.leader.core.snapshot().tabs, 2);
+    assert_eq!(net.leader.core.snapshot().role, Role::Leader);
+    for n in 0..2 {
+        let snap = net.follower(n).core.snapshot().clone();
+        assert_eq!(
+            (snap.role, snap.state),
+            (Role::Follower, ConnectionState::Open)
+        );
+        assert_eq!(
+            snap.session.as_deref(),
+            Some("s1"),
+            "the leader's session, not the link's"
+        );
+        assert!(net.follower(n).opens.len() == 1);
+    }
+    // The leader loses the server: every tab shows it.
+    net.leader.socket_closes(1006);
+    net.route();
+    for n in 0..2 {
+        assert_eq!(
+            net.follower(n).core.snapshot().state,
+            ConnectionState::Waiting
+        );
+    }
+}
+
+#[test]
+fn a_follower_subscription_goes_through_the_leader_and_events_come_back() {
+    let mut net = Net::new(2);
+    net.upstream.clear();
+    let now = net.follower(0).now;
+    net.follower(0).core.subscribe(now, "scores", None, 0, None);
+    net.follower(0).pump();
+    net.route();
+    assert_eq!(
+        net.upstream,
+        vec![ClientMessage::Subscribe {
+            channel: "scores".into(),
+            since: None
+        }],
+        "the leader subscribes its own connection"
+    );
+    net.leader.receive(ServerMessage::Subscribed {
+        channel: "scores".into(),
+        seq: 3,
+    });
+    net.leader.receive(event("scores", 4));
+    net.route();
+    assert_eq!(deliveries(net.follower(0)), vec![4]);
+    assert!(
+        deliveries(net.follower(1)).is_empty(),
+        "not subscribed there"
+    );
+    assert!(
+        deliveries(&mut net.leader).is_empty(),
+        "nor in the leader tab"
+    );
+    // The last tab leaving the channel unsubscribes the leader's connection.
+    net.upstream.clear();
+    let tab = net.followers[0].0.clone();
+    let now = net.leader.now;
+    net.leader.core.handle_tab_gone(now, &tab);
+    net.leader.pump();
+    net.route();
+    assert_eq!(
+        net.upstream,
+        vec![ClientMessage::Unsubscribe {
+            channel: "scores".into()
+        }]
+    );
+}
+
+#[test]
+fn a_follower_durable_publish_is_drained_by_the_leader_and_settled_in_the_follower() {
+    let mut net = Net::new(1);
+    let f = net.follower(0);
+    let id = f.core.next_publish_id(f.now, [3; 10]);
+    f.core
+        .publish_durable(
+            f.now,
+            id.clone(),
+            "c".into(),
+            "e".into(),
+            RawJson::null(),
+            0,
+        )
+        .expect("accepted");
+    f.pump();
+    assert!(
+        f.store_ops
+            .iter()
+            .any(|op| matches!(op, StoreOp::Put(e) if e.id == id)),
+        "written to the shared database by the follower itself"
+    );
+    net.upstream.clear();
+    net.route();
+    assert_eq!(
+        net.leader.core.snapshot().outbox.depth,
+        1,
+        "adopted by the leader"
+    );
+    let sent: Vec<_> = net
+        .upstream
+        .iter()
+        .filter(|m| matches!(m, ClientMessage::Publish { durable: false, .. }))
+        .collect();
+    assert_eq!(
+        sent.len(),
+        1,
+        "sent by the leader (no tab marker towards the server)"
+    );
+    assert_eq!(net.server_acks(), vec![id.clone()]);
+    assert!(net.leader.store_ops.contains(&StoreOp::Delete(id.clone())));
+    let f = net.follower(0);
+    assert!(f.take_events().contains(&Event::PublishDone {
+        id: id.clone(),
+        result: Ok(1)
+    }));
+    assert_eq!(f.core.snapshot().outbox.depth, 0);
+    assert_eq!(net.leader.core.snapshot().outbox.depth, 0);
+}
+
+#[test]
+fn requests_are_answered_to_the_tab_that_asked_only() {
+    let mut net = Net::new(2);
+    net.upstream.clear();
+    let f = net.follower(1);
+    let id = f
+        .core
+        .request(f.now, "echo".into(), RawJson::null(), None)
+        .expect("sent");
+    f.pump();
+    assert!(
+        id.starts_with("F1."),
+        "request ids are unique across tabs: {id}"
+    );
+    net.route();
+    assert!(
+        net.upstream
+            .iter()
+            .any(|m| matches!(m, ClientMessage::Request { id: r, .. } if *r == id))
+    );
+    net.leader.receive(ServerMessage::Response {
+        id: id.clone(),
+        result: Ok(RawJson::parse("42").expect("json")),
+    });
+    net.route();
+    assert!(net.follower(1).take_events().contains(&Event::RequestDone {
+        id,
+        result: Ok(RawJson::parse("42").expect("json"))
+    }));
+    assert!(
+        net.follower(0)
+            .take_events()
+            .iter()
+            .all(|e| !matches!(e, Event::Error(_))),
+        "the other tab is not bothered"
+    );
+    assert!(
+        net.leader.take_error_kinds().is_empty(),
+        "no unknown answer in the leader"
+    );
+}
+
+#[test]
+fn while_the_leader_is_offline_tab_requests_wait_for_its_connection() {
+    let mut net = Net::new(1);
+    net.leader.socket_closes(1006);
+    net.route();
+    net.upstream.clear();
+    let f = net.follower(0);
+    let id = f
+        .core
+        .request(f.now, "echo".into(), RawJson::null(), None)
+        .expect("sent");
+    f.pump();
+    net.route();
+    assert!(net.upstream.is_empty(), "held by the leader");
+    net.leader.advance(2_000);
+    net.leader.socket_opens();
+    net.leader.welcome();
+    net.route();
+    assert!(
+        net.upstream
+            .iter()
+            .any(|m| matches!(m, ClientMessage::Request { id: r, .. } if *r == id))
+    );
+}
+
+#[test]
+fn a_new_leader_takes_over_and_followers_resume_their_channels() {
+    let mut net = Net::new(2);
+    for n in 0..2 {
+        let now = net.follower(n).now;
+        net.follower(n).core.subscribe(now, "scores", None, 0, None);
+        net.follower(n).pump();
+    }
+    net.route();
+    net.leader.receive(event("scores", 1));
+    net.leader.receive(event("scores", 2));
+    net.route();
+    assert_eq!(deliveries(net.follower(0)), vec![1, 2]);
+    assert_eq!(deliveries(net.follower(1)), vec![1, 2]);
+
+    // The leader tab closes; F0 wins the lock and leads; F1 links to it.
+    let (f0_tab, mut f0) = net.followers.remove(0);
+    let now = f0.now;
+    f0.core.set_role(now, Role::Leader);
+    f0.pump();
+    assert!(f0.socket.is_some(), "the new leader opens its own socket");
+    f0.socket_opens();
+    f0.welcome();
+    let old = std::mem::replace(&mut net.leader, f0);
+    drop(old);
+    net.leader_tab = f0_tab;
+    net.upstream = net.leader.take_sent();
+    let now = net.follower(0).now;
+    net.follower(0).core.leader_changed(now);
+    net.follower(0).pump();
+    net.route();
+    // The new leader resumes the channel for itself (since 2) and for F1 (since 2).
+    let subs: Vec<_> = net
+        .upstream
+        .iter()
+        .filter(|m| matches!(m, ClientMessage::Subscribe { .. }))
+        .cloned()
+        .collect();
+    assert!(
+        subs.contains(&ClientMessage::Subscribe {
+            channel: "scores".into(),
+            since: Some(2)
+        }),
+        "{subs:?}"
+    );
+    // The server replays from 2 and goes on: F1 gets only what it has not seen.
+    for seq in [2, 3] {
+        net.leader.receive(event("scores", seq));
+    }
+    net.route();
+    assert_eq!(deliveries(net.follower(0)), vec![3]);
+    assert_eq!(deliveries(&mut net.leader), vec![3]);
+}
+
+#[test]
+fn tab_messages_round_trip_through_the_bus_codec() {
+    let m = TabMessage {
+        ns: "syncline:default".into(),
+        from: "F0".into(),
+        to: Some("L".into()),
+        body: TabBody::Up {
+            frame: ClientMessage::Ping { ts: 9 }.encode(),
+        },
+    };
+    let back = TabMessage::decode(&m.encode(), "syncline:default").expect("decodes");
+    let TabBody::Up { frame } = back.body else {
+        panic!("kind kept");
+    };
+    assert_eq!(
+        decode_client_frame(&frame)
+            .expect("frame")
+            .pop()
+            .and_then(Result::ok),
+        Some(ClientMessage::Ping { ts: 9 })
+    );
+}
