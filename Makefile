@@ -18,7 +18,7 @@ export CHROMEDRIVER := /usr/bin/chromedriver
 export WASM_BINDGEN_TEST_TIMEOUT := 300
 
 
-.PHONY: bench-outbox help deps deps-rust deps-browser deps-node test test-native test-browser test-smoke pkg demo demo-assemble relay fmt clean
+.PHONY: bench-outbox bench-tabs test-e2e help deps deps-rust deps-browser deps-node test test-native test-browser test-smoke pkg demo demo-assemble relay fmt clean
 
 help:
 	@echo "make demo   install what is missing, build, serve the demo on http://127.0.0.1:$(PORT)"
@@ -53,7 +53,7 @@ deps-node:
 
 ## ----- tests -----
 
-test: deps test-native test-browser test-smoke
+test: deps test-native test-browser test-e2e test-smoke
 	@echo "make test: all suites passed"
 
 test-native:
@@ -62,6 +62,10 @@ test-native:
 test-browser: deps-rust deps-browser
 	cargo build -p syncline-relay
 	scripts/with-relay.sh $(RELAY_DEBUG) -- cargo test --target wasm32-unknown-unknown $(WASM_TESTS)
+
+# Several real tabs (Playwright pages) against the release build and the release relay.
+test-e2e: pkg relay
+	cd www && node --test tests/
 
 # The optimized release build, loaded once in Chromium (a broken optimizer output is silent until then).
 test-smoke: pkg demo-assemble
@@ -72,6 +76,10 @@ test-smoke: pkg demo-assemble
 # Durable outbox: enqueue throughput offline and drain time, in headless Chromium.
 bench-outbox: deps pkg relay
 	node bench/outbox.mjs
+
+# Cross-tab fan-out latency (vs a bare BroadcastChannel hop) and leader failover time.
+bench-tabs: deps pkg relay
+	node bench/tabs.mjs
 
 ## ----- building -----
 

@@ -12,6 +12,7 @@ function render(s) {
   const rows = {
     "Round trip": s.rttMs === null ? "—" : `${s.rttMs} ms`,
     "Session": s.session ?? "—",
+    "This tab": s.role === "leader" ? `leader (holds the connection for ${s.tabs} other tab${s.tabs === 1 ? "" : "s"})` : s.role,
     "Failed attempts": s.attempt,
     "Reconnects": s.reconnects,
     "Next attempt": s.retryAt ? `in ${Math.max(0, Math.round((s.retryAt - Date.now()) / 100) / 10)} s` : "—",

@@ -194,6 +194,10 @@ struct StateView<'a> {
     pending: usize,
     channels: usize,
     outbox: OutboxView<'a>,
+    role: &'a str,
+    tabs: usize,
+    bus: &'a str,
+    tab_messages_rejected: u64,
 }
 
 /// The frozen JS object `getState()` returns.
@@ -230,6 +234,10 @@ pub fn state(snapshot: &Snapshot) -> JsValue {
                 message: &e.message,
             }),
         },
+        role: snapshot.role.as_str(),
+        tabs: snapshot.tabs,
+        bus: snapshot.bus,
+        tab_messages_rejected: snapshot.tab_messages_rejected,
     };
     let serializer = serde_wasm_bindgen::Serializer::new()
         .serialize_maps_as_objects(true)

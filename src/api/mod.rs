@@ -44,8 +44,12 @@ export interface ClientOptions {
   sendBufferSize?: number;
   /** Largest frame accepted from the server (default 1 MiB). */
   maxMessageBytes?: number;
-  /** Names the outbox's IndexedDB database ("syncline:" + key; default "default"), e.g. per user. */
+  /** Names the outbox's IndexedDB database ("syncline:" + key; default "default"), e.g. per user.
+   *  Tabs with the same key share one connection and one outbox. */
   storageKey?: string;
+  /** One WebSocket for all tabs of the origin, held by an elected leader tab (default true).
+   *  With false every tab connects itself; tabs still share the outbox and `broadcast`. */
+  shareConnection?: boolean;
   outbox?: {
     /** Entries in flight at once (default 64). */
     window?: number;
@@ -100,6 +104,15 @@ export interface ClientState {
   /** Subscribed channels. */
   readonly channels: number;
   readonly outbox: OutboxState;
+  /** This tab's part: "leader" holds the connection for all tabs, "follower" goes through
+   *  it, "pending" while the election runs, "solo" when not sharing. */
+  readonly role: "leader" | "follower" | "pending" | "solo";
+  /** Follower tabs linked to this one, while it leads. */
+  readonly tabs: number;
+  /** What carries messages between tabs: "broadcastchannel", "storage" (fallback) or "none". */
+  readonly bus: "broadcastchannel" | "storage" | "none";
+  /** Malformed or foreign messages seen on the tab bus, ignored. */
+  readonly tabMessagesRejected: number;
 }
 
 /** What a subscription handler receives. */
@@ -185,6 +198,7 @@ export interface SynclineError extends Error {
 pub struct SynclineClient {
     driver: Rc<Driver>,
     registry: Rc<Registry>,
+    tab_id: String,
 }
 
 #[wasm_bindgen]
@@ -195,19 +209,34 @@ impl SynclineClient {
         #[wasm_bindgen(unchecked_param_type = "ClientOptions")] options: JsValue,
     ) -> Result<SynclineClient, JsValue> {
         let client_id = crate::core::id::uuid_v7(clock::unix_ms(), clock::random_bytes());
-        let parsed = options::parse_client(&options, client_id, clock::random_u64())?;
+        let tab_id = hex(&clock::random_bytes::<6>());
+        let parsed =
+            options::parse_client(&options, client_id, tab_id.clone(), clock::random_u64())?;
         let registry = Rc::new(Registry::default());
-        let (on_event, on_state) = (registry.clone(), registry.clone());
+        let (on_event, on_state, on_broadcast) =
+            (registry.clone(), registry.clone(), registry.clone());
         let hooks = Hooks {
             auth: parsed.auth.map(options::auth_hook),
             on_event: Box::new(move |event| on_event.dispatch(event)),
             on_state: Box::new(move |snapshot| on_state.notify_state(snapshot)),
+            on_broadcast: Box::new(move |topic, data, from| {
+                on_broadcast.broadcast_arrived(topic, data, from)
+            }),
         };
-        let driver = Rc::new(Driver::new(parsed.config, parsed.database, hooks));
+        let driver = Rc::new(Driver::new(
+            parsed.config,
+            parsed.database,
+            parsed.share_connection,
+            hooks,
+        ));
         if parsed.auto_connect {
             driver.input(|core, now| core.connect(now));
         }
-        Ok(Self { driver, registry })
+        Ok(Self {
+            driver,
+            registry,
+            tab_id,
+        })
     }
 
     /// Starts connecting (after `autoConnect: false` or `disconnect()`).
@@ -423,6 +452,40 @@ impl SynclineClient {
         }
     }
 
+    /// This tab's id among the tabs of the origin.
+    #[wasm_bindgen(getter, js_name = tabId)]
+    pub fn tab_id(&self) -> String {
+        self.tab_id.clone()
+    }
+
+    /// Sends `data` to every other tab of the origin (with the same storage key), for
+    /// `onBroadcast(topic, …)` there. This tab does not hear its own message.
+    pub fn broadcast(&self, topic: String, data: JsValue) -> Result<(), JsValue> {
+        if topic.is_empty() {
+            return Err(convert::invalid_argument("topic must not be empty"));
+        }
+        let data = convert::data_to_json(&data)?;
+        self.driver.broadcast(topic, data);
+        Ok(())
+    }
+
+    /// Calls `listener(data, fromTab)` for messages other tabs `broadcast` on `topic`;
+    /// returns the function that stops it.
+    #[wasm_bindgen(js_name = onBroadcast, unchecked_return_type = "() => void")]
+    pub fn on_broadcast(
+        &self,
+        topic: String,
+        #[wasm_bindgen(unchecked_param_type = "(data: unknown, fromTab: string) => void")] listener: Function,
+    ) -> JsValue {
+        let id = self.registry.add_broadcast_listener(topic, listener);
+        let registry = Rc::downgrade(&self.registry);
+        disposer(move || {
+            if let Some(r) = registry.upgrade() {
+                r.remove_listener(id);
+            }
+        })
+    }
+
     /// Disconnects and releases every listener, handler, timer and page listener.
     pub fn close(&self) {
         self.driver.shut_down();
@@ -454,6 +517,16 @@ fn disposer(f: impl FnOnce() + 'static) -> JsValue {
         }
     })
     .into_js_value()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        for nibble in [b >> 4, b & 0x0f] {
+            out.push(char::from_digit(u32::from(nibble), 16).unwrap_or('0'));
+        }
+    }
+    out
 }
 
 fn busy() -> JsValue {

@@ -41,6 +41,7 @@ struct OutboxOptions {
 #[serde(rename_all = "camelCase", default)]
 struct ClientOptions {
     storage_key: Option<String>,
+    share_connection: Option<bool>,
     outbox: OutboxOptions,
     url: Option<String>,
     client_id: Option<String>,
@@ -88,6 +89,8 @@ pub struct SubscribeOptions {
 /// What the constructor needs: the core settings, whether to connect now, the auth callback.
 pub struct Parsed {
     pub config: Config,
+    /// One connection for all tabs of the origin (default true).
+    pub share_connection: bool,
     /// Name of the outbox's IndexedDB database.
     pub database: String,
     pub auto_connect: bool,
@@ -117,13 +120,19 @@ fn from_js<T: for<'de> Deserialize<'de> + Default>(
 }
 
 /// Reads the constructor options.
-pub fn parse_client(options: &JsValue, client_id: String, seed: u64) -> Result<Parsed, JsValue> {
+pub fn parse_client(
+    options: &JsValue,
+    client_id: String,
+    tab_id: String,
+    seed: u64,
+) -> Result<Parsed, JsValue> {
     let o: ClientOptions = from_js(options, "options")?;
     let url = o
         .url
         .ok_or_else(|| invalid_argument("options.url is required"))?;
     let mut config = Config::new(url, o.client_id.unwrap_or(client_id));
     config.seed = seed;
+    config.tab_id = tab_id;
     config.reconnect = backoff("reconnect", &o.reconnect, config.reconnect)?;
     let b = &o.outbox;
     let outbox = &mut config.outbox;
@@ -168,6 +177,7 @@ pub fn parse_client(options: &JsValue, client_id: String, seed: u64) -> Result<P
     config.use_auth = auth.is_some();
     let key = o.storage_key.unwrap_or_else(|| "default".to_owned());
     Ok(Parsed {
+        share_connection: o.share_connection.unwrap_or(true),
         database: format!("syncline:{key}"),
         config,
         auto_connect: o.auto_connect.unwrap_or(true),

@@ -38,6 +38,7 @@ impl ListenerKind {
 pub struct Registry {
     handlers: RefCell<HashMap<SubId, Function>>,
     listeners: RefCell<Vec<(u32, ListenerKind, Function)>>,
+    broadcast_listeners: RefCell<Vec<(u32, String, Function)>>,
     waiting: RefCell<HashMap<String, (Function, Function)>>,
     cached_state: RefCell<Option<(u64, JsValue)>>,
     next_listener: Cell<u32>,
@@ -62,9 +63,46 @@ impl Registry {
         id
     }
 
-    /// Removes a listener (removing twice is harmless).
+    /// Removes a listener of either kind (removing twice is harmless).
     pub fn remove_listener(&self, id: u32) {
         self.listeners.borrow_mut().retain(|(i, _, _)| *i != id);
+        self.broadcast_listeners
+            .borrow_mut()
+            .retain(|(i, _, _)| *i != id);
+    }
+
+    /// Adds a listener for app messages of `topic` from other tabs.
+    pub fn add_broadcast_listener(&self, topic: String, f: Function) -> u32 {
+        let id = self.next_listener.get().wrapping_add(1);
+        self.next_listener.set(id);
+        self.broadcast_listeners.borrow_mut().push((id, topic, f));
+        id
+    }
+
+    /// An app message from tab `from` arrived.
+    pub fn broadcast_arrived(
+        &self,
+        topic: &str,
+        data: &crate::protocol::envelope::RawJson,
+        from: &str,
+    ) {
+        let listeners: Vec<Function> = self
+            .broadcast_listeners
+            .borrow()
+            .iter()
+            .filter(|(_, t, _)| t == topic)
+            .map(|(_, _, f)| f.clone())
+            .collect();
+        if listeners.is_empty() {
+            return;
+        }
+        let data = convert::parse_data(data);
+        let from = JsValue::from_str(from);
+        for f in listeners {
+            if let Err(e) = f.call2(&JsValue::NULL, &data, &from) {
+                report_callback_error(&e);
+            }
+        }
     }
 
     fn has_listeners(&self, kind: ListenerKind) -> bool {
@@ -75,11 +113,14 @@ impl Registry {
     pub fn clear(&self) {
         self.handlers.borrow_mut().clear();
         self.listeners.borrow_mut().clear();
+        self.broadcast_listeners.borrow_mut().clear();
     }
 
     /// Number of listeners and handlers held (for leak checks).
     pub fn callback_count(&self) -> usize {
-        self.handlers.borrow().len() + self.listeners.borrow().len()
+        self.handlers.borrow().len()
+            + self.listeners.borrow().len()
+            + self.broadcast_listeners.borrow().len()
     }
 
     /// Makes a promise whose outcome arrives later as an event for `id`.

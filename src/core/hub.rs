@@ -35,9 +35,20 @@ pub struct Hub {
 }
 
 impl Hub {
-    /// A tab linked (or spoke) at `now`.
-    pub fn touch(&mut self, tab: &str, now: u64) {
+    /// A tab linked (said hello) at `now`.
+    pub fn link(&mut self, tab: &str, now: u64) {
         self.tabs.insert(tab.to_owned(), now);
+    }
+
+    /// A linked tab spoke at `now`; false when the tab never linked.
+    pub fn heard(&mut self, tab: &str, now: u64) -> bool {
+        match self.tabs.get_mut(tab) {
+            Some(seen) => {
+                *seen = now;
+                true
+            }
+            None => false,
+        }
     }
 
     /// Number of linked tabs.
@@ -199,8 +210,9 @@ mod tests {
     #[test]
     fn silent_tabs_are_found() {
         let mut hub = Hub::default();
-        hub.touch("a", 100);
-        hub.touch("b", 500);
+        hub.link("a", 100);
+        hub.link("b", 500);
+        assert!(hub.heard("b", 500) && !hub.heard("c", 1));
         assert_eq!(hub.silent_tabs(300), vec!["a".to_owned()]);
     }
 }

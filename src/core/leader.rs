@@ -50,6 +50,17 @@ impl ClientCore {
         }
     }
 
+    /// Says what carries this tab's messages to the others ("broadcastchannel", "storage", "none").
+    pub fn set_tab_bus(&mut self, medium: &'static str) {
+        self.snap.bus = medium;
+    }
+
+    /// A message on the tab bus was malformed or foreign: it was ignored, and is counted.
+    pub fn handle_rejected_tab_message(&mut self, now: u64) {
+        self.snap.tab_messages_rejected += 1;
+        self.finish(now);
+    }
+
     /// Follower: the leader's connection state arrived.
     pub fn handle_leader_state(&mut self, now: u64, state: SharedState) {
         if self.role == Role::Follower {
@@ -87,12 +98,20 @@ impl ClientCore {
         if self.role != Role::Leader {
             return;
         }
-        self.hub.touch(tab, now);
-        // A follower's frames are as untrusted as the network's: a bad one is dropped.
-        let Ok(messages) = decode_client_frame(frame) else {
+        // A follower's frames are as untrusted as the network's: a bad one is dropped and
+        // counted, and only a tab that said hello is served.
+        let messages = match decode_client_frame(frame) {
+            Ok(messages) => messages,
+            Err(_) => Vec::new(),
+        };
+        let hello = messages
+            .iter()
+            .any(|m| matches!(m, Ok(ClientMessage::Hello { .. })));
+        if messages.is_empty() || !(hello || self.hub.heard(tab, now)) {
+            self.snap.tab_messages_rejected += 1;
             self.finish(now);
             return;
-        };
+        }
         for message in messages.into_iter().flatten() {
             self.handle_tab_message(now, tab, message);
         }
@@ -102,6 +121,9 @@ impl ClientCore {
     fn handle_tab_message(&mut self, now: u64, tab: &str, message: ClientMessage) {
         match message {
             ClientMessage::Hello { .. } => {
+                // A tab that links again starts over: it resends its subscriptions next.
+                self.forget_tab(tab);
+                self.hub.link(tab, now);
                 self.to_tab(
                     Some(tab),
                     ServerMessage::Welcome {

@@ -4,6 +4,7 @@
 pub mod backoff;
 pub mod client;
 mod durable;
+pub mod election;
 pub mod error;
 mod hub;
 pub mod id;

@@ -152,6 +152,10 @@ pub struct Snapshot {
     pub role: Role,
     /// Follower tabs linked to this one, while it leads.
     pub tabs: usize,
+    /// What carries messages between tabs: "broadcastchannel", "storage" or "none".
+    pub bus: &'static str,
+    /// Messages on the tab bus that were malformed or foreign, and ignored.
+    pub tab_messages_rejected: u64,
 }
 
 impl Default for Snapshot {
@@ -173,6 +177,8 @@ impl Default for Snapshot {
             outbox: OutboxStatus::default(),
             role: Role::Solo,
             tabs: 0,
+            bus: "none",
+            tab_messages_rejected: 0,
         }
     }
 }

@@ -12,8 +12,10 @@ use std::pin::Pin;
 use std::rc::{Rc, Weak};
 
 mod storage;
+mod tabs;
 
-use crate::core::{Action, ClientCore, Config, Event, Snapshot};
+use crate::core::{Action, ClientCore, Config, Event, Role, Snapshot};
+use crate::protocol::envelope::RawJson;
 use crate::web::clock::{self, Deadline};
 use crate::web::network::{self, NetworkSignal, NetworkWatch};
 use crate::web::socket::{Socket, SocketEvent};
@@ -27,8 +29,10 @@ pub struct Hooks {
     pub auth: Option<Box<dyn Fn() -> AuthFuture>>,
     /// Receives every core event, outside any borrow.
     pub on_event: Box<dyn Fn(Event)>,
-    /// Called once per drain when the snapshot's version changed.
+    /// Called once per tick when the snapshot's version changed.
     pub on_state: Box<dyn Fn(&Snapshot)>,
+    /// An app message from another tab: topic, data, sending tab.
+    pub on_broadcast: Box<dyn Fn(&str, &RawJson, &str)>,
 }
 
 #[derive(Default)]
@@ -42,6 +46,7 @@ struct Inner {
     core: RefCell<ClientCore>,
     io: RefCell<Io>,
     storage: storage::SharedQueue,
+    tabs: RefCell<tabs::Tabs>,
     hooks: Hooks,
     draining: Cell<bool>,
     notified_version: Cell<u64>,
@@ -55,13 +60,16 @@ pub struct Driver {
 }
 
 impl Driver {
-    /// Creates the client, opens the outbox database `storage` and starts listening to the
-    /// network and page signals.
-    pub fn new(config: Config, storage: String, hooks: Hooks) -> Self {
+    /// Creates the client, opens the outbox database `storage` (also the tab namespace),
+    /// joins the other tabs (sharing one connection when `share`), and starts listening to
+    /// the network and page signals.
+    pub fn new(config: Config, storage: String, share: bool, hooks: Hooks) -> Self {
+        let tabs = tabs::Tabs::new(storage.clone(), config.tab_id.clone());
         let inner = Rc::new(Inner {
             core: RefCell::new(ClientCore::new(config)),
             io: RefCell::new(Io::default()),
             storage: storage::new_queue(),
+            tabs,
             hooks,
             draining: Cell::new(false),
             notified_version: Cell::new(0),
@@ -83,7 +91,13 @@ impl Driver {
             core.set_visible(now, visible);
         });
         inner.open_storage(storage);
+        inner.start_tabs(share);
         Self { inner }
+    }
+
+    /// Sends an app message to the other tabs.
+    pub fn broadcast(&self, topic: String, data: RawJson) {
+        self.inner.post_broadcast(topic, data);
     }
 
     /// Runs `f` on the core with the current time, then carries out what it caused.
@@ -101,8 +115,9 @@ impl Driver {
             .map(|c| c.snapshot().clone())
     }
 
-    /// Stops listening to the page and drops the socket and timer.
+    /// Leaves the other tabs, stops listening to the page and drops the socket and timer.
     pub fn shut_down(&self) {
+        self.inner.leave_tabs();
         self.inner.input(|core, now| core.disconnect(now));
         if let Ok(mut io) = self.inner.io.try_borrow_mut() {
             *io = Io::default();
@@ -188,7 +203,18 @@ impl Inner {
     fn execute(self: &Rc<Self>, action: Action) {
         match action {
             Action::RequestAuth { attempt } => self.request_auth(attempt),
-            Action::OpenSocket { attempt, url } => self.open_socket(attempt, &url),
+            Action::OpenSocket { attempt, url } => {
+                let follower = self
+                    .core
+                    .try_borrow()
+                    .is_ok_and(|c| c.role() == Role::Follower);
+                if !(follower && self.open_link(attempt)) {
+                    self.open_socket(attempt, &url);
+                }
+            }
+            Action::Send(frame) if self.send_on_link(frame.clone()) => {}
+            Action::ToTab { to, frame } => self.post_down(to, frame),
+            Action::ShareState(state) => self.post_state(state),
             Action::Send(frame) => {
                 if let Ok(io) = self.io.try_borrow() {
                     if let Some((_, socket)) = &io.socket {
@@ -198,6 +224,7 @@ impl Inner {
                 }
             }
             Action::Store(ops) => self.queue_store(ops),
+            Action::CloseSocket { attempt, .. } if self.close_link(attempt) => {}
             Action::CloseSocket { attempt, .. } => {
                 let old = self.io.try_borrow_mut().ok().and_then(|mut io| {
                     if io.socket.as_ref().is_some_and(|(a, _)| *a == attempt) {
@@ -267,8 +294,11 @@ impl Inner {
         self.input(|core, now| match signal {
             NetworkSignal::Online(online) => core.set_online(now, online),
             NetworkSignal::Visible(visible) => core.set_visible(now, visible),
-            NetworkSignal::Leaving => {}
+            NetworkSignal::Leaving | NetworkSignal::Frozen => {}
         });
+        if signal == NetworkSignal::Leaving {
+            self.leave_tabs();
+        }
     }
 
     /// Keeps exactly one browser timer, for the core's earliest deadline.

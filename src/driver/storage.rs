@@ -152,3 +152,25 @@ async fn flush(queue: SharedQueue, inner: Weak<Inner>) {
         });
     }
 }
+
+impl Inner {
+    /// Reads the shared outbox again (a tab that starts leading takes over what the others
+    /// left there); entries already known are kept as they are.
+    pub(super) fn reload_storage(self: &Rc<Self>) {
+        let store = match self.storage.try_borrow() {
+            Ok(q) => match &q.phase {
+                Phase::Open(store) => store.clone(),
+                _ => return,
+            },
+            Err(_) => return,
+        };
+        let weak = Rc::downgrade(self);
+        wasm_bindgen_futures::spawn_local(async move {
+            if let (Ok(loaded), Some(inner)) = (store.load().await, weak.upgrade()) {
+                inner.input(|core, now| {
+                    core.handle_storage_loaded(now, loaded.entries, loaded.dead, loaded.skipped)
+                });
+            }
+        });
+    }
+}

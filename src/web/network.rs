@@ -12,8 +12,10 @@ pub enum NetworkSignal {
     Online(bool),
     /// The page became visible (true) or hidden (false).
     Visible(bool),
-    /// The page is being unloaded or frozen: flush what must not be lost.
+    /// The page is being unloaded (`pagehide`).
     Leaving,
+    /// The page is being frozen (`freeze`).
+    Frozen,
 }
 
 /// Whether the browser says it is online (true where it cannot tell).
@@ -78,7 +80,7 @@ impl NetworkWatch {
             listeners.push(l);
         }
         let f = on_signal.clone();
-        if let Ok(l) = Listener::new(document, "freeze", move |_| f(NetworkSignal::Leaving)) {
+        if let Ok(l) = Listener::new(document, "freeze", move |_| f(NetworkSignal::Frozen)) {
             listeners.push(l);
         }
     }

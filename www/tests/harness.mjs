@@ -1,0 +1,91 @@
+// Shared pieces of the end-to-end tests: a supervised relay and a static server on 127.0.0.1
+// (both stopped by stop()), and Debian's Chromium through playwright-core.
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer } from "node:http";
+import { tmpdir } from "node:os";
+import { extname, join, normalize, resolve } from "node:path";
+import { chromium } from "playwright-core";
+
+export const root = resolve(import.meta.dirname, "..", "..");
+const types = { ".html": "text/html", ".js": "text/javascript", ".wasm": "application/wasm", ".css": "text/css" };
+
+const listen = (server) => new Promise((ok) => server.listen(0, "127.0.0.1", () => ok(server.address().port)));
+
+export async function freePort() {
+  const s = createServer();
+  const port = await listen(s);
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+export async function waitFor(what, fn, timeoutMs = 10_000) {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await fn();
+    if (value) return value;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Starts the release relay under its supervisor, with the test control API. */
+export async function startRelay() {
+  const [port, controlPort] = [await freePort(), await freePort()];
+  const dir = mkdtempSync(join(tmpdir(), "syncline-e2e-"));
+  const child = spawn(join(root, "target/release/syncline-relay"), ["supervise", "--control-port", String(controlPort),
+    "--port", String(port), "--db", join(dir, "relay.sqlite"), "--control"], { stdio: ["ignore", "ignore", "inherit"] });
+  const supervisor = `http://127.0.0.1:${controlPort}`;
+  await waitFor("relay", () => fetch(`${supervisor}/status`).then((r) => r.ok, () => false));
+  const relay = {
+    ws: `ws://127.0.0.1:${port}/ws`,
+    http: `http://127.0.0.1:${port}`,
+    supervisor,
+    stats: () => fetch(`${relay.http}/control/stats`).then((r) => r.json()),
+    ids: (ch) => fetch(`${supervisor}/ids?ch=${encodeURIComponent(ch)}`).then((r) => r.json()).then((j) => j.ids),
+    post: (path, body = "") => fetch(`${supervisor}/${path}`, { method: "POST", body }).then((r) => r.json()),
+    control: (path, body = "") => fetch(`${relay.http}/control/${path}`, { method: "POST", body }).then((r) => r.json()),
+    async stop() {
+      child.kill("SIGTERM");
+      await new Promise((r) => child.once("exit", r));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return relay;
+}
+
+/** Serves pkg/ and the test pages. */
+export async function startStatic() {
+  const server = createServer((req, res) => {
+    const path = decodeURIComponent(new URL(req.url, "http://x").pathname);
+    const file = path.startsWith("/pkg/") ? join(root, normalize(path)) : join(root, "www/tests/pages", normalize(path));
+    if (!file.startsWith(root) || !existsSync(file)) {
+      res.statusCode = 404;
+      return res.end();
+    }
+    res.setHeader("content-type", types[extname(file)] ?? "application/octet-stream");
+    res.end(readFileSync(file));
+  });
+  const port = await listen(server);
+  return { origin: `http://127.0.0.1:${port}`, stop: () => new Promise((r) => server.close(r)) };
+}
+
+export function launch() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    args: ["--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync"],
+  });
+}
+
+/** Opens a tab with a syncline client; collects page errors in tab.errors. */
+export async function openTab(context, origin, relay, key, flags = "") {
+  const page = await context.newPage();
+  page.errors = [];
+  page.on("pageerror", (e) => page.errors.push(e.message));
+  await page.goto(`${origin}/tab.html?relay=${encodeURIComponent(relay.ws)}&key=${key}${flags}`);
+  await page.waitForFunction(() => window.ready === true);
+  return page;
+}
+
+export const state = (page) => page.evaluate(() => window.t.state());

@@ -1,0 +1,167 @@
+// Cross-tab sync with real tabs (pages of one browser context) in headless Chromium, against
+// the real relay: one connection for all tabs, follower publishes, leader failover with
+// nothing lost, the storage-event fallback, the election without Web Locks, forged messages.
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { launch, openTab, startRelay, startStatic, state, waitFor } from "./harness.mjs";
+
+let relay, site, browser;
+let keys = 0;
+const freshKey = () => `tabs-${process.pid}-${++keys}`;
+
+before(async () => {
+  relay = await startRelay();
+  site = await startStatic();
+  browser = await launch();
+});
+
+after(async () => {
+  await browser?.close();
+  await site?.stop();
+  await relay?.stop();
+});
+
+async function openTabs(n, flags = "") {
+  const context = await browser.newContext();
+  const key = freshKey();
+  const tabs = [];
+  for (let i = 0; i < n; i++) tabs.push(await openTab(context, site.origin, relay, key, flags));
+  await waitFor("every tab open", async () => {
+    const states = await Promise.all(tabs.map(state));
+    return states.every((s) => s.state === "open" && (s.role === "leader" || s.role === "follower"));
+  });
+  return { context, tabs, key };
+}
+
+async function roles(tabs) {
+  return Promise.all(tabs.map(async (t) => (await state(t)).role));
+}
+
+async function leaderOf(tabs) {
+  const r = await roles(tabs);
+  assert.equal(r.filter((x) => x === "leader").length, 1, `exactly one leader: ${r}`);
+  return tabs[r.indexOf("leader")];
+}
+
+test("three tabs share one connection to the relay", async () => {
+  const before = (await relay.stats()).connections;
+  const { context, tabs } = await openTabs(3);
+  const leader = await leaderOf(tabs);
+  assert.deepEqual((await roles(tabs)).sort(), ["follower", "follower", "leader"]);
+  assert.equal((await state(leader)).tabs, 2, "the leader links two followers");
+  assert.equal((await relay.stats()).connections - before, 1, "the relay sees one connection");
+  const sessions = new Set(await Promise.all(tabs.map(async (t) => (await state(t)).session)));
+  assert.equal(sessions.size, 1, "every tab shows the leader's session");
+  await context.close();
+});
+
+test("a follower's publish reaches the relay and the other tabs' subscribers", async () => {
+  const { context, tabs } = await openTabs(3);
+  const channel = `ch-${freshKey()}`;
+  await Promise.all(tabs.map((t) => t.evaluate((c) => window.t.subscribe(c), channel)));
+  const leader = await leaderOf(tabs);
+  const [follower, other] = tabs.filter((t) => t !== leader);
+  await waitFor("subscriptions live", async () => (await relay.stats()).subscriptions >= 1);
+  await new Promise((r) => setTimeout(r, 100));
+  const result = await follower.evaluate((c) => window.t.publish(c, "goal", { minute: 12 }), channel);
+  assert.equal(result.status, "acked");
+  assert.deepEqual(await relay.ids(channel), [result.id], "stored once by the relay");
+  for (const tab of [leader, follower, other]) {
+    const got = await waitFor("event in every tab", () => tab.evaluate(() => window.t.received.length > 0 && window.t.received));
+    assert.equal(got[0].data.minute, 12);
+    assert.equal(got[0].id, result.id);
+  }
+  await context.close();
+});
+
+test("closing the leader tab hands over at once and nothing published meanwhile is lost", async () => {
+  const { context, tabs } = await openTabs(3);
+  const channel = `failover-${freshKey()}`;
+  const leader = await leaderOf(tabs);
+  const followers = tabs.filter((t) => t !== leader);
+  // A follower publishes a steady stream while the leader tab goes away.
+  const publishing = followers[0].evaluate(async (c) => {
+    const ids = [];
+    for (let i = 0; i < 60; i++) {
+      const r = await Promise.race([window.t.publish(c, "tick", { i }), new Promise((ok) => setTimeout(() => ok(null), 3000))]);
+      if (r) ids.push(r.id);
+      await new Promise((ok) => setTimeout(ok, 10));
+    }
+    return ids;
+  }, channel);
+  await new Promise((r) => setTimeout(r, 200));
+  const closedAt = Date.now();
+  await leader.close();
+  await waitFor("a new leader", async () => (await roles(followers)).includes("leader"));
+  const tookOverMs = Date.now() - closedAt;
+  await waitFor("the new leader connected", async () => (await Promise.all(followers.map(state))).every((s) => s.state === "open"));
+  const published = await publishing;
+  assert.equal(published.length, 60, "every publish resolved (acked, or queued while no leader)");
+  await waitFor("drained", async () => (await Promise.all(followers.map(state))).every((s) => s.outbox.depth === 0), 20_000);
+  const stored = await relay.ids(channel);
+  assert.deepEqual(stored, published, "all 60 stored, each once, in publish order");
+  assert.ok(tookOverMs < 2_000, `took over in ${tookOverMs} ms`);
+  await context.close();
+});
+
+test("without BroadcastChannel the tabs talk over storage events", async () => {
+  const { context, tabs } = await openTabs(2, "&nobc=1");
+  for (const t of tabs) assert.equal((await state(t)).bus, "storage");
+  const leader = await leaderOf(tabs);
+  const follower = tabs.find((t) => t !== leader);
+  const channel = `storage-${freshKey()}`;
+  await leader.evaluate((c) => window.t.subscribe(c), channel);
+  await new Promise((r) => setTimeout(r, 200));
+  const result = await follower.evaluate((c) => window.t.publish(c, "goal", { via: "storage" }), channel);
+  assert.equal(result.status, "acked");
+  const got = await waitFor("event in the leader tab", () => leader.evaluate(() => window.t.received.length > 0 && window.t.received));
+  assert.equal(got[0].data.via, "storage");
+  assert.deepEqual(await relay.ids(channel), [result.id]);
+  await context.close();
+});
+
+test("without Web Locks the tabs elect exactly one leader and replace it when it closes", async () => {
+  const { context, tabs } = await openTabs(3, "&nolocks=1");
+  const leader = await leaderOf(tabs);
+  const rest = tabs.filter((t) => t !== leader);
+  await leader.close();
+  await waitFor("one new leader", async () => (await roles(rest)).filter((r) => r === "leader").length === 1);
+  await waitFor("open again", async () => (await Promise.all(rest.map(state))).every((s) => s.state === "open"));
+  await new Promise((r) => setTimeout(r, 500));
+  assert.equal((await roles(rest)).filter((r) => r === "leader").length, 1, "still exactly one");
+  await context.close();
+});
+
+test("forged and malformed messages on the channel are counted and ignored", async () => {
+  const { context, tabs, key } = await openTabs(2);
+  const leader = await leaderOf(tabs);
+  const follower = tabs.find((t) => t !== leader);
+  const ns = `syncline:${key}`;
+  // Another page of the origin (an attacker's script, or another library) posts junk.
+  const intruder = await context.newPage();
+  await intruder.goto(`${site.origin}/tab.html?relay=${encodeURIComponent(relay.ws)}&key=elsewhere`);
+  await intruder.evaluate((name) => {
+    const bc = new BroadcastChannel(name);
+    for (const junk of [
+      "not json",
+      JSON.stringify({ type: "someone-else" }),
+      JSON.stringify({ syncline: 1, ns: "syncline:other", from: "x", k: "who" }),
+      JSON.stringify({ syncline: 9, ns: name, from: "x", k: "who" }),
+      JSON.stringify({ syncline: 1, ns: name, from: "x", k: "leader", term: -5 }),
+      JSON.stringify({ syncline: 1, ns: name, from: "x", k: "up", f: "[[[[garbage" }),
+      "{".repeat(5000),
+      { not: "a string" },
+    ]) bc.postMessage(junk);
+    bc.close();
+  }, ns);
+  await waitFor("rejections counted", async () => (await state(follower)).tabMessagesRejected >= 6);
+  const s = await state(leader);
+  assert.ok(s.tabMessagesRejected >= 6, `leader counted ${s.tabMessagesRejected}`);
+  assert.equal(s.state, "open");
+  assert.deepEqual((await roles(tabs)).sort(), ["follower", "leader"], "nothing changed hands");
+  for (const t of tabs) assert.deepEqual(t.errors, [], "no page errors");
+  const channel = `after-junk-${freshKey()}`;
+  const result = await follower.evaluate((c) => window.t.publish(c, "ok", 1), channel);
+  assert.equal(result.status, "acked");
+  await context.close();
+});
