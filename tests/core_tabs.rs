@@ -407,3 +407,66 @@ fn tab_messages_round_trip_through_the_bus_codec() {
         Some(ClientMessage::Ping { ts: 9 })
     );
 }
+
+#[test]
+fn a_follower_publish_while_the_leader_is_offline_resolves_as_queued_once_stored() {
+    let mut net = Net::new(1);
+    net.leader.socket_closes(1006);
+    net.route();
+    let f = net.follower(0);
+    f.auto_store = false;
+    let id = f.core.next_publish_id(f.now, [5; 10]);
+    f.core
+        .publish_durable(
+            f.now,
+            id.clone(),
+            "c".into(),
+            "e".into(),
+            RawJson::null(),
+            0,
+        )
+        .expect("accepted");
+    f.pump();
+    let now = f.now;
+    f.core.handle_stored(now, std::slice::from_ref(&id));
+    f.pump();
+    assert!(
+        f.take_events()
+            .contains(&Event::PublishQueued { id: id.clone() }),
+        "no waiting for an ack the offline leader cannot get"
+    );
+    // Published while the leader was up, then the leader goes down: the promise resolves too.
+    net.leader.advance(2_000);
+    net.leader.socket_opens();
+    net.leader.welcome();
+    net.route();
+    let f = net.follower(0);
+    let second = f.core.next_publish_id(f.now, [6; 10]);
+    f.core
+        .publish_durable(
+            f.now,
+            second.clone(),
+            "c".into(),
+            "e".into(),
+            RawJson::null(),
+            0,
+        )
+        .expect("accepted");
+    f.pump();
+    let now = f.now;
+    f.core.handle_stored(now, std::slice::from_ref(&second));
+    f.pump();
+    assert!(
+        !f.events
+            .iter()
+            .any(|e| matches!(e, Event::PublishQueued { id } if *id == second))
+    );
+    net.route();
+    net.leader.socket_closes(1006);
+    net.route();
+    assert!(
+        net.follower(0)
+            .take_events()
+            .contains(&Event::PublishQueued { id: second })
+    );
+}

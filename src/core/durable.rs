@@ -34,7 +34,7 @@ impl ClientCore {
         let store = self.storage != StorageState::Memory;
         let result = self
             .outbox
-            .add(entry, self.is_open(), store)
+            .add(entry, self.server_reachable(), store)
             .map_err(|OutboxFull(entry)| SendError::BufferFull {
                 capacity: self.config.outbox.max_entries,
                 message: entry,

@@ -65,8 +65,22 @@ impl ClientCore {
     pub fn handle_leader_state(&mut self, now: u64, state: SharedState) {
         if self.role == Role::Follower {
             self.leader_view = Some(state);
+            if !self.server_reachable() {
+                self.outbox.stop_waiting_for_acks();
+            }
         }
         self.finish(now);
+    }
+
+    /// True when the server can answer now: this client's connection is open and, for a
+    /// follower, so is the leader's.
+    pub(super) fn server_reachable(&self) -> bool {
+        self.is_open()
+            && (self.role != Role::Follower
+                || self
+                    .leader_view
+                    .as_ref()
+                    .is_some_and(|l| l.state == super::state::ConnectionState::Open))
     }
 
     /// Leader: a follower tab went away (said bye, or its tab closed).

@@ -306,6 +306,20 @@ impl Outbox {
         }
     }
 
+    /// The server is out of reach for now (a follower's leader lost its connection): promises
+    /// waiting for acks resolve as queued once their entries are stored; entries stay put.
+    pub fn stop_waiting_for_acks(&mut self) {
+        let waiting: Vec<String> = self
+            .slots
+            .iter()
+            .filter(|(_, slot)| slot.waiter == Waiter::Ack)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in waiting {
+            self.stop_waiting_for_ack(&id);
+        }
+    }
+
     /// Takes `id` out of flight and schedules it again, after a backoff when `delay` is set.
     fn requeue(&mut self, now: u64, id: &str, random: u64, delay: bool) {
         let Some(slot) = self.slots.get_mut(id) else {

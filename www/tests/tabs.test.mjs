@@ -28,7 +28,7 @@ async function openTabs(n, flags = "") {
   for (let i = 0; i < n; i++) tabs.push(await openTab(context, site.origin, relay, key, flags));
   await waitFor("every tab open", async () => {
     const states = await Promise.all(tabs.map(state));
-    return states.every((s) => s.state === "open" && (s.role === "leader" || s.role === "follower"));
+    return states.every((s) => s.state === "open" && s.role !== "pending");
   });
   return { context, tabs, key };
 }
@@ -102,6 +102,50 @@ test("closing the leader tab hands over at once and nothing published meanwhile 
   assert.deepEqual(stored, published, "all 60 stored, each once, in publish order");
   assert.ok(tookOverMs < 2_000, `took over in ${tookOverMs} ms`);
   await context.close();
+});
+
+test("every tab shows the same connection state and outbox, and they change together", async () => {
+  const { context, tabs } = await openTabs(3);
+  const leader = await leaderOf(tabs);
+  const follower = tabs.find((t) => t !== leader);
+  await relay.post("kill");
+  // Followers mirror the leader within a bus hop, so the tabs agree whenever sampled together.
+  await waitFor("every tab sees the loss", async () => {
+    const s = await Promise.all(tabs.map(state));
+    return s.every((x) => x.state !== "open" && x.state === s[0].state && x.attempt === s[0].attempt);
+  });
+  const channel = `together-${freshKey()}`;
+  const queued = await follower.evaluate((c) => window.t.publish(c, "while-down", 1), channel);
+  assert.equal(queued.status, "queued");
+  await waitFor("every tab counts the entry", async () => (await Promise.all(tabs.map(state))).every((s) => s.outbox.depth === 1));
+  const states = await Promise.all(tabs.map(state));
+  assert.ok(states.every((s) => s.state !== "open"), `${states.map((s) => s.state)}`);
+  assert.equal(new Set(states.map((s) => s.online)).size, 1);
+  await relay.post("start");
+  await waitFor("every tab open and drained", async () => (await Promise.all(tabs.map(state))).every((s) => s.state === "open" && s.outbox.depth === 0));
+  assert.deepEqual(await relay.ids(channel), [queued.id]);
+  await context.close();
+});
+
+test("broadcast reaches the other tabs; shareConnection false gives each tab its own socket", async () => {
+  const shared = await openTabs(2);
+  await shared.tabs[0].evaluate(() => window.t.client.broadcast("note", { hello: "tabs" }));
+  const got = await waitFor("broadcast", () => shared.tabs[1].evaluate(() => window.t.broadcasts.length > 0 && window.t.broadcasts));
+  assert.deepEqual(got[0].data, { hello: "tabs" });
+  assert.equal(got[0].from, await shared.tabs[0].evaluate(() => window.t.client.tabId));
+  assert.equal(await shared.tabs[0].evaluate(() => window.t.broadcasts.length), 0, "not echoed to the sender");
+  await shared.context.close();
+
+  const before = (await relay.stats()).accepted;
+  const solo = await openTabs(2, "&solo=1");
+  assert.deepEqual(await roles(solo.tabs), ["solo", "solo"]);
+  const sessions = await Promise.all(solo.tabs.map(async (t) => (await state(t)).session));
+  assert.notEqual(sessions[0], sessions[1], "each tab has its own connection");
+  assert.ok((await relay.stats()).accepted - before >= 2);
+  await solo.tabs[1].evaluate(() => window.t.client.broadcast("note", 42));
+  const seen = await waitFor("broadcast between solo tabs", () => solo.tabs[0].evaluate(() => window.t.broadcasts.length > 0 && window.t.broadcasts));
+  assert.equal(seen[0].data, 42);
+  await solo.context.close();
 });
 
 test("without BroadcastChannel the tabs talk over storage events", async () => {
