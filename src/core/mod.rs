@@ -3,6 +3,7 @@
 
 pub mod backoff;
 pub mod client;
+pub mod docs;
 mod durable;
 pub mod election;
 pub mod error;
