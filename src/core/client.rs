@@ -11,9 +11,14 @@
 use std::collections::VecDeque;
 
 use super::backoff::Backoff;
+use super::breaker::Breaker;
+use super::docs::merge::Strategy;
+use super::docs::{Conflict, Docs};
 use super::error::{ClientError, RequestError, SendError};
+use super::gates::Gates;
 use super::hub::Hub;
 use super::id::IdGen;
+use super::metrics::Metrics;
 use super::outbox::{DeadLetter, Outbox, OutboxConfig, OutboxEvent, StoreOp};
 use super::pending::{AnswerPolicy, Outgoing, PendingTable};
 use super::rng::Rng;
@@ -54,6 +59,18 @@ pub struct Config {
     pub max_batch: usize,
     /// The durable outbox: window, ack timeout, retries, retention, size.
     pub outbox: OutboxConfig,
+    /// Consecutive send failures that open the circuit breaker (default 5).
+    pub breaker_threshold: u32,
+    /// Time the breaker stays open before a probe (default 30 s).
+    pub breaker_cooldown_ms: u64,
+    /// How document conflicts are settled unless a key says otherwise (default last-writer-wins).
+    pub conflict_strategy: Strategy,
+    /// Conflicts kept in the audit trail (default 500).
+    pub audit_size: usize,
+    /// Batched publishes: at most this many per frame (default 10)…
+    pub batch_max: usize,
+    /// …held at most this long (default 2 s).
+    pub batch_delay_ms: u64,
     /// This tab's id on the tab bus (also prefixes request ids, unique across tabs).
     pub tab_id: String,
     /// Seed of the jitter source.
@@ -84,6 +101,12 @@ impl Config {
             max_message_bytes: 1 << 20,
             max_batch: 64,
             outbox: OutboxConfig::default(),
+            breaker_threshold: 5,
+            breaker_cooldown_ms: 30_000,
+            conflict_strategy: Strategy::LastWriterWins,
+            audit_size: 500,
+            batch_max: 10,
+            batch_delay_ms: 2_000,
             tab_id: "tab".to_owned(),
             seed: 1,
         }
@@ -112,6 +135,8 @@ pub enum Action {
     ToTab { to: Option<String>, frame: String },
     /// Leader: tell every tab the connection's state.
     ShareState(SharedState),
+    /// Call [`ClientCore::handle_animation_frame`] at the next animation frame.
+    RequestFrame,
 }
 
 /// An incoming event for some of the app's subscriptions.
@@ -129,6 +154,8 @@ pub struct Delivery {
     pub id: Option<String>,
     /// Payload, as JSON text.
     pub data: RawJson,
+    /// Earlier deliveries this one replaced (throttle, debounce, coalescing).
+    pub coalesced: u32,
 }
 
 /// What the app must hear.
@@ -152,6 +179,8 @@ pub enum Event {
     Delivered { id: String, seq: u64 },
     /// A durable publish was given up: refused for good, or past its retention.
     DeadLetter(DeadLetter),
+    /// Documents whose visible value changed (at most once per key per animation frame).
+    DocsChanged(Vec<String>),
     /// Something went wrong; the client carries on (or reconnects).
     Error(ClientError),
 }
@@ -180,6 +209,22 @@ pub struct ClientCore {
     last_shared: Option<SharedState>,
     /// Frames for follower tabs at the end of this input.
     pub(super) tab_out: Vec<(Option<String>, String)>,
+    pub(super) breaker: Breaker,
+    pub(super) metrics: Metrics,
+    pub(super) gates: Gates,
+    pub(super) docs: Docs,
+    /// Channels watched for documents, and their internal subscription.
+    pub(super) doc_channels: std::collections::HashMap<String, SubId>,
+    /// Settles `Custom` conflicts (the app's resolver).
+    pub(super) resolver: Option<AppResolver>,
+    /// Recently delivered publish ids, to drop an event delivered twice.
+    pub(super) recent_ids: RecentIds,
+    /// Publishes that opted into batching, and when they must go at the latest.
+    pub(super) batched: Vec<String>,
+    pub(super) batch_deadline: Option<u64>,
+    /// Documents changed since the last animation frame.
+    pub(super) docs_changed: std::collections::BTreeSet<String>,
+    pub(super) frame_requested: bool,
     pub(super) want_open: bool,
     pub(super) attempt_id: u64,
     pub(super) phase: Phase,
@@ -209,6 +254,8 @@ impl ClientCore {
         let rng = Rng::new(config.seed);
         let pending = PendingTable::new(config.send_buffer, config.request_backoff);
         let outbox = Outbox::new(config.outbox);
+        let breaker = Breaker::new(config.breaker_threshold, config.breaker_cooldown_ms);
+        let docs = Docs::new(config.conflict_strategy, config.audit_size);
         Self {
             config,
             snap: Snapshot::default(),
@@ -218,6 +265,17 @@ impl ClientCore {
             leader_view: None,
             last_shared: None,
             tab_out: Vec::new(),
+            breaker,
+            metrics: Metrics::default(),
+            gates: Gates::default(),
+            docs,
+            doc_channels: std::collections::HashMap::new(),
+            resolver: None,
+            recent_ids: RecentIds::default(),
+            batched: Vec::new(),
+            batch_deadline: None,
+            docs_changed: std::collections::BTreeSet::new(),
+            frame_requested: false,
             want_open: false,
             attempt_id: 0,
             phase: Phase::Down,
@@ -441,6 +499,7 @@ impl ClientCore {
     }
 
     fn flush_outgoing(&mut self) {
+        self.metrics.messages_out += self.outgoing.len() as u64;
         let mut messages = std::mem::take(&mut self.outgoing).into_iter().peekable();
         while messages.peek().is_some() {
             let chunk: Vec<String> = messages
@@ -465,6 +524,7 @@ impl ClientCore {
     }
 
     pub(super) fn report_error(&mut self, error: ClientError) {
+        self.metrics.error(error.kind());
         self.snap.last_error = Some(ErrorInfo {
             kind: error.kind(),
             message: error.to_string(),
@@ -481,9 +541,20 @@ impl ClientCore {
     /// snapshot version when what the app sees changed.
     pub(super) fn finish(&mut self, now: u64) {
         if self.is_open() {
-            let messages = self.outbox.fill(now, self.role == Role::Follower);
+            let allowance = self.breaker.allowance(now);
+            let messages = self
+                .outbox
+                .fill(now, self.role == Role::Follower, allowance);
+            self.breaker.sent(messages.len());
             for message in messages {
                 self.send(message);
+            }
+            if self.batched.len() >= self.config.batch_max.max(1)
+                || self.batch_deadline.is_some_and(|d| d <= now)
+            {
+                self.batch_deadline = None;
+                let batched = std::mem::take(&mut self.batched);
+                self.outgoing.extend(batched);
             }
         }
         self.flush_outgoing();
@@ -501,6 +572,22 @@ impl ClientCore {
             Some(at) => self.timers.set(Timer::Outbox, at),
             None => self.timers.stop(Timer::Outbox),
         }
+        // Moves an open breaker whose cooldown passed to half-open, so its deadline is ahead.
+        self.breaker.state(now);
+        let paced = [
+            self.gates.next_deadline(),
+            self.batch_deadline,
+            self.breaker.next_deadline(),
+        ];
+        match paced.into_iter().flatten().min() {
+            Some(at) => self.timers.set(Timer::Paced, at),
+            None => self.timers.stop(Timer::Paced),
+        }
+        self.docs_changed.extend(self.docs.take_changed());
+        if (!self.docs_changed.is_empty() || self.gates.wants_frame()) && !self.frame_requested {
+            self.frame_requested = true;
+            self.actions.push_back(Action::RequestFrame);
+        }
         self.snap.retry_at = self.timers.get(Timer::Reconnect);
         (self.snap.buffered, self.snap.pending, self.snap.channels) = (
             self.pending.buffered(),
@@ -514,6 +601,7 @@ impl ClientCore {
             dead_letters: self.outbox.dead_count(),
             storage: self.storage,
             last_error: self.snap.outbox.last_error.take(),
+            breaker: self.breaker.state(now).as_str(),
         };
         self.snap.role = self.role;
         self.snap.tabs = self.hub.tab_count();
@@ -536,16 +624,29 @@ impl ClientCore {
                     self.events.push_back(Event::Delivered { id, seq });
                 }
                 OutboxEvent::Queued { id } => self.events.push_back(Event::PublishQueued { id }),
-                OutboxEvent::Rejected { id, reason } => self.events.push_back(Event::PublishDone {
-                    id,
-                    result: Err(RequestError::Rejected {
-                        reason,
-                        retryable: false,
-                    }),
-                }),
-                OutboxEvent::DeadLetter(letter) => self.events.push_back(Event::DeadLetter(letter)),
+                OutboxEvent::Rejected { id, reason } => self.reject(id, reason),
+                OutboxEvent::DeadLetter(letter) => {
+                    // A refused or expired document change is rolled back.
+                    if self.docs.rollback(&letter.entry.id).is_some() {
+                        self.report_error(ClientError::ChangeRolledBack {
+                            id: letter.entry.id.clone(),
+                            reason: letter.reason.clone(),
+                        });
+                    }
+                    self.events.push_back(Event::DeadLetter(letter));
+                }
             }
         }
+    }
+
+    fn reject(&mut self, id: String, reason: String) {
+        self.events.push_back(Event::PublishDone {
+            id,
+            result: Err(RequestError::Rejected {
+                reason,
+                retryable: false,
+            }),
+        });
     }
 
     /// What the leader's tabs show of its connection.
@@ -618,5 +719,40 @@ impl ClientCore {
                 frame: encode_batch(frames),
             });
         }
+    }
+}
+
+/// The app's conflict resolver.
+pub struct AppResolver(pub Box<dyn FnMut(&Conflict) -> Option<crate::protocol::value::Value>>);
+
+impl std::fmt::Debug for AppResolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AppResolver")
+    }
+}
+
+/// The last few thousand publish ids delivered.
+#[derive(Debug, Default)]
+pub struct RecentIds {
+    order: VecDeque<String>,
+    set: std::collections::HashSet<String>,
+}
+
+impl RecentIds {
+    const LIMIT: usize = 4_096;
+
+    /// Records `id`; false when it was seen already.
+    pub fn insert(&mut self, id: &str) -> bool {
+        if self.set.contains(id) {
+            return false;
+        }
+        if self.order.len() >= Self::LIMIT {
+            if let Some(old) = self.order.pop_front() {
+                self.set.remove(&old);
+            }
+        }
+        self.order.push_back(id.to_owned());
+        self.set.insert(id.to_owned());
+        true
     }
 }

@@ -33,6 +33,9 @@ pub enum ClientError {
     /// An answer (`ack`, `nack`, `res`) for an id nothing waits for: late or duplicated.
     #[error("{kind} for unknown id {id:?}")]
     UnknownAnswer { kind: &'static str, id: String },
+    /// A document change was refused for good (or expired) and rolled back.
+    #[error("change {id} rolled back: {reason}")]
+    ChangeRolledBack { id: String, reason: String },
     /// IndexedDB failed or is unavailable; the outbox keeps entries in memory.
     #[error("storage unavailable: {0}")]
     Storage(String),
@@ -58,6 +61,7 @@ impl ClientError {
             Self::HeartbeatTimeout => "heartbeat_timeout",
             Self::UnknownAnswer { .. } => "unknown_answer",
             Self::Storage(_) => "storage",
+            Self::ChangeRolledBack { .. } => "rolled_back",
             Self::SocketClosed { .. } => "socket_closed",
             Self::SocketOpen(_) => "socket_open",
         }

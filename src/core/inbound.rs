@@ -25,6 +25,7 @@ impl ClientCore {
             match envelope::decode_server_frame(frame) {
                 Err(error) => self.report_error(ClientError::MalformedFrame(error)),
                 Ok(messages) => {
+                    self.metrics.messages_in += messages.len() as u64;
                     for message in messages {
                         match message {
                             Ok(message) => self.handle_message(now, message),
@@ -88,18 +89,33 @@ impl ClientCore {
                         },
                     );
                 }
-                if self.router.accept_seq(&channel, seq) == SeqCheck::Fresh {
-                    let subscribers = self.router.route(&channel, &event);
-                    if !subscribers.is_empty() {
-                        self.events.push_back(Event::Message(Delivery {
+                // Documents keep their own version per key, so replays reach them too.
+                self.apply_document(now, &channel, seq, id.as_deref(), &data);
+                if self.router.accept_seq(&channel, seq) != SeqCheck::Fresh {
+                    self.metrics.duplicates_dropped += 1;
+                    return;
+                }
+                if let Some(id) = &id {
+                    // The same publish under another sequence (a server that sent it twice).
+                    if !self.recent_ids.insert(id) {
+                        self.metrics.duplicates_dropped += 1;
+                        return;
+                    }
+                }
+                let subscribers = self.router.route(&channel, &event);
+                if !subscribers.is_empty() {
+                    self.deliver(
+                        now,
+                        Delivery {
                             subscribers,
                             channel,
                             event,
                             seq,
                             id,
                             data,
-                        }));
-                    }
+                            coalesced: 0,
+                        },
+                    );
                 }
             }
             ServerMessage::Ack { id, seq } => match self.pending.answer(&id) {
@@ -109,6 +125,9 @@ impl ClientCore {
                 }),
                 None => {
                     let mine = self.outbox.ack(&id, seq);
+                    if mine {
+                        self.breaker.success();
+                    }
                     let forwarded = self.forward_answer(&id, || ServerMessage::Ack {
                         id: id.clone(),
                         seq,
@@ -130,6 +149,12 @@ impl ClientCore {
                 }),
                 None => {
                     let mine = self.outbox_nack(now, &id, &reason, retryable);
+                    if mine && retryable {
+                        self.breaker.failure(now);
+                    } else if mine {
+                        // A final refusal is an answer: the server is working.
+                        self.breaker.success();
+                    }
                     // A retryable refusal of an adopted entry is this outbox's to retry; the
                     // tab that published it hears only the final outcome.
                     let forwarded = !(mine && retryable)

@@ -115,7 +115,13 @@ impl ClientCore {
         if self.timers.expire(Timer::Outbox, now) {
             let wall = self.wall(now);
             let rng = &mut self.rng;
-            self.outbox.expire(now, wall, || rng.next_u64());
+            let timed_out = self.outbox.expire(now, wall, || rng.next_u64());
+            for _ in 0..timed_out {
+                self.breaker.failure(now);
+            }
+        }
+        if self.timers.expire(Timer::Paced, now) {
+            self.release_paced(now);
         }
         if self.timers.expire(Timer::Pending, now) {
             let (frames, failed) = self.pending.expire(now, self.is_open());
@@ -206,6 +212,7 @@ impl ClientCore {
             self.report_failure(failed.message, failed.error);
         }
         self.outbox.connection_lost(now);
+        self.breaker.connection_lost();
         let outbox = &self.outbox;
         self.hub.connection_lost(|id| outbox.contains(id));
         self.schedule_retry(now);
@@ -265,6 +272,7 @@ impl ClientCore {
         }
         let rtt = now.saturating_sub(ts);
         self.snap.rtt_ms = Some(rtt);
+        self.metrics.rtt.push(rtt);
         self.ping_sent_at = None;
         self.timers.stop(Timer::PongDeadline);
         self.timers.set(

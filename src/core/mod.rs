@@ -2,16 +2,20 @@
 //! what to do as values. Nothing here touches the browser.
 
 pub mod backoff;
+pub mod breaker;
 pub mod client;
 pub mod docs;
+pub mod documents;
 mod durable;
 pub mod election;
 pub mod error;
+pub mod gates;
 mod hub;
 pub mod id;
 mod inbound;
 mod leader;
 mod lifecycle;
+pub mod metrics;
 pub mod outbox;
 pub mod pending;
 pub mod rng;

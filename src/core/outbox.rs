@@ -420,8 +420,9 @@ impl Outbox {
         }
     }
 
-    /// Ack timeouts, retries coming due, and retention: call when [`Outbox::next_deadline`] passes.
-    pub fn expire(&mut self, now: u64, wall: u64, mut random: impl FnMut() -> u64) {
+    /// Ack timeouts, retries coming due, and retention: call when [`Outbox::next_deadline`]
+    /// passes. Returns how many acks timed out.
+    pub fn expire(&mut self, now: u64, wall: u64, mut random: impl FnMut() -> u64) -> usize {
         let late: Vec<String> = self
             .in_flight
             .iter()
@@ -432,6 +433,7 @@ impl Outbox {
             })
             .cloned()
             .collect();
+        let timed_out = late.len();
         for id in late {
             self.requeue(now, &id, random(), true);
         }
@@ -450,6 +452,7 @@ impl Outbox {
             }
             self.bury(&id, "expired", wall);
         }
+        timed_out
     }
 
     /// When [`Outbox::expire`] must run next, in the caller's monotonic clock; `wall_offset`
@@ -473,8 +476,13 @@ impl Outbox {
 
     /// Picks what to send now (at most the free part of the window), marks it in flight and
     /// returns the messages; `to_leader` marks them for a leader tab (which adopts them).
-    pub fn fill(&mut self, now: u64, to_leader: bool) -> Vec<ClientMessage> {
-        let free = self.config.window.saturating_sub(self.in_flight.len());
+    /// At most `limit` go out (the circuit breaker's allowance).
+    pub fn fill(&mut self, now: u64, to_leader: bool, limit: usize) -> Vec<ClientMessage> {
+        let free = self
+            .config
+            .window
+            .saturating_sub(self.in_flight.len())
+            .min(limit);
         if !self.loaded || free == 0 || self.slots.len() == self.in_flight.len() {
             return Vec::new();
         }

@@ -93,6 +93,8 @@ pub struct OutboxStatus {
     pub storage: StorageState,
     /// The last storage failure or refusal.
     pub last_error: Option<ErrorInfo>,
+    /// The circuit breaker around sending: "closed", "open" (entries wait), "half-open".
+    pub breaker: &'static str,
 }
 
 impl Default for OutboxStatus {
@@ -104,6 +106,7 @@ impl Default for OutboxStatus {
             dead_letters: 0,
             storage: StorageState::Loading,
             last_error: None,
+            breaker: "closed",
         }
     }
 }

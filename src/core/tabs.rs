@@ -92,6 +92,7 @@ const KINDS: &[&str] = &[
     "socket_closed",
     "socket_open",
     "rejected",
+    "rolled_back",
 ];
 
 fn static_kind(kind: &str) -> &'static str {
@@ -315,6 +316,7 @@ fn encode_state(s: &SharedState) -> String {
         .opt_u64("oldestCreatedAt", s.outbox.oldest_created_at)
         .u64("deadLetters", s.outbox.dead_letters as u64)
         .str("storage", s.outbox.storage.as_str())
+        .str("breaker", s.outbox.breaker)
         .error("lastError", s.outbox.last_error.as_ref());
     let outbox = outbox.finish();
     let mut o = Out::new();
@@ -355,6 +357,11 @@ fn decode_state(text: &str) -> Result<SharedState, TabMessageError> {
             dead_letters: count(&b, "deadLetters")?,
             storage: storage_from(&b.str("storage")?).ok_or(TabMessageError::Invalid("storage"))?,
             last_error: b.error("lastError")?,
+            breaker: match b.opt_str("breaker")?.as_deref() {
+                Some("open") => "open",
+                Some("half-open") => "half-open",
+                _ => "closed",
+            },
         },
     })
 }
@@ -393,6 +400,7 @@ mod tests {
                 dead_letters: 1,
                 storage: StorageState::Durable,
                 last_error: None,
+                breaker: "open",
             },
         };
         for body in [

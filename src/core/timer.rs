@@ -15,9 +15,11 @@ pub enum Timer {
     Pending,
     /// Earliest outbox ack timeout, entry retry or retention expiry.
     Outbox,
+    /// Paced deliveries (throttle, debounce), batched publishes, the breaker's half-open.
+    Paced,
 }
 
-const TIMERS: usize = 6;
+const TIMERS: usize = 7;
 
 /// Deadlines in milliseconds of the caller's monotonic clock, one slot per [`Timer`].
 #[derive(Debug, Clone, Default)]

@@ -30,6 +30,8 @@ pub struct Sim {
     pub to_tabs: Vec<(Option<String>, String)>,
     /// Leader: state shared with the tabs.
     pub shared: Vec<SharedState>,
+    /// Animation frames asked for and not yet given.
+    pub frames_requested: u32,
 }
 
 impl Sim {
@@ -48,6 +50,7 @@ impl Sim {
             auto_store: true,
             to_tabs: Vec::new(),
             shared: Vec::new(),
+            frames_requested: 0,
         }
     }
 
@@ -93,6 +96,7 @@ impl Sim {
                 }
                 Action::ToTab { to, frame } => self.to_tabs.push((to, frame)),
                 Action::ShareState(state) => self.shared.push(state),
+                Action::RequestFrame => self.frames_requested += 1,
                 Action::Store(ops) => {
                     for op in &ops {
                         if let StoreOp::Put(entry) = op {
@@ -125,6 +129,13 @@ impl Sim {
             self.pump();
         }
         self.now = end;
+    }
+
+    /// Gives the animation frame the core asked for.
+    pub fn animation_frame(&mut self) {
+        self.frames_requested = 0;
+        self.core.handle_animation_frame(self.now);
+        self.pump();
     }
 
     pub fn connect(&mut self) {
