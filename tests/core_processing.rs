@@ -83,10 +83,21 @@ fn a_document_change_shows_at_once_is_confirmed_or_rolled_back() {
         "listeners hear of it at the next animation frame"
     );
     s.animation_frame();
-    assert!(
-        s.take_events()
-            .contains(&Event::DocsChanged(vec!["match:1".into()]))
+    let changed: Vec<_> = s
+        .take_events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::DocsChanged(c) => Some(c),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert_eq!(changed.len(), 1);
+    assert_eq!(
+        (changed[0].key.as_str(), changed[0].pending),
+        ("match:1", 1)
     );
+    assert_eq!(changed[0].value.as_str(), r#"{"home":1}"#);
 
     let (id, event) = echo(&mut s, 1);
     s.receive(event);
@@ -192,9 +203,21 @@ fn the_breaker_opens_after_five_failures_and_probes_after_thirty_seconds() {
     s.advance(1_000);
     assert_eq!(
         s.core.snapshot().outbox.breaker,
-        "open",
-        "five ack timeouts"
+        "closed",
+        "five timeouts at once are one failure"
     );
+    // Each unanswered round of retries is one more failure: the fifth opens the breaker.
+    let mut opened_after = 0;
+    while s.core.snapshot().outbox.breaker != "open" {
+        s.advance(50);
+        opened_after += 50;
+        assert!(opened_after < 10_000, "the breaker never opened");
+    }
+    assert!(
+        opened_after >= 4 * 1_000,
+        "after four more rounds: {opened_after} ms"
+    );
+    s.take_sent();
     s.advance(5_000);
     assert!(
         s.take_sent()

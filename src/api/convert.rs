@@ -17,11 +17,18 @@ export function makeError(kind, message, retryable, details) {
   if (details) Object.assign(e, details);
   return e;
 }
-export function makeMessage(channel, event, seq, id, dataText) {
-  return { channel, event, seq, id: id === undefined ? null : id, data: JSON.parse(dataText) };
+export function makeMessage(channel, event, seq, id, dataText, coalesced) {
+  return { channel, event, seq, id: id === undefined ? null : id, data: JSON.parse(dataText), coalesced };
 }
 export function makeAck(id, seq) {
   return { id, seq, status: "acked" };
+}
+export function makeDocument(key, valueText, version, pending) {
+  return Object.freeze({ key, value: JSON.parse(valueText), version, pending });
+}
+export function makeConflict(key, version, strategy, server, client, resolved, serverTs, clientTs, serverBy, clientBy, id, at) {
+  return { key, version, strategy, server: JSON.parse(server), client: JSON.parse(client), resolved: JSON.parse(resolved),
+    serverTs, clientTs, serverBy, clientBy, id, at };
 }
 export function makeQueued(id) {
   return { id, seq: null, status: "queued" };
@@ -40,9 +47,33 @@ extern "C" {
         seq: f64,
         id: Option<String>,
         data: &str,
+        coalesced: u32,
     ) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(js_name = makeAck)]
     fn make_ack(id: &str, seq: f64) -> JsValue;
+    #[wasm_bindgen(js_name = makeDocument, catch)]
+    fn make_document(
+        key: &str,
+        value: &str,
+        version: f64,
+        pending: u32,
+    ) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(js_name = makeConflict, catch)]
+    #[allow(clippy::too_many_arguments)]
+    fn make_conflict(
+        key: &str,
+        version: f64,
+        strategy: &str,
+        server: &str,
+        client: &str,
+        resolved: &str,
+        server_ts: f64,
+        client_ts: f64,
+        server_by: &str,
+        client_by: &str,
+        id: &str,
+        at: f64,
+    ) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(js_name = makeQueued)]
     fn make_queued(id: &str) -> JsValue;
     #[wasm_bindgen(js_name = makeDeadLetter, catch)]
@@ -101,14 +132,15 @@ struct ServerDetails<'a> {
 }
 
 /// The context object a subscription handler receives.
-pub fn message(
-    channel: &str,
-    event: &str,
-    seq: u64,
-    id: Option<String>,
-    data: &RawJson,
-) -> Result<JsValue, JsValue> {
-    make_message(channel, event, seq as f64, id, data.as_str())
+pub fn message(d: &crate::core::Delivery) -> Result<JsValue, JsValue> {
+    make_message(
+        &d.channel,
+        &d.event,
+        d.seq as f64,
+        d.id.clone(),
+        d.data.as_str(),
+        d.coalesced,
+    )
 }
 
 /// What a publish promise resolves with.
@@ -135,6 +167,81 @@ pub fn dead_letter(letter: &DeadLetter) -> JsValue {
         letter.failed_at as f64,
     )
     .unwrap_or(JsValue::NULL)
+}
+
+/// A document, for `getDocument()` and document watchers.
+pub fn document(key: &str, value: &RawJson, version: u64, pending: usize) -> JsValue {
+    make_document(
+        key,
+        value.as_str(),
+        version as f64,
+        pending.min(u32::MAX as usize) as u32,
+    )
+    .unwrap_or(JsValue::NULL)
+}
+
+/// A conflict record, for the audit trail and the app's resolver.
+pub fn conflict(c: &crate::core::docs::Conflict) -> JsValue {
+    make_conflict(
+        &c.key,
+        c.version as f64,
+        c.strategy.as_str(),
+        c.server.to_raw().as_str(),
+        c.client.to_raw().as_str(),
+        c.resolved.to_raw().as_str(),
+        c.server_ts as f64,
+        c.client_ts as f64,
+        &c.server_by,
+        &c.client_by,
+        &c.id,
+        c.at as f64,
+    )
+    .unwrap_or(JsValue::NULL)
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct MetricsView<'a> {
+    rtt_last_ms: Option<u64>,
+    rtt_p50_ms: Option<u64>,
+    rtt_p99_ms: Option<u64>,
+    reconnects: u64,
+    messages_in: u64,
+    messages_out: u64,
+    dispatch_p50_us: Option<u64>,
+    dispatch_p99_us: Option<u64>,
+    queue_depth: usize,
+    conflicts: u64,
+    duplicates_dropped: u64,
+    deliveries_coalesced: u64,
+    tab_messages_rejected: u64,
+    breaker: &'a str,
+    errors: std::collections::BTreeMap<&'a str, u64>,
+}
+
+/// The metrics snapshot as a plain object.
+pub fn metrics(m: &crate::core::documents::MetricsSnapshot) -> JsValue {
+    let view = MetricsView {
+        rtt_last_ms: m.rtt_last_ms,
+        rtt_p50_ms: m.rtt_p50_ms,
+        rtt_p99_ms: m.rtt_p99_ms,
+        reconnects: m.reconnects,
+        messages_in: m.messages_in,
+        messages_out: m.messages_out,
+        dispatch_p50_us: m.dispatch_p50_us,
+        dispatch_p99_us: m.dispatch_p99_us,
+        queue_depth: m.queue_depth,
+        conflicts: m.conflicts,
+        duplicates_dropped: m.duplicates_dropped,
+        deliveries_coalesced: m.deliveries_coalesced,
+        tab_messages_rejected: m.tab_messages_rejected,
+        breaker: m.breaker,
+        errors: m.errors.iter().copied().collect(),
+    };
+    let serializer = serde_wasm_bindgen::Serializer::new()
+        .serialize_maps_as_objects(true)
+        .serialize_missing_as_null(true);
+    view.serialize(&serializer).unwrap_or(JsValue::NULL)
 }
 
 /// A payload from the server, parsed by the browser.
@@ -173,6 +280,7 @@ struct OutboxView<'a> {
     dead_letters: usize,
     storage: &'a str,
     degraded: bool,
+    breaker: &'a str,
     last_error: Option<ErrorView<'a>>,
 }
 
@@ -229,6 +337,7 @@ pub fn state(snapshot: &Snapshot) -> JsValue {
             dead_letters: snapshot.outbox.dead_letters,
             storage: snapshot.outbox.storage.as_str(),
             degraded: snapshot.outbox.storage == StorageState::Memory,
+            breaker: snapshot.outbox.breaker,
             last_error: snapshot.outbox.last_error.as_ref().map(|e| ErrorView {
                 kind: e.kind,
                 message: &e.message,

@@ -1,6 +1,7 @@
 //! The JS API: `SynclineClient`, the one wasm-bindgen export, and its TypeScript types.
 
 mod convert;
+mod documents;
 mod options;
 mod registry;
 
@@ -12,6 +13,7 @@ use wasm_bindgen::prelude::*;
 use crate::core::router::SubId;
 use crate::driver::{Driver, Hooks};
 use crate::web::clock;
+use options::PublishMode;
 use registry::{ListenerKind, Registry};
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -47,6 +49,14 @@ export interface ClientOptions {
   /** Names the outbox's IndexedDB database ("syncline:" + key; default "default"), e.g. per user.
    *  Tabs with the same key share one connection and one outbox. */
   storageKey?: string;
+  /** How document conflicts are settled (default "lww"), the resolver for "custom", and how
+   *  many conflicts the audit trail keeps (default 500). */
+  conflicts?: { strategy?: ConflictStrategy; resolver?: (conflict: ConflictRecord) => unknown; auditSize?: number };
+  /** Publishes with `batch: true` wait for up to maxMessages (10) or maxDelayMs (2000). */
+  batching?: { maxMessages?: number; maxDelayMs?: number };
+  /** The circuit breaker around sending: opens after `threshold` consecutive failures
+   *  (default 5), probes after `cooldownMs` (default 30000). */
+  breaker?: { threshold?: number; cooldownMs?: number };
   /** One WebSocket for all tabs of the origin, held by an elected leader tab (default true).
    *  With false every tab connects itself; tabs still share the outbox and `broadcast`. */
   shareConnection?: boolean;
@@ -74,6 +84,8 @@ export interface OutboxState {
   readonly deadLetters: number;
   /** Where entries are kept: "loading", "indexeddb", or "memory" (degraded). */
   readonly storage: "loading" | "indexeddb" | "memory";
+  /** The circuit breaker: "open" means entries wait in the outbox until a probe succeeds. */
+  readonly breaker: "closed" | "open" | "half-open";
   /** True when IndexedDB is unavailable or failed: entries survive only while the page lives. */
   readonly degraded: boolean;
   readonly lastError: { readonly kind: string; readonly message: string } | null;
@@ -124,6 +136,8 @@ export interface SynclineMessage<T = unknown> {
   /** The publish id, when the server passes it on. */
   readonly id: string | null;
   readonly data: T;
+  /** Earlier events this delivery replaced (throttle, debounce, coalesce); 0 otherwise. */
+  readonly coalesced: number;
 }
 
 export interface SubscribeOptions {
@@ -133,6 +147,13 @@ export interface SubscribeOptions {
   priority?: number;
   /** Resume after this channel sequence (applies to the channel's first subscription). */
   since?: number;
+  /** At most one call per this many ms: the first at once, the latest at the end (true: 1000). */
+  throttleMs?: number | true;
+  /** One call with the latest event once events pause for this many ms (true: 1000). */
+  debounceMs?: number | true;
+  /** One call per animation frame with the latest event per key: true keys by event name, a
+   *  string is a dotted path into the data ("id", "match.id"). */
+  coalesce?: true | string;
 }
 
 export interface RequestOptions {
@@ -145,6 +166,68 @@ export interface PublishOptions {
   durable?: boolean;
   /** Higher goes first when the outbox drains several channels (default 0). */
   priority?: number;
+  /** Memory-only, held with other batched publishes and sent together (see `batching`). */
+  batch?: boolean;
+}
+
+export type ConflictStrategy = "lww" | "server" | "client" | "merge" | "custom";
+
+export interface MutateOptions {
+  /** The document's channel (default "docs"); every client watching it converges. */
+  channel?: string;
+  /** The event name of the change (default "doc"). */
+  event?: string;
+  /** Replace the whole value instead of merging the patch (JSON merge patch, RFC 7396). */
+  replace?: boolean;
+}
+
+export interface DocumentState<T = unknown> {
+  readonly key: string;
+  /** The confirmed value with this tab's pending changes on top. */
+  readonly value: T;
+  /** The channel sequence of the last confirmed change. */
+  readonly version: number;
+  /** Changes of this tab not yet confirmed. */
+  readonly pending: number;
+}
+
+export interface ConflictRecord {
+  readonly key: string;
+  readonly version: number;
+  readonly strategy: ConflictStrategy;
+  /** What the server held, and what the concurrent change proposed. */
+  readonly server: unknown;
+  readonly client: unknown;
+  readonly resolved: unknown;
+  readonly serverTs: number;
+  readonly clientTs: number;
+  readonly serverBy: string;
+  readonly clientBy: string;
+  /** The change's publish id. */
+  readonly id: string;
+  /** Epoch ms when it was settled. */
+  readonly at: number;
+}
+
+export interface Metrics {
+  readonly rttLastMs: number | null;
+  readonly rttP50Ms: number | null;
+  readonly rttP99Ms: number | null;
+  readonly reconnects: number;
+  readonly messagesIn: number;
+  readonly messagesOut: number;
+  /** Time subscription handlers took per message, in µs. */
+  readonly dispatchP50Us: number | null;
+  readonly dispatchP99Us: number | null;
+  /** Outbox entries plus messages waiting for the connection. */
+  readonly queueDepth: number;
+  readonly conflicts: number;
+  readonly duplicatesDropped: number;
+  readonly deliveriesCoalesced: number;
+  readonly tabMessagesRejected: number;
+  readonly breaker: "closed" | "open" | "half-open";
+  /** Errors seen, by kind. */
+  readonly errors: Readonly<Record<string, number>>;
 }
 
 export interface PublishResult {
@@ -185,7 +268,8 @@ export interface SynclineError extends Error {
   readonly kind:
     | "invalid_argument" | "buffer_full" | "closed" | "timeout" | "connection_lost" | "server" | "rejected"
     | "malformed_frame" | "unexpected_binary" | "frame_too_large" | "auth_rejected" | "auth_callback"
-    | "connect_timeout" | "heartbeat_timeout" | "socket_closed" | "socket_open" | "unknown_answer" | "storage";
+    | "connect_timeout" | "heartbeat_timeout" | "socket_closed" | "socket_open" | "unknown_answer" | "storage"
+    | "rolled_back" | "busy";
   readonly retryable: boolean;
   /** For kind "server": the server's error code. */
   readonly code?: string;
@@ -223,12 +307,16 @@ impl SynclineClient {
                 on_broadcast.broadcast_arrived(topic, data, from)
             }),
         };
+        let resolver = parsed.resolver.clone();
         let driver = Rc::new(Driver::new(
             parsed.config,
             parsed.database,
             parsed.share_connection,
             hooks,
         ));
+        if let Some(resolver) = resolver {
+            driver.input(|core, _| core.set_resolver(documents::resolver_hook(resolver)));
+        }
         if parsed.auto_connect {
             driver.input(|core, now| core.connect(now));
         }
@@ -317,10 +405,10 @@ impl SynclineClient {
         if channel.is_empty() {
             return Err(convert::invalid_argument("channel must not be empty"));
         }
-        let (event, priority, since) = options::parse_subscribe(&options)?;
+        let spec = options::parse_subscribe(&options, channel)?;
         let id = self
             .driver
-            .input(|core, now| core.subscribe(now, &channel, event.as_deref(), priority, since))
+            .input(|core, now| core.subscribe_with(now, spec))
             .ok_or_else(busy)?;
         self.registry.add_handler(id, handler);
         let (driver, registry): (Weak<Driver>, Weak<Registry>) =
@@ -359,7 +447,7 @@ impl SynclineClient {
                 "channel and event must not be empty",
             ));
         }
-        let (durable, priority) = options::parse_publish(options)?;
+        let (mode, priority) = options::parse_publish(options)?;
         let data = convert::data_to_json(data)?;
         let random = clock::random_bytes();
         let id = self
@@ -367,14 +455,16 @@ impl SynclineClient {
             .input(|core, now| core.next_publish_id(now, random))
             .ok_or_else(busy)?;
         let promise = self.registry.wait_for(id.clone());
-        let sent = self.driver.input(|core, now| {
-            if durable {
-                core.publish_durable(now, id.clone(), channel, event, data, priority)
-                    .map_err(|e| convert::send_error(&e))
-            } else {
-                core.publish(now, id.clone(), channel, event, data)
-                    .map_err(|e| convert::send_error(&e))
-            }
+        let sent = self.driver.input(|core, now| match mode {
+            PublishMode::Durable => core
+                .publish_durable(now, id.clone(), channel, event, data, priority)
+                .map_err(|e| convert::send_error(&e)),
+            PublishMode::Memory => core
+                .publish(now, id.clone(), channel, event, data)
+                .map_err(|e| convert::send_error(&e)),
+            PublishMode::Batched => core
+                .publish_batched(now, id.clone(), channel, event, data)
+                .map_err(|e| convert::send_error(&e)),
         });
         match sent.ok_or_else(busy)? {
             Ok(()) => Ok(promise),

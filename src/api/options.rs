@@ -7,6 +7,9 @@ use wasm_bindgen::prelude::*;
 use super::convert::invalid_argument;
 use crate::core::Config;
 use crate::core::backoff::Backoff;
+use crate::core::docs::merge::Strategy;
+use crate::core::documents::SubscribeSpec;
+use crate::core::gates::Pace;
 use crate::core::pending::AnswerPolicy;
 use crate::driver::AuthFuture;
 use crate::web::socket::describe;
@@ -39,7 +42,47 @@ struct OutboxOptions {
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", default)]
+struct ConflictOptions {
+    strategy: Option<String>,
+    audit_size: Option<f64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct BatchingOptions {
+    max_messages: Option<f64>,
+    max_delay_ms: Option<f64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct BreakerOptions {
+    threshold: Option<f64>,
+    cooldown_ms: Option<f64>,
+}
+
+/// A number of milliseconds, or `true` for the default.
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub enum MsOrTrue {
+    Ms(f64),
+    Flag(bool),
+}
+
+/// `true` (coalesce by event name) or a dotted path into the data to coalesce by.
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub enum FlagOrPath {
+    Flag(bool),
+    Path(String),
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
 struct ClientOptions {
+    conflicts: ConflictOptions,
+    batching: BatchingOptions,
+    breaker: BreakerOptions,
     storage_key: Option<String>,
     share_connection: Option<bool>,
     outbox: OutboxOptions,
@@ -70,6 +113,8 @@ pub struct RequestOptions {
 pub struct PublishOptions {
     /// Through the outbox (default true), or memory only.
     pub durable: Option<bool>,
+    /// Memory only, held with other batched publishes (up to 10 or 2 s by default).
+    pub batch: Option<bool>,
     /// Higher goes first across channels (default 0).
     pub priority: Option<f64>,
 }
@@ -84,11 +129,20 @@ pub struct SubscribeOptions {
     pub priority: Option<f64>,
     /// Resume after this channel sequence.
     pub since: Option<f64>,
+    /// At most one delivery per this many ms (`true`: 1000).
+    pub throttle_ms: Option<MsOrTrue>,
+    /// The latest delivery once events stop for this many ms (`true`: 1000).
+    pub debounce_ms: Option<MsOrTrue>,
+    /// Once per animation frame, the latest event per key (`true`: per event name, or a
+    /// dotted path into the data such as "id").
+    pub coalesce: Option<FlagOrPath>,
 }
 
 /// What the constructor needs: the core settings, whether to connect now, the auth callback.
 pub struct Parsed {
     pub config: Config,
+    /// The app's conflict resolver (`conflicts.resolver`).
+    pub resolver: Option<js_sys::Function>,
     /// One connection for all tabs of the origin (default true).
     pub share_connection: bool,
     /// Name of the outbox's IndexedDB database.
@@ -145,6 +199,20 @@ pub fn parse_client(
     outbox.max_entries =
         whole("outbox.maxEntries", b.max_entries)?.map_or(outbox.max_entries, |n| n as usize);
     outbox.retry = backoff("outbox.retry", &b.retry, outbox.retry)?;
+    if let Some(name) = &o.conflicts.strategy {
+        config.conflict_strategy = Strategy::from_name(name)
+            .ok_or_else(|| invalid_argument(&format!("unknown conflict strategy {name:?}")))?;
+    }
+    config.audit_size = whole("conflicts.auditSize", o.conflicts.audit_size)?
+        .map_or(config.audit_size, |n| n as usize);
+    config.batch_max = whole("batching.maxMessages", o.batching.max_messages)?
+        .map_or(config.batch_max, |n| n.max(1) as usize);
+    config.batch_delay_ms =
+        whole("batching.maxDelayMs", o.batching.max_delay_ms)?.unwrap_or(config.batch_delay_ms);
+    config.breaker_threshold = whole("breaker.threshold", o.breaker.threshold)?
+        .map_or(config.breaker_threshold, |n| n.clamp(1, 1_000) as u32);
+    config.breaker_cooldown_ms =
+        whole("breaker.cooldownMs", o.breaker.cooldown_ms)?.unwrap_or(config.breaker_cooldown_ms);
     let h = &o.heartbeat;
     config.heartbeat_interval_ms =
         whole("heartbeat.intervalMs", h.interval_ms)?.unwrap_or(config.heartbeat_interval_ms);
@@ -176,7 +244,20 @@ pub fn parse_client(
     };
     config.use_auth = auth.is_some();
     let key = o.storage_key.unwrap_or_else(|| "default".to_owned());
+    let resolver = js_sys::Reflect::get(options, &JsValue::from_str("conflicts"))
+        .ok()
+        .filter(JsValue::is_object)
+        .and_then(|c| js_sys::Reflect::get(&c, &JsValue::from_str("resolver")).ok())
+        .filter(|r| !r.is_undefined() && !r.is_null());
+    let resolver = match resolver {
+        None => None,
+        Some(f) => Some(
+            f.dyn_into::<js_sys::Function>()
+                .map_err(|_| invalid_argument("conflicts.resolver must be a function"))?,
+        ),
+    };
     Ok(Parsed {
+        resolver,
         share_connection: o.share_connection.unwrap_or(true),
         database: format!("syncline:{key}"),
         config,
@@ -204,15 +285,33 @@ fn backoff(name: &str, r: &ReconnectOptions, defaults: Backoff) -> Result<Backof
     })
 }
 
-/// Reads `publish()` options: durable (default true) and priority.
-pub fn parse_publish(options: &JsValue) -> Result<(bool, i32), JsValue> {
+/// How a publish goes out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PublishMode {
+    Durable,
+    Memory,
+    Batched,
+}
+
+/// Reads `publish()` options: durable (default true), batch, and priority.
+pub fn parse_publish(options: &JsValue) -> Result<(PublishMode, i32), JsValue> {
     let o: PublishOptions = from_js(options, "publish options")?;
     let priority = match o.priority {
         None => 0,
         Some(p) if p.is_finite() => p.clamp(-1_000_000.0, 1_000_000.0) as i32,
         Some(_) => return Err(invalid_argument("priority must be a finite number")),
     };
-    Ok((o.durable.unwrap_or(true), priority))
+    let mode = match (o.batch.unwrap_or(false), o.durable) {
+        (true, Some(true)) => {
+            return Err(invalid_argument(
+                "batch publishes are memory-only: drop durable: true",
+            ));
+        }
+        (true, _) => PublishMode::Batched,
+        (false, Some(false)) => PublishMode::Memory,
+        (false, _) => PublishMode::Durable,
+    };
+    Ok((mode, priority))
 }
 
 /// Reads a list of dead-letter ids (`undefined`: all of them).
@@ -234,15 +333,43 @@ pub fn parse_request(options: &JsValue, defaults: AnswerPolicy) -> Result<Answer
     })
 }
 
+fn ms_or_default(name: &str, value: Option<MsOrTrue>) -> Result<Option<u64>, JsValue> {
+    match value {
+        None | Some(MsOrTrue::Flag(false)) => Ok(None),
+        Some(MsOrTrue::Flag(true)) => Ok(Some(1_000)),
+        Some(MsOrTrue::Ms(ms)) => whole(name, Some(ms)),
+    }
+}
+
 /// Reads `subscribe()` options.
-pub fn parse_subscribe(options: &JsValue) -> Result<(Option<String>, i32, Option<u64>), JsValue> {
+pub fn parse_subscribe(options: &JsValue, channel: String) -> Result<SubscribeSpec, JsValue> {
     let o: SubscribeOptions = from_js(options, "subscribe options")?;
     let priority = match o.priority {
         None => 0,
         Some(p) if p.is_finite() => p.clamp(-1_000_000.0, 1_000_000.0) as i32,
         Some(_) => return Err(invalid_argument("priority must be a finite number")),
     };
-    Ok((o.event, priority, whole("since", o.since)?))
+    let throttle = ms_or_default("throttleMs", o.throttle_ms)?;
+    let debounce = ms_or_default("debounceMs", o.debounce_ms)?;
+    let pace = match (throttle, debounce, o.coalesce) {
+        (Some(ms), None, None | Some(FlagOrPath::Flag(false))) => Some(Pace::Throttle(ms)),
+        (None, Some(ms), None | Some(FlagOrPath::Flag(false))) => Some(Pace::Debounce(ms)),
+        (None, None, Some(FlagOrPath::Flag(true))) => Some(Pace::Frame(None)),
+        (None, None, Some(FlagOrPath::Path(path))) => Some(Pace::Frame(Some(path))),
+        (None, None, None | Some(FlagOrPath::Flag(false))) => None,
+        _ => {
+            return Err(invalid_argument(
+                "choose one of throttleMs, debounceMs and coalesce",
+            ));
+        }
+    };
+    Ok(SubscribeSpec {
+        channel,
+        event: o.event,
+        priority,
+        since: whole("since", o.since)?,
+        pace,
+    })
 }
 
 /// Wraps the app's `auth` callback: it may return a token, `{ token }`, null, or a Promise of one.

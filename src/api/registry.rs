@@ -39,6 +39,7 @@ pub struct Registry {
     handlers: RefCell<HashMap<SubId, Function>>,
     listeners: RefCell<Vec<(u32, ListenerKind, Function)>>,
     broadcast_listeners: RefCell<Vec<(u32, String, Function)>>,
+    doc_watchers: RefCell<Vec<(u32, String, Function)>>,
     waiting: RefCell<HashMap<String, (Function, Function)>>,
     cached_state: RefCell<Option<(u64, JsValue)>>,
     next_listener: Cell<u32>,
@@ -69,6 +70,15 @@ impl Registry {
         self.broadcast_listeners
             .borrow_mut()
             .retain(|(i, _, _)| *i != id);
+        self.doc_watchers.borrow_mut().retain(|(i, _, _)| *i != id);
+    }
+
+    /// Adds a watcher of document `key`.
+    pub fn add_doc_watcher(&self, key: String, f: Function) -> u32 {
+        let id = self.next_listener.get().wrapping_add(1);
+        self.next_listener.set(id);
+        self.doc_watchers.borrow_mut().push((id, key, f));
+        id
     }
 
     /// Adds a listener for app messages of `topic` from other tabs.
@@ -114,6 +124,7 @@ impl Registry {
         self.handlers.borrow_mut().clear();
         self.listeners.borrow_mut().clear();
         self.broadcast_listeners.borrow_mut().clear();
+        self.doc_watchers.borrow_mut().clear();
     }
 
     /// Number of listeners and handlers held (for leak checks).
@@ -121,6 +132,7 @@ impl Registry {
         self.handlers.borrow().len()
             + self.listeners.borrow().len()
             + self.broadcast_listeners.borrow().len()
+            + self.doc_watchers.borrow().len()
     }
 
     /// Makes a promise whose outcome arrives later as an event for `id`.
@@ -180,7 +192,7 @@ impl Registry {
     pub fn dispatch(&self, event: Event) {
         match event {
             Event::Message(d) => {
-                let message = match convert::message(&d.channel, &d.event, d.seq, d.id, &d.data) {
+                let message = match convert::message(&d) {
                     Ok(m) => m,
                     Err(e) => return report_callback_error(&e),
                 };
@@ -204,6 +216,31 @@ impl Registry {
                     .map(|seq| convert::ack(&id, seq))
                     .map_err(|e| convert::request_error(&e));
                 self.settle(&id, outcome)
+            }
+            Event::DocsChanged(changes) => {
+                for change in changes {
+                    let watchers: Vec<Function> = self
+                        .doc_watchers
+                        .borrow()
+                        .iter()
+                        .filter(|(_, key, _)| *key == change.key)
+                        .map(|(_, _, f)| f.clone())
+                        .collect();
+                    if watchers.is_empty() {
+                        continue;
+                    }
+                    let doc = convert::document(
+                        &change.key,
+                        &change.value,
+                        change.version,
+                        change.pending,
+                    );
+                    for f in watchers {
+                        if let Err(e) = f.call1(&JsValue::NULL, &doc) {
+                            report_callback_error(&e);
+                        }
+                    }
+                }
             }
             Event::PublishQueued { id } => self.settle(&id, Ok(convert::queued(&id))),
             Event::Delivered { id, seq } => {

@@ -2,6 +2,12 @@
 //! (ack timeouts, retryable refusals) it opens and nothing is sent for `cooldown_ms`; then one
 //! probe goes out (half-open): an ack closes it, a failure opens it again. Entries wait in
 //! the outbox meanwhile, and the state says so.
+//!
+//! Failures less than [`EPISODE_MS`] apart are one failure: the entries of one window time
+//! out together, and a server that lost one window has failed once, not once per entry.
+
+/// Failures closer together than this count once.
+pub const EPISODE_MS: u64 = 1_000;
 
 /// Where the breaker is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +37,7 @@ pub struct Breaker {
     threshold: u32,
     cooldown_ms: u64,
     failures: u32,
+    last_failure: Option<u64>,
     state: BreakerState,
 }
 
@@ -42,6 +49,7 @@ impl Breaker {
             threshold: threshold.max(1),
             cooldown_ms,
             failures: 0,
+            last_failure: None,
             state: BreakerState::Closed,
         }
     }
@@ -88,13 +96,21 @@ impl Breaker {
     /// The server acked: closed again.
     pub fn success(&mut self) {
         self.failures = 0;
+        self.last_failure = None;
         self.state = BreakerState::Closed;
     }
 
     /// A send failed (ack timeout, retryable refusal).
     pub fn failure(&mut self, now: u64) {
-        self.failures = self.failures.saturating_add(1);
         let half_open = matches!(self.state, BreakerState::HalfOpen { .. });
+        let same_episode = self
+            .last_failure
+            .is_some_and(|t| now < t.saturating_add(EPISODE_MS));
+        if same_episode && !half_open {
+            return;
+        }
+        self.last_failure = Some(now);
+        self.failures = self.failures.saturating_add(1);
         if half_open || self.failures >= self.threshold {
             self.state = BreakerState::Open {
                 until: now.saturating_add(self.cooldown_ms),
@@ -118,37 +134,41 @@ mod tests {
     #[test]
     fn opens_after_the_threshold_and_probes_after_the_cooldown() {
         let mut b = Breaker::new(5, 30_000);
-        for _ in 0..4 {
-            b.failure(0);
+        for t in 0..4 {
+            b.failure(t * 1_000);
         }
-        assert_eq!(b.state(0), BreakerState::Closed);
+        assert_eq!(b.state(4_000), BreakerState::Closed);
         b.success();
         assert_eq!(b.failures(), 0, "failures must be consecutive");
-        for _ in 0..5 {
-            b.failure(1_000);
+        for _ in 0..10 {
+            b.failure(5_000);
         }
-        assert_eq!(b.state(1_000), BreakerState::Open { until: 31_000 });
-        assert_eq!(b.allowance(30_999), 0);
-        assert_eq!(b.allowance(31_000), 1, "half-open: one probe");
+        assert_eq!(b.failures(), 1, "failures of one moment are one episode");
+        for t in 1..5 {
+            b.failure(5_000 + t * 1_000);
+        }
+        assert_eq!(b.state(9_000), BreakerState::Open { until: 39_000 });
+        assert_eq!(b.allowance(38_999), 0);
+        assert_eq!(b.allowance(39_000), 1, "half-open: one probe");
         b.sent(1);
-        assert_eq!(b.allowance(31_000), 0, "only one");
-        b.failure(31_500);
+        assert_eq!(b.allowance(39_000), 0, "only one");
+        b.failure(39_500);
         assert_eq!(
-            b.state(31_500),
-            BreakerState::Open { until: 61_500 },
+            b.state(39_500),
+            BreakerState::Open { until: 69_500 },
             "a failed probe opens it again"
         );
-        assert_eq!(b.allowance(61_500), 1);
+        assert_eq!(b.allowance(69_500), 1);
         b.sent(1);
         b.connection_lost();
         assert_eq!(
-            b.allowance(61_500),
+            b.allowance(69_500),
             1,
             "a probe lost with its connection may be sent again"
         );
         b.sent(1);
         b.success();
-        assert_eq!(b.state(61_600), BreakerState::Closed);
-        assert_eq!(b.allowance(61_600), usize::MAX);
+        assert_eq!(b.state(69_600), BreakerState::Closed);
+        assert_eq!(b.allowance(69_600), usize::MAX);
     }
 }

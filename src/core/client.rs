@@ -158,6 +158,15 @@ pub struct Delivery {
     pub coalesced: u32,
 }
 
+/// A document as it is after a change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocChange {
+    pub key: String,
+    pub value: RawJson,
+    pub version: u64,
+    pub pending: usize,
+}
+
 /// What the app must hear.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
@@ -180,7 +189,7 @@ pub enum Event {
     /// A durable publish was given up: refused for good, or past its retention.
     DeadLetter(DeadLetter),
     /// Documents whose visible value changed (at most once per key per animation frame).
-    DocsChanged(Vec<String>),
+    DocsChanged(Vec<DocChange>),
     /// Something went wrong; the client carries on (or reconnects).
     Error(ClientError),
 }

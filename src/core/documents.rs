@@ -1,7 +1,7 @@
 //! The client's update processing: documents with optimistic changes, paced subscriptions,
 //! batched publishes, animation frames, and the metrics snapshot.
 
-use super::client::{ClientCore, Delivery, Event};
+use super::client::{ClientCore, Delivery, DocChange, Event};
 use super::docs::merge::Strategy;
 use super::docs::{Conflict, DocView, Op};
 use super::error::SendError;
@@ -192,7 +192,18 @@ impl ClientCore {
         for delivery in self.gates.frame() {
             self.events.push_back(Event::Message(delivery));
         }
-        let changed: Vec<String> = std::mem::take(&mut self.docs_changed).into_iter().collect();
+        let changed: Vec<DocChange> = std::mem::take(&mut self.docs_changed)
+            .into_iter()
+            .filter_map(|key| {
+                let view = self.docs.view(&key)?;
+                Some(DocChange {
+                    value: view.value.to_raw(),
+                    version: view.version,
+                    pending: view.pending,
+                    key,
+                })
+            })
+            .collect();
         if !changed.is_empty() {
             self.events.push_back(Event::DocsChanged(changed));
         }

@@ -24,7 +24,7 @@ pub mod state;
 pub mod tabs;
 pub mod timer;
 
-pub use client::{Action, ClientCore, Config, Delivery, Event};
+pub use client::{Action, ClientCore, Config, Delivery, DocChange, Event};
 pub use error::{ClientError, RequestError, SendError};
 pub use outbox::{DeadLetter, OutboxConfig, OutboxEntry, StoreOp};
 pub use state::{ConnectionState, OutboxStatus, Role, Snapshot, StorageState};

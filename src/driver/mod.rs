@@ -16,7 +16,7 @@ mod tabs;
 
 use crate::core::{Action, ClientCore, Config, Event, Role, Snapshot};
 use crate::protocol::envelope::RawJson;
-use crate::web::clock::{self, Deadline};
+use crate::web::clock::{self, Deadline, Frame};
 use crate::web::network::{self, NetworkSignal, NetworkWatch};
 use crate::web::socket::{Socket, SocketEvent};
 
@@ -39,6 +39,7 @@ pub struct Hooks {
 struct Io {
     socket: Option<(u64, Socket)>,
     timer: Option<Deadline>,
+    frame: Option<Frame>,
     network: Option<NetworkWatch>,
 }
 
@@ -148,6 +149,7 @@ impl Inner {
         if self.draining.replace(true) {
             return;
         }
+        let mut dispatch: Vec<u64> = Vec::new();
         loop {
             let action = self
                 .core
@@ -164,9 +166,19 @@ impl Inner {
                 .ok()
                 .and_then(|mut c| c.poll_event());
             match event {
-                Some(event) => (self.hooks.on_event)(event),
+                Some(event) => {
+                    // Time the app's handlers take per message, for the metrics.
+                    let start = matches!(event, Event::Message(_)).then(clock::precise_now);
+                    (self.hooks.on_event)(event);
+                    if let Some(start) = start {
+                        dispatch.push(((clock::precise_now() - start) * 1000.0).max(0.0) as u64);
+                    }
+                }
                 None => break,
             }
+        }
+        if !dispatch.is_empty() {
+            self.with_core(|core, _| core.record_dispatch(&dispatch));
         }
         self.draining.set(false);
         self.arm_timer();
@@ -215,6 +227,7 @@ impl Inner {
             Action::Send(frame) if self.send_on_link(frame.clone()) => {}
             Action::ToTab { to, frame } => self.post_down(to, frame),
             Action::ShareState(state) => self.post_state(state),
+            Action::RequestFrame => self.request_frame(),
             Action::Send(frame) => {
                 if let Ok(io) = self.io.try_borrow() {
                     if let Some((_, socket)) = &io.socket {
@@ -321,6 +334,24 @@ impl Inner {
                 }
             })
         });
+    }
+
+    fn request_frame(self: &Rc<Self>) {
+        let Ok(mut io) = self.io.try_borrow_mut() else {
+            return;
+        };
+        if io.frame.is_some() {
+            return;
+        }
+        let weak = Rc::downgrade(self);
+        io.frame = Some(Frame::request(move || {
+            if let Some(inner) = weak.upgrade() {
+                if let Ok(mut io) = inner.io.try_borrow_mut() {
+                    io.frame = None;
+                }
+                inner.input(|core, now| core.handle_animation_frame(now));
+            }
+        }));
     }
 
     fn on_timer(self: &Rc<Self>, at: u64) {

@@ -4,8 +4,9 @@
 use super::envelope::RawJson;
 use super::json::{self, JsonError};
 
-/// A parsed JSON value.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A parsed JSON value. Objects compare equal whatever their key order (JSON objects are
+/// unordered); arrays compare in order.
+#[derive(Debug, Clone)]
 pub enum Value {
     Null,
     Bool(bool),
@@ -16,6 +17,26 @@ pub enum Value {
     /// Fields in their order; keys are unique (the first of duplicates is kept).
     Object(Vec<(String, Value)>),
 }
+
+impl PartialEq for Value {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Null, Self::Null) => true,
+            (Self::Bool(a), Self::Bool(b)) => a == b,
+            (Self::Number(a), Self::Number(b)) => a == b,
+            (Self::String(a), Self::String(b)) => a == b,
+            (Self::Array(a), Self::Array(b)) => a == b,
+            (Self::Object(a), Self::Object(b)) => {
+                a.len() == b.len()
+                    && a.iter()
+                        .all(|(k, v)| b.iter().any(|(k2, v2)| k == k2 && v == v2))
+            }
+            _ => false,
+        }
+    }
+}
+
+impl Eq for Value {}
 
 impl Value {
     /// Parses JSON text (depth is bounded by the scanner).
@@ -148,6 +169,22 @@ mod tests {
             Value::from_text(r#"{"a":1,"a":2}"#).unwrap(),
             Value::Object(vec![("a".into(), Value::Number("1".into()))]),
             "first of duplicate keys"
+        );
+    }
+
+    #[test]
+    fn objects_are_equal_whatever_the_key_order() {
+        assert_eq!(
+            Value::from_text(r#"{"a":1,"b":[2]}"#).unwrap(),
+            Value::from_text(r#"{"b":[2],"a":1}"#).unwrap()
+        );
+        assert_ne!(
+            Value::from_text("[1,2]").unwrap(),
+            Value::from_text("[2,1]").unwrap()
+        );
+        assert_ne!(
+            Value::from_text(r#"{"a":1}"#).unwrap(),
+            Value::from_text(r#"{"a":1,"b":2}"#).unwrap()
         );
     }
 

@@ -51,3 +51,58 @@ impl Deadline {
         }
     }
 }
+
+/// Milliseconds of `performance.now()`, unrounded (for timing handlers).
+pub fn precise_now() -> f64 {
+    web_sys::window()
+        .and_then(|w| w.performance())
+        .map_or_else(js_sys::Date::now, |p| p.now())
+}
+
+/// One requested animation frame (a short timeout while the page is hidden, where frames
+/// do not come); dropping it cancels it.
+pub struct Frame {
+    animation: Option<(i32, wasm_bindgen::closure::Closure<dyn FnMut(f64)>)>,
+    _timeout: Option<Timeout>,
+}
+
+impl Frame {
+    /// Calls `callback` at the next animation frame.
+    pub fn request(callback: impl FnOnce() + 'static) -> Self {
+        use std::cell::RefCell;
+        use std::rc::Rc;
+        use wasm_bindgen::JsCast;
+        fn fire<F: FnOnce()>(cb: &Rc<RefCell<Option<F>>>) {
+            let taken = cb.try_borrow_mut().ok().and_then(|mut c| c.take());
+            if let Some(f) = taken {
+                f();
+            }
+        }
+        let callback = Rc::new(RefCell::new(Some(callback)));
+        if super::network::is_visible() {
+            if let Some(window) = web_sys::window() {
+                let cb = callback.clone();
+                let closure =
+                    wasm_bindgen::closure::Closure::<dyn FnMut(f64)>::new(move |_| fire(&cb));
+                if let Ok(id) = window.request_animation_frame(closure.as_ref().unchecked_ref()) {
+                    return Self {
+                        animation: Some((id, closure)),
+                        _timeout: None,
+                    };
+                }
+            }
+        }
+        Self {
+            animation: None,
+            _timeout: Some(Timeout::new(50, move || fire(&callback))),
+        }
+    }
+}
+
+impl Drop for Frame {
+    fn drop(&mut self) {
+        if let (Some((id, _)), Some(window)) = (&self.animation, web_sys::window()) {
+            let _ = window.cancel_animation_frame(*id);
+        }
+    }
+}
