@@ -18,7 +18,7 @@ export CHROMEDRIVER := /usr/bin/chromedriver
 export WASM_BINDGEN_TEST_TIMEOUT := 300
 
 
-.PHONY: bench-outbox bench-tabs test-e2e help deps deps-rust deps-browser deps-node test test-native test-browser test-smoke pkg demo demo-assemble relay fmt clean
+.PHONY: bench-outbox bench-tabs test-e2e dashboard hooks-app help deps deps-rust deps-browser deps-node test test-native test-browser test-smoke pkg demo relay fmt clean
 
 help:
 	@echo "make demo   install what is missing, build, serve the demo on http://127.0.0.1:$(PORT)"
@@ -47,8 +47,8 @@ deps-browser:
 	fi
 
 deps-node:
-	@if [ ! -x www/node_modules/.bin/wasm-opt ] || [ ! -d www/node_modules/playwright-core ]; then \
-	  cd www && npm ci --no-audit --no-fund; \
+	@if [ ! -f www/node_modules/.syncline-installed ] || [ www/package-lock.json -nt www/node_modules/.syncline-installed ]; then \
+	  cd www && npm ci --no-audit --no-fund && touch node_modules/.syncline-installed; \
 	fi
 
 ## ----- tests -----
@@ -63,12 +63,12 @@ test-browser: deps-rust deps-browser
 	cargo build -p syncline-relay
 	scripts/with-relay.sh $(RELAY_DEBUG) -- cargo test --target wasm32-unknown-unknown $(WASM_TESTS)
 
-# Several real tabs (Playwright pages) against the release build and the release relay.
-test-e2e: pkg relay
-	cd www && node --test tests/
+# Real tabs (Playwright pages) against the release build and relay: tabs, hooks, dashboard.
+test-e2e: dashboard hooks-app relay
+	cd www && node --preserve-symlinks --test tests/
 
 # The optimized release build, loaded once in Chromium (a broken optimizer output is silent until then).
-test-smoke: pkg demo-assemble
+test-smoke: dashboard relay
 	cd www && node tests/smoke.mjs
 
 ## ----- benchmarks (not part of make test) -----
@@ -92,18 +92,24 @@ pkg: deps-rust deps-node
 	rm -f pkg/wasm/.gitignore
 	wasm-opt -Oz pkg/wasm/syncline_bg.wasm -o pkg/wasm/syncline_bg.wasm
 
-demo-assemble: pkg relay
-	rm -rf target/demo && mkdir -p target/demo
-	cp www/index.html www/demo.js www/style.css target/demo/
-	cp -r pkg target/demo/pkg
+# The demo dashboard (React, Vite) into www/dist.
+dashboard: pkg deps-node
+	cd www && vite build --logLevel warn
 
-demo: deps demo-assemble
+# The page the hook tests drive, into www/tests/hooks/dist.
+hooks-app: pkg deps-node
+	cd www && vite build --config tests/hooks/vite.config.js --logLevel warn
+
+# The relay serves the dashboard and /ws on one port; it refuses channels "refused.*" so that
+# the dashboard can show dead letters.
+demo: deps dashboard relay
 	@echo "syncline demo on http://127.0.0.1:$(PORT)/ (Ctrl-C stops it)"
-	$(RELAY_RELEASE) serve --port $(PORT) --db target/demo-relay.sqlite --static target/demo
+	$(RELAY_RELEASE) serve --port $(PORT) --db target/demo-relay.sqlite --static www/dist \
+	  --faults '{"rejectChannels":["refused."]}'
 
 fmt:
 	cargo fmt --all
 
 clean:
 	cargo clean
-	rm -rf pkg/wasm www/node_modules target/demo
+	rm -rf pkg/wasm www/node_modules www/dist www/tests/hooks/dist

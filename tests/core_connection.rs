@@ -29,6 +29,11 @@ fn connects_through_hello_and_welcome() {
     s.welcome();
     let snap = s.core.snapshot();
     assert_eq!(
+        snap.rtt_ms,
+        Some(0),
+        "a first ping right after the welcome measures the RTT"
+    );
+    assert_eq!(
         (snap.state.as_str(), snap.attempt, snap.session.as_deref()),
         ("open", 0, Some("s1"))
     );

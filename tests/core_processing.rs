@@ -423,10 +423,11 @@ fn metrics_report_rtt_percentiles_and_errors_by_kind() {
     s.receive_frame("garbage");
     s.core.record_dispatch(&[5, 7, 900]);
     let m = s.core.metrics(s.now);
-    // Each 15 s step lands just after the next ping, so the samples are 10, 20+10, 30+30 ms.
+    // The ping at the welcome is answered at once (0 ms); each 15 s step then lands just after
+    // the next ping, so the samples are 0, 10, 20+10, 30+30 ms.
     assert_eq!(
         (m.rtt_last_ms, m.rtt_p50_ms, m.rtt_p99_ms),
-        (Some(60), Some(30), Some(60))
+        (Some(60), Some(10), Some(60))
     );
     assert_eq!((m.dispatch_p50_us, m.dispatch_p99_us), (Some(7), Some(900)));
     assert_eq!(m.errors, vec![("malformed_frame", 1)]);

@@ -23,8 +23,8 @@ export function makeMessage(channel, event, seq, id, dataText, coalesced) {
 export function makeAck(id, seq) {
   return { id, seq, status: "acked" };
 }
-export function makeDocument(key, valueText, version, pending) {
-  return Object.freeze({ key, value: JSON.parse(valueText), version, pending });
+export function makeDocument(key, valueText, version, pending, rev) {
+  return Object.freeze({ key, value: JSON.parse(valueText), version, pending, rev });
 }
 export function makeConflict(key, version, strategy, server, client, resolved, serverTs, clientTs, serverBy, clientBy, id, at) {
   return { key, version, strategy, server: JSON.parse(server), client: JSON.parse(client), resolved: JSON.parse(resolved),
@@ -57,6 +57,7 @@ extern "C" {
         value: &str,
         version: f64,
         pending: u32,
+        rev: f64,
     ) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(js_name = makeConflict, catch)]
     #[allow(clippy::too_many_arguments)]
@@ -170,12 +171,13 @@ pub fn dead_letter(letter: &DeadLetter) -> JsValue {
 }
 
 /// A document, for `getDocument()` and document watchers.
-pub fn document(key: &str, value: &RawJson, version: u64, pending: usize) -> JsValue {
+pub fn document(key: &str, value: &RawJson, version: u64, pending: usize, rev: u64) -> JsValue {
     make_document(
         key,
         value.as_str(),
         version as f64,
         pending.min(u32::MAX as usize) as u32,
+        rev as f64,
     )
     .unwrap_or(JsValue::NULL)
 }

@@ -118,8 +118,9 @@ impl SynclineClient {
     pub fn get_document(&self, key: String) -> JsValue {
         self.driver
             .input(|core, _| {
-                core.document(&key)
-                    .map(|d| convert::document(&key, &d.value.to_raw(), d.version, d.pending))
+                core.document(&key).map(|d| {
+                    convert::document(&key, &d.value.to_raw(), d.version, d.pending, d.rev)
+                })
             })
             .flatten()
             .unwrap_or(JsValue::NULL)

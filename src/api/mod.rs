@@ -189,6 +189,8 @@ export interface DocumentState<T = unknown> {
   readonly version: number;
   /** Changes of this tab not yet confirmed. */
   readonly pending: number;
+  /** Moves whenever anything here changed: equal revs mean an equal document. */
+  readonly rev: number;
 }
 
 export interface ConflictRecord {
@@ -421,7 +423,7 @@ impl SynclineClient {
     /// it, or `{ id, status: "queued" }` when it is stored locally and will be sent later;
     /// rejects (kind "rejected") if the server refuses it for good. With `durable: false`:
     /// memory only, sent when open or buffered (bounded), nothing retried.
-    #[wasm_bindgen(unchecked_return_type = "Promise<PublishResult>")]
+    #[wasm_bindgen(unchecked_return_type = "Promise<PublishResult> & { readonly id: string }")]
     pub fn publish(
         &self,
         channel: String,
@@ -467,7 +469,15 @@ impl SynclineClient {
                 .map_err(|e| convert::send_error(&e)),
         });
         match sent.ok_or_else(busy)? {
-            Ok(()) => Ok(promise),
+            Ok(()) => {
+                // The id is known at once: a UI can show the event as "sending" right away.
+                let _ = js_sys::Reflect::set(
+                    &promise,
+                    &JsValue::from_str("id"),
+                    &JsValue::from_str(&id),
+                );
+                Ok(promise)
+            }
             Err(e) => {
                 self.registry.forget(&id);
                 Err(e)

@@ -234,6 +234,7 @@ impl Registry {
                         &change.value,
                         change.version,
                         change.pending,
+                        change.rev,
                     );
                     for f in watchers {
                         if let Err(e) = f.call1(&JsValue::NULL, &doc) {

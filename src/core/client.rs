@@ -165,6 +165,7 @@ pub struct DocChange {
     pub value: RawJson,
     pub version: u64,
     pub pending: usize,
+    pub rev: u64,
 }
 
 /// What the app must hear.

@@ -200,6 +200,7 @@ impl ClientCore {
                     value: view.value.to_raw(),
                     version: view.version,
                     pending: view.pending,
+                    rev: view.rev,
                     key,
                 })
             })

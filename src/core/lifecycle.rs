@@ -181,11 +181,10 @@ impl ClientCore {
         self.snap.attempt = 0;
         self.snap.session = Some(session);
         self.set_state(ConnectionState::Open);
+        // A first ping at once: the round-trip time is known from the start, and a connection
+        // that opened but does not carry is found within the pong timeout.
         self.ping_sent_at = None;
-        self.timers.set(
-            Timer::Ping,
-            now.saturating_add(self.config.heartbeat_interval_ms),
-        );
+        self.send_ping(now);
         // Resubscribe (resuming where each channel stopped), then flush what waited.
         let mut frames: Vec<String> = self
             .router

@@ -168,10 +168,26 @@ impl Sim {
         self.receive_frame(&message.encode());
     }
 
+    /// The server welcomes the client and answers the ping it sends right after (at once).
     pub fn welcome(&mut self) {
         self.receive(ServerMessage::Welcome {
             session: "s1".into(),
         });
+        self.answer_pings();
+    }
+
+    /// The server answers every ping sent so far (they leave `sent`).
+    pub fn answer_pings(&mut self) {
+        let (pings, rest): (Vec<ClientMessage>, Vec<ClientMessage>) =
+            std::mem::take(&mut self.sent)
+                .into_iter()
+                .partition(|m| matches!(m, ClientMessage::Ping { .. }));
+        self.sent = rest;
+        for ping in pings {
+            if let ClientMessage::Ping { ts } = ping {
+                self.receive(ServerMessage::Pong { ts });
+            }
+        }
     }
 
     /// Connect all the way to open.

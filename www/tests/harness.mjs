@@ -29,17 +29,19 @@ export async function waitFor(what, fn, timeoutMs = 10_000) {
   }
 }
 
-/** Starts the release relay under its supervisor, with the test control API. */
-export async function startRelay() {
+/** Starts the release relay under its supervisor, with the test control API; `extra` serve
+ *  options (e.g. `--static dir`) apply to every start. */
+export async function startRelay(extra = []) {
   const [port, controlPort] = [await freePort(), await freePort()];
   const dir = mkdtempSync(join(tmpdir(), "syncline-e2e-"));
   const child = spawn(join(root, "target/release/syncline-relay"), ["supervise", "--control-port", String(controlPort),
-    "--port", String(port), "--db", join(dir, "relay.sqlite"), "--control"], { stdio: ["ignore", "ignore", "inherit"] });
+    "--port", String(port), "--db", join(dir, "relay.sqlite"), "--control", ...extra], { stdio: ["ignore", "ignore", "inherit"] });
   const supervisor = `http://127.0.0.1:${controlPort}`;
   await waitFor("relay", () => fetch(`${supervisor}/status`).then((r) => r.ok, () => false));
   const relay = {
     ws: `ws://127.0.0.1:${port}/ws`,
     http: `http://127.0.0.1:${port}`,
+    port,
     supervisor,
     stats: () => fetch(`${relay.http}/control/stats`).then((r) => r.json()),
     ids: (ch) => fetch(`${supervisor}/ids?ch=${encodeURIComponent(ch)}`).then((r) => r.json()).then((j) => j.ids),
@@ -54,12 +56,14 @@ export async function startRelay() {
   return relay;
 }
 
-/** Serves pkg/ and the test pages. */
-export async function startStatic() {
+/** Serves pkg/ and the test pages (or another directory at /). */
+export async function startStatic(dir = join(root, "www/tests/pages")) {
   const server = createServer((req, res) => {
-    const path = decodeURIComponent(new URL(req.url, "http://x").pathname);
-    const file = path.startsWith("/pkg/") ? join(root, normalize(path)) : join(root, "www/tests/pages", normalize(path));
-    if (!file.startsWith(root) || !existsSync(file)) {
+    let path = decodeURIComponent(new URL(req.url, "http://x").pathname);
+    if (path.endsWith("/")) path += "index.html";
+    const base = path.startsWith("/pkg/") ? root : dir;
+    const file = join(base, normalize(path));
+    if (!file.startsWith(base) || !existsSync(file)) {
       res.statusCode = 404;
       return res.end();
     }

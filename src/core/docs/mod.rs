@@ -142,6 +142,8 @@ struct Doc {
     writers: VecDeque<(u64, String)>,
     pending: Vec<Mutation>,
     visible: Value,
+    /// Moves whenever the visible value or the pending count may have changed.
+    rev: u64,
 }
 
 impl Doc {
@@ -154,10 +156,12 @@ impl Doc {
             writers: VecDeque::new(),
             pending: Vec::new(),
             visible: Value::Null,
+            rev: 0,
         }
     }
 
     fn recompute(&mut self) {
+        self.rev += 1;
         self.visible = self
             .pending
             .iter()
@@ -183,6 +187,8 @@ pub struct DocView<'a> {
     pub value: &'a Value,
     pub version: u64,
     pub pending: usize,
+    /// Moves whenever anything else here may have changed (for caching views).
+    pub rev: u64,
 }
 
 /// All documents of a client.
@@ -232,6 +238,7 @@ impl Docs {
             value: &d.visible,
             version: d.version,
             pending: d.pending.len(),
+            rev: d.rev,
         })
     }
 

@@ -1,0 +1,22 @@
+import { useCallback } from "react";
+import { useClient } from "./context.js";
+
+function notReady() {
+  const e = new Error("the syncline client is not ready yet");
+  e.name = "SynclineError";
+  e.kind = "closed";
+  e.retryable = true;
+  return Promise.reject(e);
+}
+
+/** A stable `publish(channel, event, data, options)`. */
+export function usePublish() {
+  const client = useClient();
+  return useCallback((channel, event, data, options) => (client ? client.publish(channel, event, data, options) : notReady()), [client]);
+}
+
+/** A stable `request(event, data, options)`. */
+export function useRequest() {
+  const client = useClient();
+  return useCallback((event, data, options) => (client ? client.request(event, data, options) : notReady()), [client]);
+}
