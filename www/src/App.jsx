@@ -23,10 +23,10 @@ export function App() {
         <ConnectionIndicator />
       </header>
       <main>
-        <section className="card publish"><PublishForm channel={CHANNEL} track={track} /></section>
-        <section className="card score"><Scoreboard /></section>
-        <section className="card feed"><EventFeed channel={CHANNEL} sent={sent} track={track} /></section>
-        <section className="card outbox"><OutboxPanel /></section>
+        <section className="card area-publish"><PublishForm channel={CHANNEL} track={track} /></section>
+        <section className="card area-score"><Scoreboard /></section>
+        <section className="card area-feed"><EventFeed channel={CHANNEL} sent={sent} track={track} /></section>
+        <section className="card area-outbox"><OutboxPanel /></section>
       </main>
     </div>
   );
