@@ -98,6 +98,7 @@ fn a_busy_connection_without_pong_is_still_alive() {
         seq: 1,
         id: None,
         data: syncline::protocol::envelope::RawJson::null(),
+        spread: false,
     });
     s.advance(3_000);
     assert_eq!(

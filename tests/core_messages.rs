@@ -16,6 +16,7 @@ fn event(channel: &str, seq: u64) -> ServerMessage {
         seq,
         id: None,
         data: RawJson::parse(seq.to_string()).expect("number"),
+        spread: false,
     }
 }
 

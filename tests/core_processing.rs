@@ -43,6 +43,7 @@ fn echo(s: &mut Sim, seq: u64) -> (String, ServerMessage) {
             seq,
             id: Some(id),
             data,
+            spread: false,
         },
     )
 }
@@ -172,6 +173,7 @@ fn a_concurrent_change_is_settled_by_the_keys_strategy_and_audited() {
         seq: 1,
         id: Some("theirs".into()),
         data: theirs.encode(),
+        spread: false,
     });
     s.receive(my_event);
     s.receive(ServerMessage::Ack { id: my_id, seq: 2 });
@@ -289,6 +291,7 @@ fn paced_subscriptions_throttle_debounce_and_coalesce_per_frame() {
             seq,
             id: None,
             data: RawJson::parse(data).expect("json"),
+            spread: false,
         });
     }
     let got = |s: &mut Sim, sub| -> Vec<(u64, u32)> {
@@ -389,6 +392,7 @@ fn an_event_delivered_twice_under_new_sequences_is_dropped_by_id() {
             seq,
             id: Some("same-publish".into()),
             data: RawJson::null(),
+            spread: false,
         });
     }
     let delivered = s

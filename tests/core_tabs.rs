@@ -126,6 +126,7 @@ fn event(channel: &str, seq: u64) -> ServerMessage {
         seq,
         id: None,
         data: RawJson::null(),
+        spread: false,
     }
 }
 

@@ -25,6 +25,7 @@ fn fixtures_decode_to_the_documented_messages() {
             seq: 4,
             id: Some("x".into()),
             data: RawJson::parse(r#"{"min":12}"#).unwrap(),
+            spread: false,
         })
     );
     assert_eq!(
@@ -52,7 +53,8 @@ fn fixtures_decode_to_the_documented_messages() {
             event: "e".into(),
             seq: 1,
             id: None,
-            data: RawJson::null()
+            data: RawJson::null(),
+            spread: false,
         }),
         "absent data is null"
     );
@@ -187,10 +189,18 @@ fn client_message() -> impl Strategy<Value = ClientMessage> {
                 durable,
             }
         }),
-        (".*", ".*", raw()).prop_map(|(id, event, data)| ClientMessage::Request {
-            id,
+        (".*", ".*", raw(), any::<bool>()).prop_map(|(id, event, data, spread)| {
+            ClientMessage::Request {
+                id,
+                event,
+                data,
+                spread,
+            }
+        }),
+        (".*", raw(), any::<bool>()).prop_map(|(event, data, spread)| ClientMessage::Emit {
             event,
-            data
+            data,
+            spread
         }),
         any::<u64>().prop_map(|ts| ClientMessage::Ping { ts }),
         any::<u64>().prop_map(|ts| ClientMessage::Pong { ts }),
@@ -203,15 +213,24 @@ fn server_message() -> impl Strategy<Value = ServerMessage> {
         ".*".prop_map(|session| ServerMessage::Welcome { session }),
         ".*".prop_map(|reason| ServerMessage::Denied { reason }),
         (".*", any::<u64>()).prop_map(|(channel, seq)| ServerMessage::Subscribed { channel, seq }),
-        (".*", ".*", any::<u64>(), proptest::option::of(".*"), raw()).prop_map(
-            |(channel, event, seq, id, data)| ServerMessage::Event {
-                channel,
-                event,
-                seq,
-                id,
-                data
-            }
-        ),
+        (
+            ".*",
+            ".*",
+            any::<u64>(),
+            proptest::option::of(".*"),
+            raw(),
+            any::<bool>()
+        )
+            .prop_map(
+                |(channel, event, seq, id, data, spread)| ServerMessage::Event {
+                    channel,
+                    event,
+                    seq,
+                    id,
+                    data,
+                    spread,
+                }
+            ),
         (".*", any::<u64>()).prop_map(|(id, seq)| ServerMessage::Ack { id, seq }),
         (".*", ".*", any::<bool>()).prop_map(|(id, reason, retryable)| ServerMessage::Nack {
             id,

@@ -31,8 +31,10 @@ use crate::protocol::envelope::{ClientMessage, RawJson, encode_batch};
 /// Settings of a client; [`Config::new`] gives the documented defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
-    /// WebSocket URL of the server.
+    /// WebSocket URL of the server (for Socket.IO, the Engine.IO URL with `EIO=4`).
     pub url: String,
+    /// What the server speaks: the syncline envelope (default) or Socket.IO.
+    pub protocol: super::socketio::Protocol,
     /// This client's id, sent in `hello`.
     pub client_id: String,
     /// Ask the app for credentials before every connect.
@@ -82,6 +84,7 @@ impl Config {
     pub fn new(url: impl Into<String>, client_id: impl Into<String>) -> Self {
         Self {
             url: url.into(),
+            protocol: super::socketio::Protocol::Envelope,
             client_id: client_id.into(),
             use_auth: false,
             reconnect: Backoff::default(),
@@ -154,6 +157,8 @@ pub struct Delivery {
     pub id: Option<String>,
     /// Payload, as JSON text.
     pub data: RawJson,
+    /// `data` is the list of a Socket.IO event's arguments.
+    pub spread: bool,
     /// Earlier deliveries this one replaced (throttle, debounce, coalescing).
     pub coalesced: u32,
 }
@@ -256,6 +261,10 @@ pub struct ClientCore {
     /// Frames to send at the end of this input, several per frame when there are many.
     outgoing: Vec<String>,
     next_request: u64,
+    /// The Socket.IO translation, when the server speaks it.
+    pub(super) sio: super::socketio::SioWire,
+    /// Emits waiting for the connection (they have no answer to wait for).
+    pub(super) held_emits: VecDeque<String>,
 }
 
 impl ClientCore {
@@ -305,6 +314,8 @@ impl ClientCore {
             ids: IdGen::default(),
             outgoing: Vec::new(),
             next_request: 0,
+            sio: super::socketio::SioWire::default(),
+            held_emits: VecDeque::new(),
         }
     }
 
@@ -366,6 +377,13 @@ impl ClientCore {
         let _ = now;
         self.want_open = false;
         self.drop_socket(1000, "client disconnect");
+        if !self.held_emits.is_empty() {
+            let mut reason = String::new();
+            crate::protocol::json::write_u64(&mut reason, self.held_emits.len() as u64);
+            reason.push_str(" emit(s) not sent: the client was disconnected");
+            self.held_emits.clear();
+            self.report_error(ClientError::EmitDropped(reason));
+        }
         for failed in self.pending.close_all() {
             self.report_failure(failed.message, failed.error);
         }
@@ -462,6 +480,19 @@ impl ClientCore {
         data: RawJson,
         policy: Option<AnswerPolicy>,
     ) -> Result<String, SendError<Outgoing>> {
+        self.request_with(now, event, data, false, policy)
+    }
+
+    /// [`ClientCore::request`], where `spread` says `data` is a list of arguments to pass
+    /// separately (Socket.IO's `emitWithAck(event, ...args)`).
+    pub fn request_with(
+        &mut self,
+        now: u64,
+        event: String,
+        data: RawJson,
+        spread: bool,
+        policy: Option<AnswerPolicy>,
+    ) -> Result<String, SendError<Outgoing>> {
         self.next_request += 1;
         // Unique across tabs: a leader forwards requests of several tabs on one connection.
         let mut id = format!("{}.r", self.config.tab_id);
@@ -470,9 +501,42 @@ impl ClientCore {
             id: id.clone(),
             event,
             data,
+            spread,
         };
         let policy = policy.unwrap_or(self.config.request);
         self.push_outgoing(now, message, policy).map(|()| id)
+    }
+
+    /// An event with no answer (Socket.IO's `emit`): sent now when open, else held in memory
+    /// (bounded by the send buffer) until the connection opens. `spread` says `data` is a
+    /// list of arguments.
+    pub fn emit(
+        &mut self,
+        now: u64,
+        event: String,
+        data: RawJson,
+        spread: bool,
+    ) -> Result<(), SendError<()>> {
+        if self.snap.state == ConnectionState::Closed {
+            return Err(SendError::Closed { message: () });
+        }
+        let message = ClientMessage::Emit {
+            event,
+            data,
+            spread,
+        };
+        if self.is_open() {
+            self.send(message);
+        } else if self.held_emits.len() < self.config.send_buffer {
+            self.held_emits.push_back(message.encode());
+        } else {
+            return Err(SendError::BufferFull {
+                capacity: self.config.send_buffer,
+                message: (),
+            });
+        }
+        self.finish(now);
+        Ok(())
     }
 
     fn push_outgoing(
@@ -510,6 +574,14 @@ impl ClientCore {
 
     fn flush_outgoing(&mut self) {
         self.metrics.messages_out += self.outgoing.len() as u64;
+        if self.sio_active() {
+            // One Socket.IO packet per frame.
+            let messages = std::mem::take(&mut self.outgoing);
+            for frame in self.sio_translate(messages) {
+                self.actions.push_back(Action::Send(frame));
+            }
+            return;
+        }
         let mut messages = std::mem::take(&mut self.outgoing).into_iter().peekable();
         while messages.peek().is_some() {
             let chunk: Vec<String> = messages
@@ -550,6 +622,11 @@ impl ClientCore {
     /// reports outbox events, re-arms timers, shares the state with other tabs, and bumps the
     /// snapshot version when what the app sees changed.
     pub(super) fn finish(&mut self, now: u64) {
+        if self.sio_active() {
+            // Subscriptions are live at once on Socket.IO: settle them within this input.
+            self.flush_outgoing();
+            self.sio_settle(now);
+        }
         if self.is_open() {
             let allowance = self.breaker.allowance(now);
             let messages = self
@@ -568,6 +645,7 @@ impl ClientCore {
             }
         }
         self.flush_outgoing();
+        self.sio_settle(now);
         self.flush_tab_out();
         let ops = self.outbox.take_ops();
         if !ops.is_empty() && self.storage != StorageState::Memory {
@@ -600,7 +678,7 @@ impl ClientCore {
         }
         self.snap.retry_at = self.timers.get(Timer::Reconnect);
         (self.snap.buffered, self.snap.pending, self.snap.channels) = (
-            self.pending.buffered(),
+            self.pending.buffered() + self.held_emits.len(),
             self.pending.len(),
             self.router.channel_count(),
         );

@@ -1,6 +1,7 @@
 //! The client core's errors, each with a stable `kind` code that JS sees.
 
 use crate::protocol::envelope::{DecodeError, ServerError};
+use crate::protocol::socketio::SocketIoError;
 
 /// Something went wrong on the connection; reported as an `error` event and in the state.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -9,6 +10,19 @@ pub enum ClientError {
     /// A frame from the server could not be decoded; the connection goes on.
     #[error("malformed frame from server: {0}")]
     MalformedFrame(DecodeError),
+    /// A Socket.IO (or Engine.IO) packet could not be decoded, or is for another namespace.
+    #[error("malformed Socket.IO packet from server: {0}")]
+    MalformedPacket(SocketIoError),
+    /// The server used a feature syncline does not implement (Socket.IO binary packets).
+    #[error("unsupported: {0}")]
+    Unsupported(&'static str),
+    /// The server ended the session (Socket.IO DISCONNECT or Engine.IO close); the client
+    /// reconnects with backoff.
+    #[error("server ended the session: {0}")]
+    ServerDisconnect(&'static str),
+    /// An `emit` (which has no answer) could not be held for the connection.
+    #[error("emit dropped: {0}")]
+    EmitDropped(String),
     /// A binary frame arrived on a protocol that only uses text.
     #[error("unexpected binary frame of {0} bytes")]
     UnexpectedBinary(usize),
@@ -51,7 +65,10 @@ impl ClientError {
     /// Stable code for JS (`error.kind`).
     pub fn kind(&self) -> &'static str {
         match self {
-            Self::MalformedFrame(_) => "malformed_frame",
+            Self::MalformedFrame(_) | Self::MalformedPacket(_) => "malformed_frame",
+            Self::Unsupported(_) => "unsupported",
+            Self::ServerDisconnect(_) => "server_disconnect",
+            Self::EmitDropped(_) => "buffer_full",
             Self::UnexpectedBinary(_) => "unexpected_binary",
             Self::FrameTooLarge { .. } => "frame_too_large",
             Self::Server(_) => "server",

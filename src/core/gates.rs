@@ -169,6 +169,7 @@ mod tests {
             seq,
             id: None,
             data: RawJson::parse(data).unwrap(),
+            spread: false,
             coalesced: 0,
         }
     }

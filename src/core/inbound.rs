@@ -21,6 +21,8 @@ impl ClientCore {
                 size: frame.len(),
                 limit: self.config.max_message_bytes,
             });
+        } else if self.sio_active() {
+            self.handle_sio_frame(now, frame);
         } else {
             match envelope::decode_server_frame(frame) {
                 Err(error) => self.report_error(ClientError::MalformedFrame(error)),
@@ -47,11 +49,15 @@ impl ClientCore {
             return;
         }
         self.last_rx = now;
-        self.report_error(ClientError::UnexpectedBinary(len));
+        if self.sio_active() {
+            self.handle_sio_binary(len);
+        } else {
+            self.report_error(ClientError::UnexpectedBinary(len));
+        }
         self.finish(now);
     }
 
-    fn handle_message(&mut self, now: u64, message: ServerMessage) {
+    pub(super) fn handle_message(&mut self, now: u64, message: ServerMessage) {
         match message {
             ServerMessage::Welcome { session } => self.on_welcome(now, session),
             ServerMessage::Denied { reason } => self.lose(now, ClientError::AuthRejected(reason)),
@@ -73,6 +79,7 @@ impl ClientCore {
                 seq,
                 id,
                 data,
+                spread,
             } => {
                 // Follower tabs get every event of their channels, replays included; each
                 // drops what it has seen, as this router does for this tab.
@@ -86,6 +93,7 @@ impl ClientCore {
                             seq,
                             id: id.clone(),
                             data: data.clone(),
+                            spread,
                         },
                     );
                 }
@@ -113,6 +121,7 @@ impl ClientCore {
                             seq,
                             id,
                             data,
+                            spread,
                             coalesced: 0,
                         },
                     );

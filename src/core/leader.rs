@@ -2,6 +2,7 @@
 //! links (through the [`Hub`](super::hub::Hub)), and the follower's copy of the leader's state.
 
 use super::client::{ClientCore, Phase};
+use super::error::ClientError;
 use super::outbox::OutboxEntry;
 use super::state::Role;
 use super::tabs::SharedState;
@@ -149,6 +150,16 @@ impl ClientCore {
             }
             ClientMessage::Ping { ts } => self.to_tab(Some(tab), ServerMessage::Pong { ts }),
             ClientMessage::Pong { .. } => {}
+            // No answer to wait for: sent now, or held with the tab's other messages.
+            message @ ClientMessage::Emit { .. } => {
+                if self.is_open() {
+                    self.send(message);
+                } else if !self.hub.queue(message) {
+                    self.report_error(ClientError::EmitDropped(
+                        "the leader tab's buffer is full".to_owned(),
+                    ));
+                }
+            }
             ClientMessage::Subscribe { channel, since } => {
                 let upstream = self.hub.subscribe(tab, &channel, since);
                 if self.is_open() {

@@ -201,6 +201,7 @@ impl ClientCore {
             frames.extend(self.hub_on_open());
         }
         frames.extend(self.pending.take_unsent(now));
+        frames.extend(self.held_emits.drain(..));
         self.send_batched(frames);
     }
 
@@ -228,6 +229,7 @@ impl ClientCore {
             });
         }
         self.phase = Phase::Down;
+        self.sio.reset();
         self.ping_sent_at = None;
         self.timers.stop(Timer::ConnectDeadline);
         self.timers.stop(Timer::Ping);
@@ -256,6 +258,15 @@ impl ClientCore {
     }
 
     fn send_ping(&mut self, now: u64) {
+        if self.sio_active() {
+            // Socket.IO servers ping and the client only answers (a client ping ends the
+            // session); the timer still paces the leader's sweep of silent tabs.
+            self.timers.set(
+                Timer::Ping,
+                now.saturating_add(self.config.heartbeat_interval_ms),
+            );
+            return;
+        }
         self.ping_sent_at = Some(now);
         self.timers.stop(Timer::Ping);
         self.timers.set(
@@ -282,6 +293,13 @@ impl ClientCore {
     }
 
     fn pong_deadline(&mut self, now: u64) {
+        if self.sio_active() {
+            // No frame, not even the server's ping, within pingInterval + pingTimeout.
+            if self.phase != Phase::Down {
+                self.lose(now, ClientError::HeartbeatTimeout);
+            }
+            return;
+        }
         let Some(sent) = self.ping_sent_at else {
             return;
         };

@@ -15,6 +15,8 @@ pub enum Outgoing {
         id: String,
         event: String,
         data: RawJson,
+        /// `data` is a list of arguments (Socket.IO's `emitWithAck(event, ...args)`).
+        spread: bool,
     },
     /// Answered by an `ack` or a `nack`.
     Publish {
@@ -35,9 +37,18 @@ impl Outgoing {
 
     fn encode(&self) -> String {
         match self.clone() {
-            Self::Request { id, event, data } => {
-                ClientMessage::Request { id, event, data }.encode()
+            Self::Request {
+                id,
+                event,
+                data,
+                spread,
+            } => ClientMessage::Request {
+                id,
+                event,
+                data,
+                spread,
             }
+            .encode(),
             Self::Publish {
                 id,
                 channel,
@@ -292,6 +303,7 @@ mod tests {
             id: id.into(),
             event: "echo".into(),
             data: RawJson::null(),
+            spread: false,
         }
     }
 

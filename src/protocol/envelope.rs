@@ -42,6 +42,11 @@ impl RawJson {
     fn validated(text: &str) -> Self {
         Self(text.to_owned())
     }
+
+    /// Wraps text that was already validated (or written by a JSON writer).
+    pub(crate) fn from_validated(text: impl Into<String>) -> Self {
+        Self(text.into())
+    }
 }
 
 /// A message from a client to the server.
@@ -74,6 +79,16 @@ pub enum ClientMessage {
         id: String,
         event: String,
         data: RawJson,
+        /// `data` is a list of arguments to pass separately (Socket.IO servers); encoded as
+        /// `"args":true`, which the relay ignores.
+        spread: bool,
+    },
+    /// An event with no answer (Socket.IO's `emit`); `spread` as for `req`. Servers that do
+    /// not speak Socket.IO never see it: the JS API publishes instead.
+    Emit {
+        event: String,
+        data: RawJson,
+        spread: bool,
     },
     /// Heartbeat; the server answers `pong` with the same `ts`.
     Ping { ts: u64 },
@@ -98,6 +113,8 @@ pub enum ServerMessage {
         seq: u64,
         id: Option<String>,
         data: RawJson,
+        /// `data` is the list of a Socket.IO event's arguments (encoded as `"args":true`).
+        spread: bool,
     },
     /// The publish `id` is stored as `seq` on its channel.
     Ack { id: String, seq: u64 },
@@ -310,6 +327,7 @@ fn decode_server_message(raw: &str) -> Result<ServerMessage, DecodeError> {
                 seq: f.u64("seq")?,
                 id: f.opt_string("id")?,
                 data: f.data(),
+                spread: f.bool("args")?,
             }
         }
         "ack" => {
@@ -405,6 +423,15 @@ fn decode_client_message(raw: &str) -> Result<ClientMessage, DecodeError> {
                 id: f.string("id")?,
                 event: f.string("ev")?,
                 data: f.data(),
+                spread: f.bool("args")?,
+            }
+        }
+        "emit" => {
+            f.kind = "emit";
+            ClientMessage::Emit {
+                event: f.string("ev")?,
+                data: f.data(),
+                spread: f.bool("args")?,
             }
         }
         "ping" => {
@@ -514,11 +541,31 @@ impl ClientMessage {
                 }
                 w.raw("data", data).finish()
             }
-            Self::Request { id, event, data } => Writer::new("req")
-                .str("id", id)
-                .str("ev", event)
-                .raw("data", data)
-                .finish(),
+            Self::Request {
+                id,
+                event,
+                data,
+                spread,
+            } => {
+                let mut w = Writer::new("req");
+                w.str("id", id).str("ev", event);
+                if *spread {
+                    w.bool("args", true);
+                }
+                w.raw("data", data).finish()
+            }
+            Self::Emit {
+                event,
+                data,
+                spread,
+            } => {
+                let mut w = Writer::new("emit");
+                w.str("ev", event);
+                if *spread {
+                    w.bool("args", true);
+                }
+                w.raw("data", data).finish()
+            }
             Self::Ping { ts } => Writer::new("ping").u64("ts", *ts).finish(),
             Self::Pong { ts } => Writer::new("pong").u64("ts", *ts).finish(),
         }
@@ -544,11 +591,15 @@ impl ServerMessage {
                 seq,
                 id,
                 data,
+                spread,
             } => {
                 let mut w = Writer::new("ev");
                 w.str("ch", channel).str("ev", event).u64("seq", *seq);
                 if let Some(id) = id {
                     w.str("id", id);
+                }
+                if *spread {
+                    w.bool("args", true);
                 }
                 w.raw("data", data).finish()
             }

@@ -1,5 +1,7 @@
-//! Wire codecs, pure Rust: the syncline JSON envelope and the JSON scanner under it.
+//! Wire codecs, pure Rust: the syncline JSON envelope, Engine.IO/Socket.IO packets, and the
+//! JSON scanner under them.
 
 pub mod envelope;
 pub mod json;
+pub mod socketio;
 pub mod value;

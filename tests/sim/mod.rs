@@ -32,6 +32,8 @@ pub struct Sim {
     pub shared: Vec<SharedState>,
     /// Animation frames asked for and not yet given.
     pub frames_requested: u32,
+    /// The server speaks Socket.IO: frames are kept as they are, not decoded as envelopes.
+    pub socketio: bool,
 }
 
 impl Sim {
@@ -51,6 +53,7 @@ impl Sim {
             to_tabs: Vec::new(),
             shared: Vec::new(),
             frames_requested: 0,
+            socketio: false,
         }
     }
 
@@ -80,6 +83,7 @@ impl Sim {
                     self.opens.push(self.now);
                     self.socket = Some(attempt);
                 }
+                Action::Send(frame) if self.socketio => self.frames.push(frame),
                 Action::Send(frame) => {
                     let messages = decode_client_frame(&frame).expect("client frames are JSON");
                     self.sent.extend(
