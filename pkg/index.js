@@ -3,6 +3,14 @@ import init, { SynclineClient } from "./wasm/syncline.js";
 
 export { SynclineClient };
 
+// Socket.IO-style calls with rest arguments (wasm-bindgen exports cannot take them).
+SynclineClient.prototype.emit = function emit(event, ...args) {
+  return this.emitArgs(event, args);
+};
+SynclineClient.prototype.emitWithAck = function emitWithAck(event, ...args) {
+  return this.emitWithAckArgs(event, args);
+};
+
 let ready = null;
 
 /**

@@ -33,11 +33,21 @@ export function makeConflict(key, version, strategy, server, client, resolved, s
 export function makeQueued(id) {
   return { id, seq: null, status: "queued" };
 }
+export function callWithArgs(handler, message, spread) {
+  return spread && Array.isArray(message.data) ? handler(...message.data) : handler(message.data);
+}
 export function makeDeadLetter(id, channel, event, dataText, createdAt, priority, reason, failedAt) {
   return { id, channel, event, data: JSON.parse(dataText), createdAt, priority, reason, failedAt };
 }
 "#)]
 extern "C" {
+    /// Calls an `on(event, handler)` handler with the event's arguments.
+    #[wasm_bindgen(js_name = callWithArgs, catch)]
+    pub fn call_with_args(
+        handler: &js_sys::Function,
+        message: &JsValue,
+        spread: bool,
+    ) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(js_name = makeError)]
     fn make_error(kind: &str, message: &str, retryable: bool, details: JsValue) -> JsValue;
     #[wasm_bindgen(js_name = makeMessage, catch)]

@@ -10,6 +10,7 @@ use std::rc::{Rc, Weak};
 use js_sys::Function;
 use wasm_bindgen::prelude::*;
 
+use crate::core::Protocol;
 use crate::core::router::SubId;
 use crate::driver::{Driver, Hooks};
 use crate::web::clock;
@@ -22,8 +23,17 @@ const TYPES: &'static str = r#"
 export type ConnectionState = "idle" | "connecting" | "open" | "waiting" | "offline" | "closed";
 
 export interface ClientOptions {
-  /** WebSocket URL of a syncline relay, e.g. "wss://example.com/ws". */
+  /** WebSocket URL of a syncline relay, e.g. "wss://example.com/ws"; with
+   *  `protocol: "socket.io"`, the Socket.IO server's URL as socket.io-client takes it
+   *  ("https://example.com", or "https://example.com/admin" for the /admin namespace). */
   url: string;
+  /** What the server speaks: "syncline" (the relay; default) or "socket.io" (Engine.IO v4
+   *  over WebSocket, Socket.IO v5). */
+  protocol?: "syncline" | "socket.io";
+  /** Socket.IO namespace (default: the URL's path, else "/"). */
+  namespace?: string;
+  /** Socket.IO server's Engine.IO path (default "/socket.io/"). */
+  path?: string;
   /** Asked for credentials before every connect: a token, `{ token }`, null, or a Promise of one. */
   auth?: () => string | { token: string | null } | null | Promise<string | { token: string | null } | null>;
   /** Stable id of this client (default: random per client). */
@@ -32,7 +42,8 @@ export interface ClientOptions {
   autoConnect?: boolean;
   /** Reconnect delays: 1000 ms, ×2, up to 30000 ms, jitter 0.5 (±50 %) by default. */
   reconnect?: { initialDelayMs?: number; maxDelayMs?: number; factor?: number; jitter?: number };
-  /** Ping every 15000 ms; dead when no pong within 5000 ms (defaults). */
+  /** Ping every 15000 ms; dead when no pong within 5000 ms (defaults). Socket.IO servers
+   *  set their own heartbeat (pingInterval + pingTimeout) and this is not used. */
   heartbeat?: { intervalMs?: number; timeoutMs?: number };
   /** Auth + socket open + welcome must finish within this (default 10000 ms). */
   connectTimeoutMs?: number;
@@ -264,6 +275,17 @@ export interface SynclineEvents {
   deadLetter: (letter: DeadLetter) => void;
 }
 
+/** Socket.IO-style calls, defined in the package's entry point (`syncline`). */
+export interface SynclineClient {
+  /** Sends `event` with `args` and no ack: on a Socket.IO server sent now or held in memory
+   *  until connected (resolves at once); on the relay a memory-only publish on the channel
+   *  `event` (resolves when acked). */
+  emit(event: string, ...args: unknown[]): Promise<unknown>;
+  /** Sends `event` with `args` and resolves with the server's ack (its first argument);
+   *  timeouts and retries as for `request`. */
+  emitWithAck<T = unknown>(event: string, ...args: unknown[]): Promise<T>;
+}
+
 /** Every error syncline raises: `kind` is stable, `message` is for people. */
 export interface SynclineError extends Error {
   readonly name: "SynclineError";
@@ -271,7 +293,7 @@ export interface SynclineError extends Error {
     | "invalid_argument" | "buffer_full" | "closed" | "timeout" | "connection_lost" | "server" | "rejected"
     | "malformed_frame" | "unexpected_binary" | "frame_too_large" | "auth_rejected" | "auth_callback"
     | "connect_timeout" | "heartbeat_timeout" | "socket_closed" | "socket_open" | "unknown_answer" | "storage"
-    | "rolled_back" | "busy";
+    | "rolled_back" | "busy" | "unsupported" | "server_disconnect";
   readonly retryable: boolean;
   /** For kind "server": the server's error code. */
   readonly code?: string;
@@ -372,17 +394,90 @@ impl SynclineClient {
         self.listen(ListenerKind::Error, listener)
     }
 
-    /// Calls `listener` for every event `name`: "state", "error", "delivered" (a durable
-    /// publish reached the server) or "deadLetter"; returns the function that stops it.
+    /// Calls `listener` for the client's own events — "state", "error", "delivered" (a
+    /// durable publish reached the server) or "deadLetter" — or, for any other name, for the
+    /// server's events of that name, with their arguments (Socket.IO's `socket.on`; on the
+    /// relay, the channel of that name). Returns the function that stops it.
     #[wasm_bindgen(unchecked_return_type = "() => void")]
     pub fn on(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "keyof SynclineEvents")] name: String,
-        listener: Function,
+        #[wasm_bindgen(unchecked_param_type = "keyof SynclineEvents | (string & {})")] name: String,
+        #[wasm_bindgen(unchecked_param_type = "(...args: any[]) => void")] listener: Function,
     ) -> Result<JsValue, JsValue> {
-        let kind = ListenerKind::from_name(&name)
-            .ok_or_else(|| convert::invalid_argument(&format!("unknown event {name:?}")))?;
-        Ok(self.listen(kind, listener))
+        if let Some(kind) = ListenerKind::from_name(&name) {
+            return Ok(self.listen(kind, listener));
+        }
+        if name.is_empty() {
+            return Err(convert::invalid_argument("event name must not be empty"));
+        }
+        let spec = options::parse_subscribe(&JsValue::UNDEFINED, name)?;
+        let id = self
+            .driver
+            .input(|core, now| core.subscribe_with(now, spec))
+            .ok_or_else(busy)?;
+        self.registry.add_args_handler(id, listener);
+        let (driver, registry): (Weak<Driver>, Weak<Registry>) =
+            (Rc::downgrade(&self.driver), Rc::downgrade(&self.registry));
+        Ok(disposer(move || unsubscribe(&driver, &registry, id)))
+    }
+
+    /// `emit(event, ...args)` in `index.js`: on a Socket.IO server an event without an ack
+    /// (sent now, or held in memory until connected); on the relay a memory-only publish on
+    /// the channel `event`. Resolves once sent or held (Socket.IO) or acked (relay).
+    #[wasm_bindgen(js_name = emitArgs, skip_typescript)]
+    pub fn emit_args(&self, event: String, args: js_sys::Array) -> js_sys::Promise {
+        match self.try_emit(event, &args) {
+            Ok(promise) => promise,
+            Err(e) => js_sys::Promise::reject(&e),
+        }
+    }
+
+    fn try_emit(&self, event: String, args: &js_sys::Array) -> Result<js_sys::Promise, JsValue> {
+        if event.is_empty() {
+            return Err(convert::invalid_argument("event name must not be empty"));
+        }
+        if !self.speaks_socketio()? {
+            let data = if args.length() == 1 {
+                args.get(0)
+            } else {
+                args.clone().into()
+            };
+            let options = js_sys::Object::new();
+            let _ = js_sys::Reflect::set(&options, &"durable".into(), &JsValue::FALSE);
+            return self.try_publish(event.clone(), event, &data, &options);
+        }
+        let (data, spread) = arguments(args)?;
+        let sent = self
+            .driver
+            .input(|core, now| core.emit(now, event, data, spread))
+            .ok_or_else(busy)?;
+        sent.map(|()| js_sys::Promise::resolve(&JsValue::UNDEFINED))
+            .map_err(|e| convert::send_error(&e))
+    }
+
+    /// `emitWithAck(event, ...args)` in `index.js`: an event whose answer is the server's ack
+    /// (its first argument); a request on the relay. Timeouts and retries as for `request`.
+    #[wasm_bindgen(js_name = emitWithAckArgs, skip_typescript)]
+    pub fn emit_with_ack_args(&self, event: String, args: js_sys::Array) -> js_sys::Promise {
+        let sent = arguments(&args).and_then(|(data, spread)| {
+            if event.is_empty() {
+                return Err(convert::invalid_argument("event name must not be empty"));
+            }
+            self.driver
+                .input(|core, now| core.request_with(now, event, data, spread, None))
+                .ok_or_else(busy)
+        });
+        match sent {
+            Ok(Ok(id)) => self.registry.wait_for(id),
+            Ok(Err(e)) => js_sys::Promise::reject(&convert::send_error(&e)),
+            Err(e) => js_sys::Promise::reject(&e),
+        }
+    }
+
+    fn speaks_socketio(&self) -> Result<bool, JsValue> {
+        self.driver
+            .input(|core, _| matches!(core.config().protocol, Protocol::SocketIo { .. }))
+            .ok_or_else(busy)
     }
 
     fn listen(&self, kind: ListenerKind, listener: Function) -> JsValue {
@@ -617,6 +712,16 @@ fn disposer(f: impl FnOnce() + 'static) -> JsValue {
         }
     })
     .into_js_value()
+}
+
+/// An event's arguments as one JSON value: the argument itself when there is one, else the
+/// list (`spread`).
+fn arguments(args: &js_sys::Array) -> Result<(crate::protocol::envelope::RawJson, bool), JsValue> {
+    if args.length() == 1 {
+        Ok((convert::data_to_json(&args.get(0))?, false))
+    } else {
+        Ok((convert::data_to_json(args)?, true))
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {

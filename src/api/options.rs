@@ -5,13 +5,14 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 
 use super::convert::invalid_argument;
-use crate::core::Config;
 use crate::core::backoff::Backoff;
 use crate::core::docs::merge::Strategy;
 use crate::core::documents::SubscribeSpec;
 use crate::core::gates::Pace;
 use crate::core::pending::AnswerPolicy;
+use crate::core::{Config, Protocol};
 use crate::driver::AuthFuture;
+use crate::protocol::socketio::engine_url;
 use crate::web::socket::describe;
 
 #[derive(Deserialize, Default)]
@@ -87,6 +88,9 @@ struct ClientOptions {
     share_connection: Option<bool>,
     outbox: OutboxOptions,
     url: Option<String>,
+    protocol: Option<String>,
+    namespace: Option<String>,
+    path: Option<String>,
     client_id: Option<String>,
     auto_connect: Option<bool>,
     reconnect: ReconnectOptions,
@@ -184,7 +188,22 @@ pub fn parse_client(
     let url = o
         .url
         .ok_or_else(|| invalid_argument("options.url is required"))?;
+    let (url, protocol) = match o.protocol.as_deref() {
+        None | Some("syncline") => (url, Protocol::Envelope),
+        Some("socket.io") => {
+            let path = o.path.as_deref().unwrap_or("/socket.io/");
+            let (url, namespace) = engine_url(&url, path, o.namespace.as_deref())
+                .map_err(|e| invalid_argument(&format!("options.url: {e}")))?;
+            (url, Protocol::SocketIo { namespace })
+        }
+        Some(other) => {
+            return Err(invalid_argument(&format!(
+                "options.protocol must be \"syncline\" or \"socket.io\", not {other:?}"
+            )));
+        }
+    };
     let mut config = Config::new(url, o.client_id.unwrap_or(client_id));
+    config.protocol = protocol;
     config.seed = seed;
     config.tab_id = tab_id;
     config.reconnect = backoff("reconnect", &o.reconnect, config.reconnect)?;

@@ -36,7 +36,8 @@ impl ListenerKind {
 /// Callbacks and promises of one client.
 #[derive(Default)]
 pub struct Registry {
-    handlers: RefCell<HashMap<SubId, Function>>,
+    /// Subscription handlers; `true` for `on(event, …)` ones, called with the arguments.
+    handlers: RefCell<HashMap<SubId, (Function, bool)>>,
     listeners: RefCell<Vec<(u32, ListenerKind, Function)>>,
     broadcast_listeners: RefCell<Vec<(u32, String, Function)>>,
     doc_watchers: RefCell<Vec<(u32, String, Function)>>,
@@ -48,7 +49,12 @@ pub struct Registry {
 impl Registry {
     /// Remembers a subscription's handler.
     pub fn add_handler(&self, id: SubId, handler: Function) {
-        self.handlers.borrow_mut().insert(id, handler);
+        self.handlers.borrow_mut().insert(id, (handler, false));
+    }
+
+    /// Remembers an `on(event, handler)` handler: called with the event's arguments.
+    pub fn add_args_handler(&self, id: SubId, handler: Function) {
+        self.handlers.borrow_mut().insert(id, (handler, true));
     }
 
     /// Forgets a subscription's handler.
@@ -198,10 +204,15 @@ impl Registry {
                 };
                 for sub in d.subscribers {
                     let handler = self.handlers.borrow().get(&sub).cloned();
-                    if let Some(handler) = handler {
-                        if let Err(e) = handler.call1(&JsValue::NULL, &message) {
-                            report_callback_error(&e);
+                    let called = match handler {
+                        None => Ok(JsValue::UNDEFINED),
+                        Some((handler, false)) => handler.call1(&JsValue::NULL, &message),
+                        Some((handler, true)) => {
+                            convert::call_with_args(&handler, &message, d.spread)
                         }
+                    };
+                    if let Err(e) = called {
+                        report_callback_error(&e);
                     }
                 }
             }

@@ -1,0 +1,145 @@
+// The test double of an app's existing Socket.IO backend, for syncline's end-to-end tests:
+// the real `socket.io` server from npm, with auth middleware, rooms joined by an app event,
+// acks, and the one-line dedup of durable publishes by `meta.id`, whose ids survive a SIGKILL
+// in an append-only store file. A control server on another port lets tests push events,
+// disconnect sockets, send raw frames and read what arrived.
+//
+//   node tests/sio-server.mjs --port P --control-port C --store FILE
+//        [--ping-interval MS] [--ping-timeout MS]
+// Listens on 127.0.0.1 only and prints "ready" once both servers listen.
+import { appendFileSync, existsSync, readFileSync } from "node:fs";
+import { createServer } from "node:http";
+import { parseArgs } from "node:util";
+import { Server } from "socket.io";
+
+const { values: opt } = parseArgs({
+  options: {
+    port: { type: "string" },
+    "control-port": { type: "string" },
+    store: { type: "string" },
+    "ping-interval": { type: "string", default: "25000" },
+    "ping-timeout": { type: "string", default: "20000" },
+  },
+});
+if (!opt.port || !opt["control-port"] || !opt.store) {
+  console.error("usage: sio-server.mjs --port P --control-port C --store FILE");
+  process.exit(2);
+}
+
+// Ids of stored publishes, in order, from earlier runs too.
+const ids = existsSync(opt.store)
+  ? readFileSync(opt.store, "utf8").split("\n").filter(Boolean).map((line) => JSON.parse(line).id)
+  : [];
+const seen = new Set(ids);
+const stats = { totalConnections: 0, duplicates: 0, emits: [], acked: {} };
+
+const http = createServer();
+const io = new Server(http, {
+  transports: ["websocket"],
+  pingInterval: Number(opt["ping-interval"]),
+  pingTimeout: Number(opt["ping-timeout"]),
+});
+
+const SPECIAL = new Set(["join", "leave", "echo", "sum"]);
+
+function serve(nsp, token) {
+  nsp.use((socket, next) => (socket.handshake.auth?.token === token ? next() : next(new Error("unauthorized"))));
+  nsp.on("connection", (socket) => {
+    stats.totalConnections++;
+    socket.on("join", (room, ack) => {
+      socket.join(room);
+      if (typeof ack === "function") ack({ ok: true, room });
+    });
+    socket.on("leave", (room, ack) => {
+      socket.leave(room);
+      if (typeof ack === "function") ack({ ok: true });
+    });
+    socket.on("echo", (...args) => args.pop()(args[0]));
+    socket.on("sum", (a, b, ack) => ack(a + b));
+    socket.onAny((event, ...args) => {
+      if (SPECIAL.has(event)) return;
+      const ack = typeof args.at(-1) === "function" ? args.pop() : null;
+      if (!ack) return stats.emits.push({ event, args });
+      stats.acked[event] = (stats.acked[event] ?? 0) + 1;
+      const [data, meta] = args;
+      if (typeof meta?.id !== "string") return ack(null);
+      if (event.startsWith("refused.")) return ack({ error: "refused by server", retryable: false });
+      // The dedup one-liner of the README, with a store that outlives the process.
+      if (seen.has(meta.id)) {
+        stats.duplicates++;
+        return ack({ ok: true, duplicate: true });
+      }
+      seen.add(meta.id);
+      ids.push(meta.id);
+      appendFileSync(opt.store, JSON.stringify({ id: meta.id, channel: event, event: meta.event, data }) + "\n");
+      ack({ ok: true, seq: ids.length });
+    });
+  });
+}
+serve(io.of("/"), "good");
+serve(io.of("/admin"), "admin");
+
+const body = (req) =>
+  new Promise((ok) => {
+    let text = "";
+    req.on("data", (b) => (text += b));
+    req.on("end", () => ok(text ? JSON.parse(text) : {}));
+  });
+
+const control = createServer(async (req, res) => {
+  const reply = (value) => {
+    res.setHeader("content-type", "application/json");
+    res.end(JSON.stringify(value));
+  };
+  const path = new URL(req.url, "http://x").pathname;
+  try {
+    const b = req.method === "POST" ? await body(req) : {};
+    switch (path) {
+      case "/stats": {
+        const rooms = {};
+        for (const [room, members] of io.of("/").adapter.rooms) {
+          if (!io.of("/").sockets.has(room)) rooms[room] = members.size;
+        }
+        return reply({ connections: io.engine.clientsCount, ...stats, ids, rooms });
+      }
+      case "/emit": {
+        const nsp = io.of(b.namespace ?? "/");
+        (b.room ? nsp.to(b.room) : nsp).emit(b.event, ...(b.args ?? []));
+        return reply({ ok: true });
+      }
+      case "/emit-with-ack":
+        return io.timeout(2000).emit(b.event, ...(b.args ?? []), (err, responses) =>
+          reply({ err: err?.message ?? null, responses }));
+      case "/disconnect-all":
+        io.of("/").disconnectSockets(true);
+        return reply({ ok: true });
+      case "/raw": {
+        let sent = 0;
+        for (const client of Object.values(io.engine.clients)) {
+          client.transport.socket?.send(b.text);
+          sent++;
+        }
+        return reply({ ok: true, sent });
+      }
+      case "/exit":
+        reply({ ok: true });
+        return process.exit(0);
+      default:
+        res.statusCode = 404;
+        return reply({ error: "not found" });
+    }
+  } catch (e) {
+    res.statusCode = 500;
+    reply({ error: String(e) });
+  }
+});
+
+process.on("SIGTERM", () => {
+  io.close();
+  control.close();
+  process.exit(0);
+});
+
+await new Promise((ok) => http.listen(Number(opt.port), "127.0.0.1", ok));
+await new Promise((ok) => control.listen(Number(opt["control-port"]), "127.0.0.1", ok));
+console.log("ready");
