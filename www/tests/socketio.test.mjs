@@ -167,6 +167,8 @@ test("durable publishes while the server is down are delivered after restart and
     return out;
   });
   assert.ok(queued.every((r) => r.status === "queued"), "stored locally while the server is down");
+  await tab.evaluate(() => window.t.emit("offline-note", { held: true }));
+  assert.equal((await state(tab)).buffered, 1, "the emit waits in memory");
   assert.equal((await state(tab)).outbox.depth, 20);
   await server.start();
   await waitFor("the drain", async () => (await state(tab)).outbox.depth === 0, 30_000);
@@ -177,6 +179,8 @@ test("durable publishes while the server is down are delivered after restart and
   assert.equal(new Set(stored).size, 20, "each stored once");
   const delivered = await tab.evaluate(() => window.t.delivered.map((d) => d.id));
   for (const id of ids) assert.equal(delivered.filter((d) => d === id).length, 1, `acked once: ${id}`);
+  const notes = (await server.stats()).emits.filter((e) => e.event === "offline-note");
+  assert.deepEqual(notes.map((e) => e.args), [[{ held: true }]], "the held emit went out once after the restart");
   await context.close();
 });
 
