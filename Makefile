@@ -18,7 +18,7 @@ export CHROMEDRIVER := /usr/bin/chromedriver
 export WASM_BINDGEN_TEST_TIMEOUT := 300
 
 
-.PHONY: bench-outbox bench-tabs test-e2e dashboard hooks-app help deps deps-rust deps-browser deps-node test test-native test-browser test-smoke pkg demo relay fmt clean
+.PHONY: fuzz test-fuzz bench-outbox bench-tabs test-e2e dashboard hooks-app help deps deps-rust deps-browser deps-node test test-native test-browser test-smoke pkg demo relay fmt clean
 
 help:
 	@echo "make demo   install what is missing, build, serve the demo on http://127.0.0.1:$(PORT)"
@@ -53,11 +53,15 @@ deps-node:
 
 ## ----- tests -----
 
-test: deps test-native test-browser test-e2e test-smoke
+test: deps test-native test-fuzz test-browser test-e2e test-smoke
 	@echo "make test: all suites passed"
 
 test-native:
 	cargo test --workspace
+
+# The fuzzer for a short fixed time (4 s per target); `make fuzz` runs it longer.
+test-fuzz:
+	cargo run --quiet --example fuzz -- --seconds 4
 
 test-browser: deps-rust deps-browser
 	cargo build -p syncline-relay
@@ -70,6 +74,13 @@ test-e2e: dashboard hooks-app relay
 # The optimized release build, loaded once in Chromium (a broken optimizer output is silent until then).
 test-smoke: dashboard relay
 	cd www && node tests/smoke.mjs
+
+## ----- long runs (not part of make test) -----
+
+# Every fuzz target (envelope, socketio, tabs, core, leader) for FUZZ_SECONDS each.
+FUZZ_SECONDS ?= 60
+fuzz:
+	cargo run --quiet --example fuzz -- --seconds $(FUZZ_SECONDS)
 
 ## ----- benchmarks (not part of make test) -----
 

@@ -116,13 +116,50 @@ struct RawBody {
     frames: Vec<String>,
     #[serde(default)]
     binary: bool,
+    /// Send the frames this many times (a flood), at most 1,000,000; `{{n}}` in a frame
+    /// becomes the round's number (1, 2, …), and `{{x:N}}` N letters `x` (at most 64 MiB:
+    /// huge frames without a huge request).
+    #[serde(default)]
+    repeat: Option<usize>,
 }
 
 async fn raw(State(hub): State<Arc<Hub>>, body: String) -> Response {
     match parse::<RawBody>(&body) {
-        Ok(r) => json_response(json!({ "connections": hub.send_raw_to_all(&r.frames, r.binary) })),
+        Ok(r) => {
+            let repeat = r.repeat.unwrap_or(1).min(1_000_000);
+            let mut connections = 0;
+            let frames: Vec<String> = r.frames.iter().map(|f| pad(f)).collect();
+            let r = RawBody { frames, ..r };
+            let numbered = r.frames.iter().any(|f| f.contains("{{n}}"));
+            for n in 1..=repeat {
+                connections = if numbered {
+                    let frames: Vec<String> = r
+                        .frames
+                        .iter()
+                        .map(|f| f.replace("{{n}}", &n.to_string()))
+                        .collect();
+                    hub.send_raw_to_all(&frames, r.binary)
+                } else {
+                    hub.send_raw_to_all(&r.frames, r.binary)
+                };
+            }
+            json_response(json!({ "connections": connections }))
+        }
         Err(r) => r,
     }
+}
+
+/// Replaces the first `{{x:N}}` in `frame` with N letters `x`.
+fn pad(frame: &str) -> String {
+    let Some(start) = frame.find("{{x:") else {
+        return frame.to_owned();
+    };
+    let rest = &frame[start + 4..];
+    let Some(end) = rest.find("}}") else {
+        return frame.to_owned();
+    };
+    let n = rest[..end].parse::<usize>().unwrap_or(0).min(64 << 20);
+    format!("{}{}{}", &frame[..start], "x".repeat(n), &rest[end + 2..])
 }
 
 #[derive(Deserialize)]

@@ -27,6 +27,9 @@ export interface ClientOptions {
    *  `protocol: "socket.io"`, the Socket.IO server's URL as socket.io-client takes it
    *  ("https://example.com", or "https://example.com/admin" for the /admin namespace). */
   url: string;
+  /** Allow a plain `ws://`/`http://` URL to a host other than this machine (default false:
+   *  such URLs throw, so that tokens and data never cross the network unencrypted). */
+  allowInsecure?: boolean;
   /** What the server speaks: "syncline" (the relay; default) or "socket.io" (Engine.IO v4
    *  over WebSocket, Socket.IO v5). */
   protocol?: "syncline" | "socket.io";
@@ -645,6 +648,24 @@ impl SynclineClient {
             Ok(Err(e)) => js_sys::Promise::reject(&convert::send_error(&e)),
             Err(e) => js_sys::Promise::reject(&e),
         }
+    }
+
+    /// Logout: forgets every durable publish not yet acked and every dead letter, in this tab
+    /// and in the IndexedDB outbox that the origin's tabs share (publishes still waiting reject
+    /// with kind "cleared", unconfirmed document changes roll back). Resolves with the number
+    /// of entries dropped once the deletion has committed. The auth token is never stored, so
+    /// nothing else is left behind.
+    #[wasm_bindgen(js_name = clearLocalData, unchecked_return_type = "Promise<number>")]
+    pub fn clear_local_data(&self) -> js_sys::Promise {
+        let Some(dropped) = self.driver.input(|core, now| core.clear_local_data(now)) else {
+            return js_sys::Promise::reject(&busy());
+        };
+        // Spawned after the storage flush that carries the deletion, so it waits for it.
+        let settled = self.driver.storage_settled();
+        wasm_bindgen_futures::future_to_promise(async move {
+            settled.await;
+            Ok(JsValue::from_f64(dropped as f64))
+        })
     }
 
     /// This tab's id among the tabs of the origin.

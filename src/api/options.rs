@@ -89,6 +89,7 @@ struct ClientOptions {
     outbox: OutboxOptions,
     url: Option<String>,
     protocol: Option<String>,
+    allow_insecure: Option<bool>,
     namespace: Option<String>,
     path: Option<String>,
     client_id: Option<String>,
@@ -202,6 +203,11 @@ pub fn parse_client(
             )));
         }
     };
+    if crate::protocol::url::is_insecure_remote(&url) && o.allow_insecure != Some(true) {
+        return Err(invalid_argument(
+            "options.url must use wss:// (or https://) unless the server is on this machine; set allowInsecure: true to override",
+        ));
+    }
     let mut config = Config::new(url, o.client_id.unwrap_or(client_id));
     config.protocol = protocol;
     config.seed = seed;

@@ -1,8 +1,8 @@
 //! The client's durable side: publishing through the outbox, what storage reports back, and
 //! the dead letters.
 
-use super::client::ClientCore;
-use super::error::{ClientError, SendError};
+use super::client::{ClientCore, Event};
+use super::error::{ClientError, RequestError, SendError};
 use super::outbox::{DeadLetter, OutboxEntry, OutboxFull};
 use super::state::{ConnectionState, ErrorInfo, StorageState};
 use crate::protocol::envelope::RawJson;
@@ -107,6 +107,24 @@ impl ClientCore {
         let count = self.outbox.retry_dead(ids, wall, store);
         self.finish(now);
         count
+    }
+
+    /// Logout: forgets every outbox entry and dead letter, in memory and in the shared
+    /// IndexedDB (other tabs' entries too), rolls back unconfirmed document changes, and fails
+    /// the publishes still waiting with kind "cleared". Returns how many entries were dropped.
+    pub fn clear_local_data(&mut self, now: u64) -> usize {
+        let dropped = self.outbox.clear();
+        for (id, waiting) in &dropped {
+            self.docs.rollback(id);
+            if *waiting {
+                self.events.push_back(Event::PublishDone {
+                    id: id.clone(),
+                    result: Err(RequestError::Cleared),
+                });
+            }
+        }
+        self.finish(now);
+        dropped.len()
     }
 
     /// Forgets dead letters (all, or those with these ids); returns how many.

@@ -104,6 +104,9 @@ pub enum RequestError {
     /// The server refused a publish.
     #[error("publish refused: {reason}")]
     Rejected { reason: String, retryable: bool },
+    /// The local data was cleared (`clearLocalData()`) before the publish was acked.
+    #[error("local data was cleared before the publish was acknowledged")]
+    Cleared,
 }
 
 impl RequestError {
@@ -115,6 +118,7 @@ impl RequestError {
             Self::Closed => "closed",
             Self::Server(_) => "server",
             Self::Rejected { .. } => "rejected",
+            Self::Cleared => "cleared",
         }
     }
 
@@ -123,7 +127,7 @@ impl RequestError {
         match self {
             Self::Timeout { .. } | Self::ConnectionLost => true,
             Self::Rejected { retryable, .. } => *retryable,
-            Self::Closed | Self::Server(_) => false,
+            Self::Closed | Self::Server(_) | Self::Cleared => false,
         }
     }
 }

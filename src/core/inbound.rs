@@ -43,6 +43,19 @@ impl ClientCore {
         self.finish(now);
     }
 
+    /// A text frame longer than `maxMessageBytes` arrived and was dropped unread.
+    pub fn handle_oversize(&mut self, now: u64, attempt: u64, size: usize) {
+        if attempt != self.attempt_id || self.phase == Phase::Down {
+            return;
+        }
+        self.last_rx = now;
+        self.report_error(ClientError::FrameTooLarge {
+            size,
+            limit: self.config.max_message_bytes,
+        });
+        self.finish(now);
+    }
+
     /// A binary frame arrived; the envelope protocol has none, so it is reported and dropped.
     pub fn handle_binary(&mut self, now: u64, attempt: u64, len: usize) {
         if attempt != self.attempt_id || self.phase == Phase::Down {

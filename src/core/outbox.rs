@@ -75,6 +75,8 @@ pub enum StoreOp {
     Delete(String),
     PutDead(DeadLetter),
     DeleteDead(String),
+    /// Empty both stores (entries and dead letters), whoever wrote them.
+    Clear,
 }
 
 /// What the app must hear from the outbox.
@@ -579,6 +581,25 @@ impl Outbox {
             count += 1;
         }
         count
+    }
+
+    /// Forgets every entry and dead letter, here and in storage (logout); returns the ids of
+    /// entries that were still waiting, so that their promises can be failed.
+    pub fn clear(&mut self) -> Vec<(String, bool)> {
+        let waiting = self
+            .slots
+            .iter()
+            .map(|(id, slot)| (id.clone(), slot.waiter != Waiter::None))
+            .collect();
+        self.slots.clear();
+        self.channels.clear();
+        self.in_flight.clear();
+        self.retry_at.clear();
+        self.by_age.clear();
+        self.dead.clear();
+        self.ops.clear();
+        self.ops.push(StoreOp::Clear);
+        waiting
     }
 
     /// Forgets dead letters (all when `ids` is `None`); returns how many.

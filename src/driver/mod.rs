@@ -107,6 +107,17 @@ impl Driver {
         self.inner.input(f)
     }
 
+    /// Resolves once the storage changes asked for so far have committed (or failed): a read
+    /// transaction started now waits for every write transaction started before it.
+    pub fn storage_settled(&self) -> impl std::future::Future<Output = ()> + 'static {
+        let store = self.inner.open_store();
+        async move {
+            if let Some(store) = store {
+                let _ = store.load().await;
+            }
+        }
+    }
+
     /// A copy of the current snapshot.
     pub fn snapshot(&self) -> Option<Snapshot> {
         self.inner
@@ -268,7 +279,11 @@ impl Inner {
 
     fn open_socket(self: &Rc<Self>, attempt: u64, url: &str) {
         let weak: Weak<Self> = Rc::downgrade(self);
-        let opened = Socket::open(url, move |event| {
+        let max_bytes = self
+            .core
+            .try_borrow()
+            .map_or(usize::MAX, |core| core.config().max_message_bytes);
+        let opened = Socket::open(url, max_bytes, move |event| {
             if let Some(inner) = weak.upgrade() {
                 inner.on_socket(attempt, event);
             }
@@ -297,6 +312,7 @@ impl Inner {
             SocketEvent::Open => core.handle_socket_open(now, attempt),
             SocketEvent::Text(text) => core.handle_frame(now, attempt, &text),
             SocketEvent::Binary(len) => core.handle_binary(now, attempt, len),
+            SocketEvent::Oversize(len) => core.handle_oversize(now, attempt, len),
             SocketEvent::Closed { code, reason } => {
                 core.handle_socket_closed(now, attempt, code, &reason)
             }

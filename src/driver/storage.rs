@@ -154,6 +154,14 @@ async fn flush(queue: SharedQueue, inner: Weak<Inner>) {
 }
 
 impl Inner {
+    /// The database, once open.
+    pub(super) fn open_store(&self) -> Option<Rc<Store>> {
+        match &self.storage.try_borrow().ok()?.phase {
+            Phase::Open(store) => Some(store.clone()),
+            _ => None,
+        }
+    }
+
     /// Reads the shared outbox again (a tab that starts leading takes over what the others
     /// left there); entries already known are kept as they are.
     pub(super) fn reload_storage(self: &Rc<Self>) {

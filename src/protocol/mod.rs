@@ -4,4 +4,5 @@
 pub mod envelope;
 pub mod json;
 pub mod socketio;
+pub mod url;
 pub mod value;

@@ -16,6 +16,9 @@ pub enum SocketEvent {
     Text(String),
     /// A binary frame of this many bytes.
     Binary(usize),
+    /// A text frame longer than the limit, dropped before it was copied into wasm memory;
+    /// at least this many bytes (its UTF-16 length).
+    Oversize(usize),
     /// The socket closed (`code` 1006 when the connection just dropped).
     Closed { code: u16, reason: String },
 }
@@ -29,8 +32,13 @@ pub struct Socket {
 }
 
 impl Socket {
-    /// Opens a socket to `url`; every event goes to `on_event`.
-    pub fn open(url: &str, on_event: impl FnMut(SocketEvent) + 'static) -> Result<Self, String> {
+    /// Opens a socket to `url`; every event goes to `on_event`. Text frames longer than
+    /// `max_bytes` are reported as [`SocketEvent::Oversize`] without being copied.
+    pub fn open(
+        url: &str,
+        max_bytes: usize,
+        on_event: impl FnMut(SocketEvent) + 'static,
+    ) -> Result<Self, String> {
         let ws = WebSocket::new(url).map_err(|e| describe(&e))?;
         ws.set_binary_type(BinaryType::Arraybuffer);
         let sink = Rc::new(RefCell::new(on_event));
@@ -46,12 +54,20 @@ impl Socket {
         let s = sink.clone();
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
             let data = e.data();
-            let event = match data.as_string() {
-                Some(text) => SocketEvent::Text(text),
-                None => SocketEvent::Binary(
-                    data.dyn_ref::<js_sys::ArrayBuffer>()
-                        .map_or(0, |b| b.byte_length() as usize),
-                ),
+            // A UTF-8 text is at least as many bytes as UTF-16 units: a longer one is too big
+            // whatever it holds, and is not worth copying.
+            let units = data
+                .dyn_ref::<js_sys::JsString>()
+                .map(|s| s.length() as usize);
+            let event = match units {
+                Some(units) if units > max_bytes => SocketEvent::Oversize(units),
+                _ => match data.as_string() {
+                    Some(text) => SocketEvent::Text(text),
+                    None => SocketEvent::Binary(
+                        data.dyn_ref::<js_sys::ArrayBuffer>()
+                            .map_or(0, |b| b.byte_length() as usize),
+                    ),
+                },
             };
             emit(&s, event);
         });

@@ -128,6 +128,9 @@ impl Store {
         let mut requests: Vec<Pin<Box<dyn Future<Output = rexie::Result<()>> + '_>>> =
             Vec::with_capacity(ops.len());
         for op in ops {
+            if let StoreOp::Clear = op {
+                requests.push(Box::pin(outbox.clear()));
+            }
             requests.push(match op {
                 StoreOp::Put(entry) => {
                     let record = to_record(entry, None);
@@ -139,6 +142,7 @@ impl Store {
                     Box::pin(async move { dead.put(&record, None).await.map(|_| ()) })
                 }
                 StoreOp::DeleteDead(id) => Box::pin(dead.delete(JsValue::from_str(id))),
+                StoreOp::Clear => Box::pin(dead.clear()),
             });
         }
         // Issue every request now (one poll each starts it; IndexedDB runs them in order),

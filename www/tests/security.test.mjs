@@ -1,0 +1,134 @@
+// Security basics (SECURITY.md), in real tabs against the real relay: the auth token never
+// reaches IndexedDB, localStorage or the tab bus; plain ws:// to another machine is refused
+// unless allowed; clearLocalData() wipes the shared outbox on logout.
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { launch, openTab, startRelay, startStatic, state, waitFor } from "./harness.mjs";
+
+let relay, site, browser;
+
+before(async () => {
+  relay = await startRelay();
+  site = await startStatic();
+  browser = await launch();
+});
+
+after(async () => {
+  await browser?.close();
+  await site?.stop();
+  await relay?.stop();
+});
+
+/** Every record of every IndexedDB database of the page's origin. */
+function dumpIndexedDb(page) {
+  return page.evaluate(async () => {
+    const out = [];
+    for (const { name } of await indexedDB.databases()) {
+      const db = await new Promise((ok, fail) => {
+        const r = indexedDB.open(name);
+        r.onsuccess = () => ok(r.result);
+        r.onerror = () => fail(r.error);
+      });
+      for (const store of db.objectStoreNames) {
+        const records = await new Promise((ok) => {
+          const r = db.transaction(store).objectStore(store).getAll();
+          r.onsuccess = () => ok(r.result);
+        });
+        out.push({ db: name, store, records });
+      }
+      db.close();
+    }
+    return out;
+  });
+}
+
+test("the auth token never reaches IndexedDB, localStorage or the tab bus", async () => {
+  const token = `secret-${process.pid}-${Date.now()}`;
+  await relay.control("token", JSON.stringify({ token }));
+  try {
+    // Two tabs on BroadcastChannel and two on the localStorage fallback bus.
+    const contexts = [await browser.newContext(), await browser.newContext()];
+    const tabs = [];
+    for (const [i, bus] of [["bc", ""], ["ls", "&nobc"]].entries()) {
+      for (let n = 0; n < 2; n++) tabs.push(await openTab(contexts[i], site.origin, relay, `sec-${bus[0]}-${process.pid}`, `&record&token=${token}${bus[1]}`));
+    }
+    for (const t of tabs) await waitFor("open", async () => (await state(t)).state === "open");
+    // Durable publishes from every tab, some while the relay is down (so they sit in
+    // IndexedDB), and broadcasts: everything that could carry the token.
+    for (const t of tabs) await t.evaluate(() => window.t.publish("sec", "e", { n: 1 }));
+    await relay.post("kill");
+    await waitFor("offline", async () => (await state(tabs[0])).state !== "open");
+    for (const t of tabs) await t.evaluate(() => window.t.publish("sec", "e", { n: 2 }));
+    const stored = await Promise.all([tabs[0], tabs[2]].map(dumpIndexedDb));
+    assert.ok(stored.flat().some((s) => s.records.length > 0), "entries are waiting in IndexedDB");
+    await relay.post("start");
+    for (const t of tabs) await waitFor("drained", async () => (await state(t)).outbox.depth === 0, 20_000);
+    for (const t of tabs) await t.evaluate(() => window.t.client.broadcast("note", { hello: 1 }));
+    const everything = JSON.stringify({
+      stored,
+      after: await Promise.all([tabs[0], tabs[2]].map(dumpIndexedDb)),
+      localStorage: await Promise.all([tabs[0], tabs[2]].map((t) => t.evaluate(() => ({ ...localStorage })))),
+      recorded: await Promise.all(tabs.map((t) => t.evaluate(() => window.recorded))),
+    });
+    const counts = await Promise.all(tabs.map((t) => t.evaluate(() => window.recorded.length)));
+    assert.ok(counts.every((n) => n > 2), `every tab talked on its bus (${counts})`);
+    assert.ok(everything.includes("\"sec\""), "the dump holds the entries (the check can see data)");
+    assert.ok(!everything.includes(token), "the token appears nowhere");
+    for (const c of contexts) await c.close();
+  } finally {
+    await relay.control("token", JSON.stringify({ token: null })).catch(() => {});
+  }
+});
+
+test("plain ws:// to another machine is refused unless allowInsecure is set", async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`${site.origin}/tab.html?relay=${encodeURIComponent(relay.ws)}&key=sec-url&solo`);
+  await page.waitForFunction(() => window.ready === true);
+  const outcome = await page.evaluate(async () => {
+    const { SynclineClient } = await import("/pkg/index.js");
+    const attempt = (options) => {
+      try {
+        new SynclineClient({ autoConnect: false, storageKey: "sec-url-2", ...options }).close();
+        return "ok";
+      } catch (e) {
+        return e.kind;
+      }
+    };
+    return {
+      remote: attempt({ url: "ws://example.com/ws" }),
+      remoteSocketIo: attempt({ url: "http://example.com", protocol: "socket.io" }),
+      allowed: attempt({ url: "ws://example.com/ws", allowInsecure: true }),
+      tls: attempt({ url: "wss://example.com/ws" }),
+      local: attempt({ url: "ws://localhost:1/ws" }),
+    };
+  });
+  assert.deepEqual(outcome, { remote: "invalid_argument", remoteSocketIo: "invalid_argument", allowed: "ok", tls: "ok", local: "ok" });
+  await context.close();
+});
+
+test("clearLocalData() empties the shared outbox on logout and nothing is sent afterwards", async () => {
+  const context = await browser.newContext();
+  const key = `sec-clear-${process.pid}`;
+  const tab = await openTab(context, site.origin, relay, key, "&solo");
+  await waitFor("open", async () => (await state(tab)).state === "open");
+  await relay.post("kill");
+  await waitFor("offline", async () => (await state(tab)).state !== "open");
+  const queued = await tab.evaluate(async () => {
+    const out = [];
+    for (let n = 0; n < 5; n++) out.push((await window.t.publish("sec-clear", "e", { n })).status);
+    return out;
+  });
+  assert.deepEqual(queued, ["queued", "queued", "queued", "queued", "queued"]);
+  const outboxRecords = async () => (await dumpIndexedDb(tab)).filter((s) => s.db === `syncline:${key}`).reduce((n, s) => n + s.records.length, 0);
+  assert.equal(await outboxRecords(), 5);
+  assert.equal(await tab.evaluate(() => window.t.client.clearLocalData()), 5);
+  assert.equal(await outboxRecords(), 0, "IndexedDB holds nothing once the promise resolved");
+  assert.equal((await state(tab)).outbox.depth, 0);
+  await relay.post("start");
+  await waitFor("open again", async () => (await state(tab)).state === "open", 20_000);
+  await tab.evaluate(() => window.t.publish("sec-clear", "e", { after: true }));
+  const ids = await relay.ids("sec-clear");
+  assert.equal(ids.length, 1, "only the publish made after the logout reached the relay");
+  await context.close();
+});
