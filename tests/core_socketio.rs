@@ -354,12 +354,29 @@ fn namespaces_prefix_packets_and_foreign_ones_are_refused() {
     s.core.subscribe(s.now, "stats", None, 0, None);
     s.pump();
     s.receive_frame(r#"42["stats",1]"#);
-    s.receive_frame(r#"42/admin,["stats",2]"#);
+    s.receive_frame(r#"42/elsewhere,["stats",3]"#);
     assert_eq!(
-        messages(&mut s),
-        vec![("stats".into(), 1, "2".into(), false)]
+        s.take_error_kinds(),
+        vec!["malformed_frame", "malformed_frame"]
     );
-    assert!(s.take_error_kinds().is_empty());
+    s.receive_frame(r#"42/admin,["stats",2]"#);
+    let events = s.take_events();
+    assert!(
+        !events.iter().any(|e| matches!(e, Event::Error(_))),
+        "{events:?}"
+    );
+    let delivered: Vec<String> = events
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Message(d) => Some(d.data.into_string()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(delivered, vec!["2"], "only the namespace's own event");
+    // A client disconnect tells the server so.
+    s.core.disconnect(s.now);
+    s.pump();
+    assert_eq!(take_frames(&mut s), vec!["41/admin,"]);
 }
 
 #[test]
@@ -428,4 +445,98 @@ fn garbage_from_the_server_is_reported_and_survived() {
     assert!(kinds.iter().all(|k| *k == "malformed_frame"), "{kinds:?}");
     assert_eq!(s.state(), "open");
     assert_eq!(take_frames(&mut s), vec!["3probe"]);
+}
+
+#[test]
+fn a_message_over_the_servers_max_payload_fails_instead_of_closing_the_connection() {
+    let mut s = sim("/");
+    s.connect();
+    s.socket_opens();
+    s.receive_frame(r#"0{"sid":"e","pingInterval":25000,"pingTimeout":20000,"maxPayload":200}"#);
+    s.receive_frame(r#"40{"sid":"S"}"#);
+    take_frames(&mut s);
+    s.take_events();
+    let big = json(&format!("\"{}\"", "x".repeat(300)));
+    let id = s.core.next_publish_id(s.now, [4; 10]);
+    s.core
+        .publish_durable(
+            s.now,
+            id.clone(),
+            "orders".into(),
+            "e".into(),
+            big.clone(),
+            0,
+        )
+        .expect("accepted");
+    let request = s
+        .core
+        .request(s.now, "echo".into(), big.clone(), None)
+        .expect("sent");
+    s.core
+        .emit(s.now, "note".into(), big, false)
+        .expect("taken");
+    s.pump();
+    assert!(take_frames(&mut s).is_empty(), "nothing too big goes out");
+    let events = s.take_events();
+    assert!(events.iter().any(|e| matches!(e, Event::DeadLetter(l) if l.entry.id == id && l.reason.contains("maxPayload"))), "{events:?}");
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::RequestDone { id: r, result: Err(_) } if *r == request))
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::Error(err) if err.kind() == "buffer_full"))
+    );
+    assert_eq!(s.state(), "open");
+    s.core
+        .emit(s.now, "note".into(), json("1"), false)
+        .expect("sent");
+    s.pump();
+    assert_eq!(take_frames(&mut s), vec![r#"42["note",1]"#]);
+}
+
+#[test]
+fn a_publish_sent_again_on_the_same_socket_keeps_its_ack_id() {
+    let mut s = sim("/");
+    open(&mut s);
+    let id = s.core.next_publish_id(s.now, [5; 10]);
+    s.core
+        .publish_durable(s.now, id.clone(), "orders".into(), "e".into(), json("1"), 0)
+        .expect("accepted");
+    s.pump();
+    let (first, _) = sent_event(&mut s, "orders");
+    // No ack within the outbox's ack timeout: sent again, under the same ack id.
+    for _ in 0..8 {
+        s.advance(5_000);
+        s.receive_frame("2");
+    }
+    let again: Vec<String> = take_frames(&mut s)
+        .into_iter()
+        .filter(|f| f.contains(&id))
+        .collect();
+    assert!(!again.is_empty(), "sent again");
+    assert!(
+        again.iter().all(|f| f.starts_with(&format!("42{first}["))),
+        "{again:?}"
+    );
+    // The server acks both transmissions: one settles it, the other is a duplicate answer.
+    s.receive_frame(&format!("43{first}[]"));
+    s.receive_frame(&format!("43{first}[]"));
+    let events = s.take_events();
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| matches!(e, Event::Delivered { id: d, .. } if *d == id))
+            .count(),
+        1
+    );
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| matches!(e, Event::Error(err) if err.kind() == "unknown_answer"))
+            .count(),
+        1
+    );
 }

@@ -273,7 +273,26 @@ pub fn data_to_json(data: &JsValue) -> Result<RawJson, JsValue> {
         ))
     })?;
     let text = text.as_string().unwrap_or_else(|| "null".to_owned());
-    RawJson::parse(text).map_err(|e| invalid_argument(&format!("data is not valid JSON: {e}")))
+    RawJson::parse(app_data_depth(text)?)
+        .map_err(|e| invalid_argument(&format!("data is not valid JSON: {e}")))
+}
+
+/// App data must leave room for the messages it travels in (a batch array, a message
+/// object, a tab-bus message): at most `MAX_DEPTH - 8` levels of nesting.
+fn app_data_depth(text: String) -> Result<String, JsValue> {
+    use crate::protocol::json::{self, JsonError, MAX_DEPTH};
+    let limit = MAX_DEPTH - 8;
+    let opening = text.bytes().filter(|b| *b == b'[' || *b == b'{').count();
+    if opening > limit {
+        // Only worth checking exactly when it could be that deep: 8 levels of wrapping.
+        let wrapped = format!("[[[[[[[[{text}]]]]]]]]");
+        if let Err(JsonError::TooDeep) = json::validate(&wrapped) {
+            return Err(invalid_argument(&format!(
+                "data is nested deeper than {limit} levels"
+            )));
+        }
+    }
+    Ok(text)
 }
 
 #[derive(Serialize)]

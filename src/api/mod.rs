@@ -52,7 +52,8 @@ export interface ClientOptions {
   connectTimeoutMs?: number;
   /** Time per request attempt (default 5000 ms). */
   requestTimeoutMs?: number;
-  /** Further attempts after a timeout or lost connection (default 3, spaced 1 s, 2 s, 4 s). */
+  /** Further attempts after a timeout or lost connection (default 3, spaced 1 s, 2 s, 4 s;
+   *  0 with `protocol: "socket.io"`, whose handlers have no id to recognize a resent event). */
   requestRetries?: number;
   /** Time the server has to ack a publish once sent (default 5000 ms). */
   publishTimeoutMs?: number;
@@ -436,9 +437,7 @@ impl SynclineClient {
     }
 
     fn try_emit(&self, event: String, args: &js_sys::Array) -> Result<js_sys::Promise, JsValue> {
-        if event.is_empty() {
-            return Err(convert::invalid_argument("event name must not be empty"));
-        }
+        self.check_event_name(&event)?;
         if !self.speaks_socketio()? {
             let data = if args.length() == 1 {
                 args.get(0)
@@ -463,9 +462,7 @@ impl SynclineClient {
     #[wasm_bindgen(js_name = emitWithAckArgs, skip_typescript)]
     pub fn emit_with_ack_args(&self, event: String, args: js_sys::Array) -> js_sys::Promise {
         let sent = arguments(&args).and_then(|(data, spread)| {
-            if event.is_empty() {
-                return Err(convert::invalid_argument("event name must not be empty"));
-            }
+            self.check_event_name(&event)?;
             self.driver
                 .input(|core, now| core.request_with(now, event, data, spread, None))
                 .ok_or_else(busy)
@@ -475,6 +472,20 @@ impl SynclineClient {
             Ok(Err(e)) => js_sys::Promise::reject(&convert::send_error(&e)),
             Err(e) => js_sys::Promise::reject(&e),
         }
+    }
+
+    /// A name to send as an event: not empty, and not one a Socket.IO server reserves (it
+    /// would close the connection, and a durable publish would then be retried forever).
+    fn check_event_name(&self, name: &str) -> Result<(), JsValue> {
+        if name.is_empty() {
+            return Err(convert::invalid_argument("event name must not be empty"));
+        }
+        if crate::core::socketio::is_reserved(name) && self.speaks_socketio()? {
+            return Err(convert::invalid_argument(&format!(
+                "{name:?} is reserved by Socket.IO and cannot be sent as an event"
+            )));
+        }
+        Ok(())
     }
 
     fn speaks_socketio(&self) -> Result<bool, JsValue> {
@@ -547,6 +558,8 @@ impl SynclineClient {
                 "channel and event must not be empty",
             ));
         }
+        // On Socket.IO the channel is the event name.
+        self.check_event_name(&channel)?;
         let (mode, priority) = options::parse_publish(options)?;
         let data = convert::data_to_json(data)?;
         let random = clock::random_bytes();
@@ -635,7 +648,8 @@ impl SynclineClient {
                 .ok_or_else(busy)?;
             Ok((data, options::parse_request(&options, defaults)?))
         });
-        let (data, policy) = match prepared {
+        let (data, policy) = match prepared.and_then(|p| self.check_event_name(&event).map(|()| p))
+        {
             Ok(p) => p,
             Err(e) => return js_sys::Promise::reject(&e),
         };

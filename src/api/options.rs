@@ -209,6 +209,11 @@ pub fn parse_client(
         ));
     }
     let mut config = Config::new(url, o.client_id.unwrap_or(client_id));
+    if matches!(protocol, Protocol::SocketIo { .. }) {
+        // A Socket.IO handler runs once per event it receives and has no id to dedup a
+        // resent request by: requests are not retried unless the app asks.
+        config.request.retries = 0;
+    }
     config.protocol = protocol;
     config.seed = seed;
     config.tab_id = tab_id;

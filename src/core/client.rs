@@ -376,6 +376,18 @@ impl ClientCore {
     pub fn disconnect(&mut self, now: u64) {
         let _ = now;
         self.want_open = false;
+        if self.sio_active() && self.is_open() {
+            // Tell a Socket.IO server that this is a client disconnect, not a lost transport.
+            let ns = match &self.config.protocol {
+                super::socketio::Protocol::SocketIo { namespace } => namespace.clone(),
+                super::socketio::Protocol::Envelope => "/".to_owned(),
+            };
+            let bye = crate::protocol::socketio::Packet::new(
+                crate::protocol::socketio::PacketType::Disconnect,
+                &ns,
+            );
+            self.push_action(Action::Send(bye.encode()));
+        }
         self.drop_socket(1000, "client disconnect");
         if !self.held_emits.is_empty() {
             let mut reason = String::new();

@@ -164,9 +164,16 @@ impl Hub {
         (resume, self.queued.drain(..).collect())
     }
 
-    /// Forgets everything (this tab stopped leading).
-    pub fn clear(&mut self) {
+    /// Forgets everything (this tab stopped leading); returns how many held emits (which
+    /// have no answer to fail) were dropped with it.
+    pub fn clear(&mut self) -> usize {
+        let emits = self
+            .queued
+            .iter()
+            .filter(|m| matches!(m, ClientMessage::Emit { .. }))
+            .count();
         *self = Self::default();
+        emits
     }
 }
 

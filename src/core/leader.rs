@@ -18,7 +18,13 @@ impl ClientCore {
             return;
         }
         if self.role == Role::Leader {
-            self.hub.clear();
+            let emits = self.hub.clear();
+            if emits > 0 {
+                let mut reason = String::new();
+                crate::protocol::json::write_u64(&mut reason, emits as u64);
+                reason.push_str(" emit(s) of other tabs not sent: this tab stopped leading");
+                self.report_error(ClientError::EmitDropped(reason));
+            }
         }
         self.role = role;
         self.leader_view = None;
@@ -155,9 +161,12 @@ impl ClientCore {
                 if self.is_open() {
                     self.send(message);
                 } else if !self.hub.queue(message) {
-                    self.report_error(ClientError::EmitDropped(
-                        "the leader tab's buffer is full".to_owned(),
-                    ));
+                    // The emitting tab hears it as an error from the server's side.
+                    let error = crate::protocol::envelope::ServerError {
+                        code: "buffer_full".to_owned(),
+                        message: "emit dropped: the leader tab's buffer is full".to_owned(),
+                    };
+                    self.to_tab(Some(tab), ServerMessage::Error(error));
                 }
             }
             ClientMessage::Subscribe { channel, since } => {

@@ -51,15 +51,44 @@ enum Awaited {
     Request(String),
 }
 
+impl Awaited {
+    fn id(&self) -> &str {
+        match self {
+            Self::Publish(id) | Self::Request(id) => id,
+        }
+    }
+}
+
+/// Event names a Socket.IO server reserves: an EVENT with one of them closes the connection.
+pub const RESERVED_EVENTS: [&str; 6] = [
+    "connect",
+    "connect_error",
+    "disconnect",
+    "disconnecting",
+    "newListener",
+    "removeListener",
+];
+
+/// True when `name` may not be sent as a Socket.IO event.
+pub fn is_reserved(name: &str) -> bool {
+    RESERVED_EVENTS.contains(&name)
+}
+
 /// The Socket.IO side of one client: per socket, the handshake and the ack ids in flight;
 /// for the client's life, the per-event sequence numbers.
 #[derive(Debug, Default)]
 pub(super) struct SioWire {
     engine_open: bool,
     liveness_ms: u64,
+    /// The server's largest accepted frame (Engine.IO's maxPayload); bigger ones would close
+    /// the connection, so they are refused here.
+    max_payload: Option<u64>,
     /// The `hello` (its token) waiting for the Engine.IO handshake.
     held_hello: Option<Option<String>>,
     awaited: BTreeMap<u64, Awaited>,
+    /// The ack id each message waits under: a message sent again on the same socket (a
+    /// retry) reuses it, so one answer settles it and a second is a duplicate.
+    ack_of: HashMap<String, u64>,
     next_ack: u64,
     seqs: HashMap<String, u64>,
     /// Binary attachments still to come for a binary packet that was refused.
@@ -73,18 +102,35 @@ impl SioWire {
     pub(super) fn reset(&mut self) {
         self.engine_open = false;
         self.held_hello = None;
+        self.max_payload = None;
         self.awaited.clear();
+        self.ack_of.clear();
         self.attachments_due = 0;
     }
 
     fn await_answer(&mut self, what: Awaited) -> u64 {
+        let key = what.id().to_owned();
+        if let Some(ack) = self.ack_of.get(&key) {
+            if self.awaited.get(ack) == Some(&what) {
+                return *ack;
+            }
+        }
         let id = self.next_ack;
         self.next_ack = self.next_ack.wrapping_add(1);
         if self.awaited.len() >= MAX_AWAITED {
-            self.awaited.pop_first();
+            if let Some((_, old)) = self.awaited.pop_first() {
+                self.ack_of.remove(old.id());
+            }
         }
         self.awaited.insert(id, what);
+        self.ack_of.insert(key, id);
         id
+    }
+
+    fn take_answer(&mut self, ack: u64) -> Option<Awaited> {
+        let what = self.awaited.remove(&ack)?;
+        self.ack_of.remove(what.id());
+        Some(what)
     }
 }
 
@@ -105,7 +151,14 @@ impl ClientCore {
     pub(super) fn sio_translate(&mut self, messages: Vec<String>) -> Vec<String> {
         let mut frames = Vec::with_capacity(messages.len());
         for text in messages {
-            let decoded = decode_client_frame(&text).unwrap_or_default();
+            // What the core encoded always decodes (app data is limited to a depth that
+            // leaves room for the envelope); anything else would be a bug, reported.
+            let Ok(decoded) = decode_client_frame(&text) else {
+                self.report_error(ClientError::Unsupported(
+                    "a message that could not be translated to Socket.IO",
+                ));
+                continue;
+            };
             for message in decoded.into_iter().flatten() {
                 if let Some(frame) = self.sio_outgoing(message) {
                     frames.push(frame);
@@ -148,8 +201,9 @@ impl ClientCore {
                 json::write_str(&mut meta, &event);
                 meta.push('}');
                 let meta = RawJson::from_validated(meta);
-                let ack = self.sio.await_answer(Awaited::Publish(id));
-                Some(Packet::event(&ns, Some(ack), &channel, &[&data, &meta]).encode())
+                let ack = self.sio.await_answer(Awaited::Publish(id.clone()));
+                let frame = Packet::event(&ns, Some(ack), &channel, &[&data, &meta]).encode();
+                self.within_payload(frame, ack)
             }
             ClientMessage::Request {
                 id,
@@ -160,7 +214,8 @@ impl ClientCore {
                 let ack = self.sio.await_answer(Awaited::Request(id));
                 let args = arguments(&data, spread);
                 let args: Vec<&RawJson> = args.iter().collect();
-                Some(Packet::event(&ns, Some(ack), &event, &args).encode())
+                let frame = Packet::event(&ns, Some(ack), &event, &args).encode();
+                self.within_payload(frame, ack)
             }
             ClientMessage::Emit {
                 event,
@@ -169,9 +224,47 @@ impl ClientCore {
             } => {
                 let args = arguments(&data, spread);
                 let args: Vec<&RawJson> = args.iter().collect();
-                Some(Packet::event(&ns, None, &event, &args).encode())
+                let frame = Packet::event(&ns, None, &event, &args).encode();
+                if self.too_large(&frame) {
+                    self.report_error(ClientError::EmitDropped(
+                        "larger than the server's maxPayload".to_owned(),
+                    ));
+                    return None;
+                }
+                Some(frame)
             }
         }
+    }
+
+    fn too_large(&self, frame: &str) -> bool {
+        self.sio
+            .max_payload
+            .is_some_and(|max| frame.len() as u64 > max)
+    }
+
+    /// A frame the server would refuse (closing the connection) fails its message for good
+    /// instead: a publish becomes a dead letter, a request fails.
+    fn within_payload(&mut self, frame: String, ack: u64) -> Option<String> {
+        if !self.too_large(&frame) {
+            return Some(frame);
+        }
+        let reason = "larger than the server's maxPayload";
+        let answer = match self.sio.take_answer(ack)? {
+            Awaited::Publish(id) => ServerMessage::Nack {
+                id,
+                reason: reason.to_owned(),
+                retryable: false,
+            },
+            Awaited::Request(id) => ServerMessage::Response {
+                id,
+                result: Err(ServerError {
+                    code: "too_large".to_owned(),
+                    message: reason.to_owned(),
+                }),
+            },
+        };
+        self.sio.synthetic.push_back(answer);
+        None
     }
 
     /// Handles what [`ClientCore::sio_translate`] made up, until nothing is left.
@@ -195,6 +288,7 @@ impl ClientCore {
             EnginePacket::Open(handshake) => {
                 self.sio.engine_open = true;
                 self.sio.liveness_ms = handshake.liveness_ms();
+                self.sio.max_payload = handshake.max_payload;
                 self.arm_liveness(now);
                 if let Some(token) = self.sio.held_hello.take() {
                     let ns = self.namespace().to_owned();
@@ -311,7 +405,7 @@ impl ClientCore {
     }
 
     fn on_ack(&mut self, now: u64, id: Option<u64>, first: Option<&RawJson>) {
-        let Some(awaited) = id.and_then(|id| self.sio.awaited.remove(&id)) else {
+        let Some(awaited) = id.and_then(|id| self.sio.take_answer(id)) else {
             return self.unknown_ack(id);
         };
         let message = match awaited {
@@ -336,7 +430,7 @@ impl ClientCore {
 
     /// A binary ack: for a publish it still says the server has it; a request cannot use it.
     fn on_binary_ack(&mut self, now: u64, id: Option<u64>) {
-        let Some(awaited) = id.and_then(|id| self.sio.awaited.remove(&id)) else {
+        let Some(awaited) = id.and_then(|id| self.sio.take_answer(id)) else {
             return self.unknown_ack(id);
         };
         let message = match awaited {

@@ -60,7 +60,8 @@ pub struct Handshake {
     pub ping_interval_ms: u64,
     /// …and drops a client that has not answered within this.
     pub ping_timeout_ms: u64,
-    /// Largest payload the server accepts (polling only; kept for information).
+    /// Largest frame the server accepts (`maxHttpBufferSize`, 1 MB by default); the server
+    /// closes a WebSocket that sends a bigger one.
     pub max_payload: Option<u64>,
 }
 
