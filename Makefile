@@ -18,7 +18,7 @@ export CHROMEDRIVER := /usr/bin/chromedriver
 export WASM_BINDGEN_TEST_TIMEOUT := 300
 
 
-.PHONY: fuzz test-fuzz bench-outbox bench-tabs test-e2e dashboard hooks-app help deps deps-rust deps-browser deps-node test test-native test-browser test-smoke pkg demo relay fmt clean
+.PHONY: chaos test-chaos fuzz test-fuzz bench-outbox bench-tabs test-e2e dashboard hooks-app help deps deps-rust deps-browser deps-node test test-native test-browser test-smoke pkg demo relay fmt clean
 
 help:
 	@echo "make demo   install what is missing, build, serve the demo on http://127.0.0.1:$(PORT)"
@@ -53,7 +53,7 @@ deps-node:
 
 ## ----- tests -----
 
-test: deps test-native test-fuzz test-browser test-e2e test-smoke
+test: deps test-native test-fuzz test-browser test-e2e test-chaos test-smoke
 	@echo "make test: all suites passed"
 
 test-native:
@@ -71,11 +71,22 @@ test-browser: deps-rust deps-browser
 test-e2e: dashboard hooks-app relay
 	cd www && node --preserve-symlinks --test tests/
 
+# A short chaos run (600 events, 10 faults); `make chaos` is the long one.
+test-chaos: pkg relay
+	cd www && node --preserve-symlinks chaos/chaos.mjs --events 600 --seconds 30 --faults 10
+
 # The optimized release build, loaded once in Chromium (a broken optimizer output is silent until then).
 test-smoke: dashboard relay
 	cd www && node tests/smoke.mjs
 
 ## ----- long runs (not part of make test) -----
+
+# Tabs publishing durable events through relay kills, offline tabs, closed leaders, reloads and
+# renderer crashes; 0 lost or it fails. Writes target/chaos/report.json.
+CHAOS_EVENTS ?= 6000
+CHAOS_FAULTS ?= 40
+chaos: deps pkg relay
+	cd www && node --preserve-symlinks chaos/chaos.mjs --events $(CHAOS_EVENTS) --seconds 150 --faults $(CHAOS_FAULTS)
 
 # Every fuzz target (envelope, socketio, tabs, core, leader) for FUZZ_SECONDS each.
 FUZZ_SECONDS ?= 60

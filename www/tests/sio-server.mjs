@@ -54,8 +54,12 @@ function serve(nsp, token) {
       socket.leave(room);
       if (typeof ack === "function") ack({ ok: true });
     });
-    socket.on("echo", (...args) => args.pop()(args[0]));
-    socket.on("sum", (a, b, ack) => ack(a + b));
+    socket.on("echo", (...args) => {
+      if (typeof args.at(-1) === "function") args.pop()(args[0]);
+    });
+    socket.on("sum", (a, b, ack) => {
+      if (typeof ack === "function") ack(a + b);
+    });
     socket.onAny((event, ...args) => {
       if (SPECIAL.has(event)) return;
       const ack = typeof args.at(-1) === "function" ? args.pop() : null;
@@ -100,7 +104,8 @@ const control = createServer(async (req, res) => {
         for (const [room, members] of io.of("/").adapter.rooms) {
           if (!io.of("/").sockets.has(room)) rooms[room] = members.size;
         }
-        return reply({ connections: io.engine.clientsCount, ...stats, ids, rooms });
+        const connections = io.of("/").sockets.size + io.of("/admin").sockets.size;
+        return reply({ connections, engineClients: io.engine.clientsCount, ...stats, ids, rooms });
       }
       case "/emit": {
         const nsp = io.of(b.namespace ?? "/");
@@ -116,7 +121,10 @@ const control = createServer(async (req, res) => {
       case "/raw": {
         let sent = 0;
         for (const client of Object.values(io.engine.clients)) {
-          client.transport.socket?.send(b.text);
+          // engine.io's websocket transport keeps the `ws` WebSocket as `transport.socket`.
+          const ws = client.transport.socket;
+          if (ws?.readyState !== 1) continue;
+          ws.send(b.text);
           sent++;
         }
         return reply({ ok: true, sent });
