@@ -280,6 +280,46 @@ impl Hub {
         Ok(PublishOutcome::Ack(seq))
     }
 
+    /// Server-side publishes of events numbered `numbers` with the same data, stored in one
+    /// transaction (an app backend pushing a burst); each gets its own id `{prefix}{n}` and is
+    /// fanned out to the channel's subscribers as it is stored. Returns the last sequence.
+    pub fn push_many(
+        &self,
+        prefix: &str,
+        channel: &str,
+        event: &str,
+        data: &str,
+        numbers: std::ops::Range<u64>,
+    ) -> rusqlite::Result<u64> {
+        let mut inner = self.lock();
+        let inner = &mut *inner;
+        let (store, channels) = (&mut inner.store, &inner.channels);
+        store.in_transaction(|store| {
+            let mut last = 0;
+            for n in numbers {
+                let id = format!("{prefix}{n}");
+                let seq = match store.insert(&id, channel, event, data, unix_ms())? {
+                    Stored::Duplicate(seq) => {
+                        self.stats.duplicates.fetch_add(1, Ordering::Relaxed);
+                        seq
+                    }
+                    Stored::New(seq) => {
+                        self.stats.published.fetch_add(1, Ordering::Relaxed);
+                        if let Some(subs) = channels.get(channel) {
+                            let frame = wire::event(channel, event, seq, Some(&id), data);
+                            for tx in subs.values() {
+                                let _ = tx.send(Out::Msg(frame.clone()));
+                            }
+                        }
+                        seq
+                    }
+                };
+                last = seq;
+            }
+            Ok(last)
+        })
+    }
+
     /// Sends raw frames (text, or binary with the text's bytes) to every connection.
     pub fn send_raw_to_all(&self, frames: &[String], binary: bool) -> usize {
         let inner = self.lock();

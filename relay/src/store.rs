@@ -83,20 +83,41 @@ impl Store {
     ) -> rusqlite::Result<Stored> {
         let existing: Option<i64> = self
             .db
-            .query_row("SELECT seq FROM events WHERE id = ?1", params![id], |row| {
-                row.get(0)
-            })
+            .prepare_cached("SELECT seq FROM events WHERE id = ?1")?
+            .query_row(params![id], |row| row.get(0))
             .optional()?;
         if let Some(seq) = existing {
             return Ok(Stored::Duplicate(u64::try_from(seq).unwrap_or(0)));
         }
         let seq = self.head(channel) + 1;
-        self.db.execute(
-            "INSERT INTO events (channel, seq, id, event, data, stored_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![channel, seq as i64, id, event, data, now_ms as i64],
-        )?;
+        self.db
+            .prepare_cached(
+                "INSERT INTO events (channel, seq, id, event, data, stored_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![channel, seq as i64, id, event, data, now_ms as i64])?;
         self.heads.insert(channel.to_owned(), seq);
         Ok(Stored::New(seq))
+    }
+
+    /// Runs `f` inside one transaction: one commit for many inserts (server-side bulk
+    /// publishes). Rolled back when `f` fails.
+    pub fn in_transaction<T>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
+        self.db.execute_batch("BEGIN")?;
+        let heads = self.heads.clone();
+        match f(self) {
+            Ok(value) => {
+                self.db.execute_batch("COMMIT")?;
+                Ok(value)
+            }
+            Err(e) => {
+                let _ = self.db.execute_batch("ROLLBACK");
+                self.heads = heads;
+                Err(e)
+            }
+        }
     }
 
     /// Events of a channel after `since`, oldest first, at most `limit`.
@@ -172,5 +193,37 @@ mod tests {
         assert_eq!(replay.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![2, 3]);
         assert_eq!(store.ids(Some("c2")).unwrap(), vec!["c".to_owned()]);
         assert_eq!(store.ids(None).unwrap().len(), 4);
+    }
+
+    #[test]
+    fn a_transaction_commits_together_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("relay.sqlite");
+        let mut store = Store::open(&path).unwrap();
+        let last = store
+            .in_transaction(|s| {
+                for n in 0..100 {
+                    s.insert(&format!("id-{n}"), "bulk", "e", "{}", 0)?;
+                }
+                Ok(s.head("bulk"))
+            })
+            .unwrap();
+        assert_eq!(last, 100);
+        // A failure inside rolls back the rows and the in-memory heads alike.
+        let failed = store.in_transaction(|s| {
+            s.insert("id-new", "bulk", "e", "{}", 0)?;
+            s.db.execute("INSERT INTO no_such_table VALUES (1)", [])?;
+            Ok(())
+        });
+        assert!(failed.is_err());
+        assert_eq!(store.head("bulk"), 100);
+        drop(store);
+        let mut store = Store::open(&path).unwrap();
+        assert_eq!(store.head("bulk"), 100);
+        assert_eq!(store.ids(Some("bulk")).unwrap().len(), 100);
+        assert_eq!(
+            store.insert("id-new", "bulk", "e", "{}", 0).unwrap(),
+            Stored::New(101)
+        );
     }
 }
