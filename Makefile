@@ -18,7 +18,7 @@ export CHROMEDRIVER := /usr/bin/chromedriver
 export WASM_BINDGEN_TEST_TIMEOUT := 300
 
 
-.PHONY: chaos test-chaos fuzz test-fuzz bench-outbox bench-tabs test-e2e dashboard hooks-app help deps deps-rust deps-browser deps-node test test-native test-browser test-smoke pkg demo relay fmt clean
+.PHONY: chaos test-chaos fuzz test-fuzz bench-outbox bench-tabs size test-e2e dashboard hooks-app help deps deps-rust deps-browser deps-node test test-native test-browser test-smoke pkg demo relay fmt clean
 
 help:
 	@echo "make demo   install what is missing, build, serve the demo on http://127.0.0.1:$(PORT)"
@@ -102,6 +102,11 @@ bench-outbox: deps pkg relay
 # Cross-tab fan-out latency (vs a bare BroadcastChannel hop) and leader failover time.
 bench-tabs: deps pkg relay
 	node bench/tabs.mjs
+
+# Bytes on the wire: the npm package's browser files (raw, gzip -9, brotli 11; as shipped and
+# JS-minified) next to its peers bundled by esbuild. Writes target/bench/size.json and size.md.
+size: deps pkg
+	node bench/size.mjs
 
 ## ----- building -----
 
