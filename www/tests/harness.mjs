@@ -12,11 +12,19 @@ const types = { ".html": "text/html", ".js": "text/javascript", ".wasm": "applic
 
 const listen = (server) => new Promise((ok) => server.listen(0, "127.0.0.1", () => ok(server.address().port)));
 
+// Ports handed out by this process: never the same one twice, so that two servers started
+// together cannot be given one port.
+const handedOut = new Set();
 export async function freePort() {
-  const s = createServer();
-  const port = await listen(s);
-  await new Promise((r) => s.close(r));
-  return port;
+  for (;;) {
+    const s = createServer();
+    const port = await listen(s);
+    await new Promise((r) => s.close(r));
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
 }
 
 export async function waitFor(what, fn, timeoutMs = 10_000) {
@@ -31,13 +39,22 @@ export async function waitFor(what, fn, timeoutMs = 10_000) {
 
 /** Starts the release relay under its supervisor, with the test control API; `extra` serve
  *  options (e.g. `--static dir`) apply to every start. */
-export async function startRelay(extra = []) {
+export async function startRelay(extra = [], attempt = 1) {
   const [port, controlPort] = [await freePort(), await freePort()];
   const dir = mkdtempSync(join(tmpdir(), "syncline-e2e-"));
   const child = spawn(join(root, "target/release/syncline-relay"), ["supervise", "--control-port", String(controlPort),
     "--port", String(port), "--db", join(dir, "relay.sqlite"), "--control", ...extra], { stdio: ["ignore", "ignore", "inherit"] });
   const supervisor = `http://127.0.0.1:${controlPort}`;
-  await waitFor("relay", () => fetch(`${supervisor}/status`).then((r) => r.ok, () => false));
+  try {
+    const ok = (url) => fetch(url).then((r) => r.ok, () => false);
+    await waitFor("relay", async () => (await ok(`${supervisor}/status`)) && ok(`http://127.0.0.1:${port}/control/stats`));
+  } catch (e) {
+    // A free port can be taken by another program between the check and the relay's bind.
+    child.kill("SIGKILL");
+    rmSync(dir, { recursive: true, force: true });
+    if (attempt < 3) return startRelay(extra, attempt + 1);
+    throw e;
+  }
   const relay = {
     ws: `ws://127.0.0.1:${port}/ws`,
     http: `http://127.0.0.1:${port}`,
