@@ -3,10 +3,10 @@
 
 use wasm_bindgen::prelude::*;
 
+use super::read::Builder;
 use crate::core::{ClientError, DeadLetter, RequestError, SendError, Snapshot, StorageState};
 use crate::protocol::envelope::RawJson;
 use crate::web::clock;
-use super::read::Builder;
 
 #[wasm_bindgen(inline_js = r#"
 export function makeError(kind, message, retryable, details) {
@@ -315,7 +315,9 @@ pub fn state(snapshot: &Snapshot) -> JsValue {
         .set("lastError", error_view(s.last_error.as_ref()))
         .set(
             "session",
-            s.session.as_deref().map_or(JsValue::NULL, JsValue::from_str),
+            s.session
+                .as_deref()
+                .map_or(JsValue::NULL, JsValue::from_str),
         )
         .num("buffered", s.buffered as u64)
         .num("pending", s.pending as u64)

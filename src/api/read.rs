@@ -27,7 +27,10 @@ impl<'a> Fields<'a> {
 
     fn object_of(value: JsValue, what: &'a str, name: &str) -> Result<Self, JsValue> {
         if value.is_object() {
-            Ok(Self { object: Some(value), what })
+            Ok(Self {
+                object: Some(value),
+                what,
+            })
         } else {
             Err(invalid_type(what, &value, &["struct ", name].concat()))
         }
@@ -46,13 +49,17 @@ impl<'a> Fields<'a> {
 
     /// The field's value unless missing, `undefined` or `null`.
     pub fn value(&self, key: &str) -> Option<JsValue> {
-        self.field(key).filter(|v| !v.is_undefined() && !v.is_null())
+        self.field(key)
+            .filter(|v| !v.is_undefined() && !v.is_null())
     }
 
     /// A nested options object (`name` is its type); missing reads as empty.
     pub fn nested(&self, key: &str, name: &str) -> Result<Fields<'a>, JsValue> {
         match self.field(key) {
-            None => Ok(Self { object: None, what: self.what }),
+            None => Ok(Self {
+                object: None,
+                what: self.what,
+            }),
             Some(v) => Self::object_of(v, self.what, name),
         }
     }
@@ -67,14 +74,20 @@ impl<'a> Fields<'a> {
     pub fn boolean(&self, key: &str) -> Result<Option<bool>, JsValue> {
         match self.value(key) {
             None => Ok(None),
-            Some(v) => v.as_bool().map(Some).ok_or_else(|| self.wrong(&v, "a boolean")),
+            Some(v) => v
+                .as_bool()
+                .map(Some)
+                .ok_or_else(|| self.wrong(&v, "a boolean")),
         }
     }
 
     pub fn string(&self, key: &str) -> Result<Option<String>, JsValue> {
         match self.value(key) {
             None => Ok(None),
-            Some(v) => v.as_string().map(Some).ok_or_else(|| self.wrong(&v, "a string")),
+            Some(v) => v
+                .as_string()
+                .map(Some)
+                .ok_or_else(|| self.wrong(&v, "a string")),
         }
     }
 
@@ -85,7 +98,12 @@ impl<'a> Fields<'a> {
     /// A value that is neither of the types an option takes (`name` names the pair).
     pub fn no_variant(&self, name: &str) -> JsValue {
         invalid_argument(
-            &[self.what, ": data did not match any variant of untagged enum ", name].concat(),
+            &[
+                self.what,
+                ": data did not match any variant of untagged enum ",
+                name,
+            ]
+            .concat(),
         )
     }
 }
@@ -152,7 +170,10 @@ impl Builder {
 
     /// A number, or `null` when absent.
     pub fn opt(&self, key: &str, value: Option<u64>) -> &Self {
-        self.set(key, value.map_or(JsValue::NULL, |v| JsValue::from_f64(v as f64)))
+        self.set(
+            key,
+            value.map_or(JsValue::NULL, |v| JsValue::from_f64(v as f64)),
+        )
     }
 
     pub fn str(&self, key: &str, value: &str) -> &Self {
