@@ -1,9 +1,9 @@
 //! Rust values into JS values and back: errors, the state snapshot, event contexts, payloads.
 //! Every Rust error becomes a JS `Error` here and only here.
 
-use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
+use super::read::Builder;
 use crate::core::{ClientError, DeadLetter, RequestError, SendError, Snapshot, StorageState};
 use crate::protocol::envelope::RawJson;
 use crate::web::clock;
@@ -120,8 +120,9 @@ pub fn client_error(e: &ClientError) -> JsValue {
 pub fn request_error(e: &RequestError) -> JsValue {
     let details = match e {
         RequestError::Server(server) => {
-            serde_wasm_bindgen::to_value(&ServerDetails { code: &server.code })
-                .unwrap_or(JsValue::UNDEFINED)
+            let details = Builder::new();
+            details.str("code", &server.code);
+            details.build()
         }
         _ => JsValue::UNDEFINED,
     };
@@ -135,11 +136,6 @@ pub fn send_error<T>(e: &SendError<T>) -> JsValue {
         &e.to_string(),
         matches!(e, SendError::BufferFull { .. }),
     )
-}
-
-#[derive(Serialize)]
-struct ServerDetails<'a> {
-    code: &'a str,
 }
 
 /// The context object a subscription handler receives.
@@ -211,49 +207,30 @@ pub fn conflict(c: &crate::core::docs::Conflict) -> JsValue {
     .unwrap_or(JsValue::NULL)
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct MetricsView<'a> {
-    rtt_last_ms: Option<u64>,
-    rtt_p50_ms: Option<u64>,
-    rtt_p99_ms: Option<u64>,
-    reconnects: u64,
-    messages_in: u64,
-    messages_out: u64,
-    dispatch_p50_us: Option<u64>,
-    dispatch_p99_us: Option<u64>,
-    queue_depth: usize,
-    conflicts: u64,
-    duplicates_dropped: u64,
-    deliveries_coalesced: u64,
-    tab_messages_rejected: u64,
-    breaker: &'a str,
-    errors: std::collections::BTreeMap<&'a str, u64>,
-}
-
 /// The metrics snapshot as a plain object.
 pub fn metrics(m: &crate::core::documents::MetricsSnapshot) -> JsValue {
-    let view = MetricsView {
-        rtt_last_ms: m.rtt_last_ms,
-        rtt_p50_ms: m.rtt_p50_ms,
-        rtt_p99_ms: m.rtt_p99_ms,
-        reconnects: m.reconnects,
-        messages_in: m.messages_in,
-        messages_out: m.messages_out,
-        dispatch_p50_us: m.dispatch_p50_us,
-        dispatch_p99_us: m.dispatch_p99_us,
-        queue_depth: m.queue_depth,
-        conflicts: m.conflicts,
-        duplicates_dropped: m.duplicates_dropped,
-        deliveries_coalesced: m.deliveries_coalesced,
-        tab_messages_rejected: m.tab_messages_rejected,
-        breaker: m.breaker,
-        errors: m.errors.iter().copied().collect(),
-    };
-    let serializer = serde_wasm_bindgen::Serializer::new()
-        .serialize_maps_as_objects(true)
-        .serialize_missing_as_null(true);
-    view.serialize(&serializer).unwrap_or(JsValue::NULL)
+    let errors = Builder::new();
+    // Already sorted by kind, each kind once.
+    for (kind, n) in &m.errors {
+        errors.num(kind, *n);
+    }
+    let o = Builder::new();
+    o.opt("rttLastMs", m.rtt_last_ms)
+        .opt("rttP50Ms", m.rtt_p50_ms)
+        .opt("rttP99Ms", m.rtt_p99_ms)
+        .num("reconnects", m.reconnects)
+        .num("messagesIn", m.messages_in)
+        .num("messagesOut", m.messages_out)
+        .opt("dispatchP50Us", m.dispatch_p50_us)
+        .opt("dispatchP99Us", m.dispatch_p99_us)
+        .num("queueDepth", m.queue_depth as u64)
+        .num("conflicts", m.conflicts)
+        .num("duplicatesDropped", m.duplicates_dropped)
+        .num("deliveriesCoalesced", m.deliveries_coalesced)
+        .num("tabMessagesRejected", m.tab_messages_rejected)
+        .str("breaker", m.breaker)
+        .set("errors", errors.build());
+    o.build()
 }
 
 /// A payload from the server, parsed by the browser.
@@ -295,94 +272,62 @@ fn app_data_depth(text: String) -> Result<String, JsValue> {
     Ok(text)
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ErrorView<'a> {
-    kind: &'a str,
-    message: &'a str,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct OutboxView<'a> {
-    depth: usize,
-    in_flight: usize,
-    oldest_created_at: Option<u64>,
-    dead_letters: usize,
-    storage: &'a str,
-    degraded: bool,
-    breaker: &'a str,
-    last_error: Option<ErrorView<'a>>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct StateView<'a> {
-    version: u64,
-    state: &'a str,
-    online: bool,
-    visible: bool,
-    attempt: u32,
-    reconnects: u64,
-    rtt_ms: Option<u64>,
-    /// Epoch milliseconds of the next attempt, while waiting.
-    retry_at: Option<u64>,
-    last_error: Option<ErrorView<'a>>,
-    session: Option<&'a str>,
-    buffered: usize,
-    pending: usize,
-    channels: usize,
-    outbox: OutboxView<'a>,
-    role: &'a str,
-    tabs: usize,
-    bus: &'a str,
-    tab_messages_rejected: u64,
+fn error_view(e: Option<&crate::core::state::ErrorInfo>) -> JsValue {
+    match e {
+        None => JsValue::NULL,
+        Some(e) => {
+            let o = Builder::new();
+            o.str("kind", e.kind).str("message", &e.message);
+            o.build()
+        }
+    }
 }
 
 /// The frozen JS object `getState()` returns.
 pub fn state(snapshot: &Snapshot) -> JsValue {
     let now = clock::now_ms();
-    let view = StateView {
-        version: snapshot.version,
-        state: snapshot.state.as_str(),
-        online: snapshot.online,
-        visible: snapshot.visible,
-        attempt: snapshot.attempt,
-        reconnects: snapshot.reconnects,
-        rtt_ms: snapshot.rtt_ms,
-        retry_at: snapshot
-            .retry_at
-            .map(|at| clock::unix_ms().saturating_add(at.saturating_sub(now))),
-        last_error: snapshot.last_error.as_ref().map(|e| ErrorView {
-            kind: e.kind,
-            message: &e.message,
-        }),
-        session: snapshot.session.as_deref(),
-        buffered: snapshot.buffered,
-        pending: snapshot.pending,
-        channels: snapshot.channels,
-        outbox: OutboxView {
-            depth: snapshot.outbox.depth,
-            in_flight: snapshot.outbox.in_flight,
-            oldest_created_at: snapshot.outbox.oldest_created_at,
-            dead_letters: snapshot.outbox.dead_letters,
-            storage: snapshot.outbox.storage.as_str(),
-            degraded: snapshot.outbox.storage == StorageState::Memory,
-            breaker: snapshot.outbox.breaker,
-            last_error: snapshot.outbox.last_error.as_ref().map(|e| ErrorView {
-                kind: e.kind,
-                message: &e.message,
-            }),
-        },
-        role: snapshot.role.as_str(),
-        tabs: snapshot.tabs,
-        bus: snapshot.bus,
-        tab_messages_rejected: snapshot.tab_messages_rejected,
-    };
-    let serializer = serde_wasm_bindgen::Serializer::new()
-        .serialize_maps_as_objects(true)
-        .serialize_missing_as_null(true);
-    let value = view.serialize(&serializer).unwrap_or(JsValue::NULL);
+    let s = snapshot;
+    let b = &s.outbox;
+    let outbox = Builder::new();
+    outbox
+        .num("depth", b.depth as u64)
+        .num("inFlight", b.in_flight as u64)
+        .opt("oldestCreatedAt", b.oldest_created_at)
+        .num("deadLetters", b.dead_letters as u64)
+        .str("storage", b.storage.as_str())
+        .flag("degraded", b.storage == StorageState::Memory)
+        .str("breaker", b.breaker)
+        .set("lastError", error_view(b.last_error.as_ref()));
+    let o = Builder::new();
+    o.num("version", s.version)
+        .str("state", s.state.as_str())
+        .flag("online", s.online)
+        .flag("visible", s.visible)
+        .num("attempt", u64::from(s.attempt))
+        .num("reconnects", s.reconnects)
+        .opt("rttMs", s.rtt_ms)
+        // Epoch milliseconds of the next attempt, while waiting.
+        .opt(
+            "retryAt",
+            s.retry_at
+                .map(|at| clock::unix_ms().saturating_add(at.saturating_sub(now))),
+        )
+        .set("lastError", error_view(s.last_error.as_ref()))
+        .set(
+            "session",
+            s.session
+                .as_deref()
+                .map_or(JsValue::NULL, JsValue::from_str),
+        )
+        .num("buffered", s.buffered as u64)
+        .num("pending", s.pending as u64)
+        .num("channels", s.channels as u64)
+        .set("outbox", outbox.build())
+        .str("role", s.role.as_str())
+        .num("tabs", s.tabs as u64)
+        .str("bus", s.bus)
+        .num("tabMessagesRejected", s.tab_messages_rejected);
+    let value = o.build();
     freeze_deep(&value);
     value
 }

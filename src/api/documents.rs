@@ -5,6 +5,7 @@ use std::rc::Rc;
 use js_sys::Function;
 use wasm_bindgen::prelude::*;
 
+use super::read::Fields;
 use super::{SynclineClient, busy, convert, disposer};
 use crate::core::docs::merge::Strategy;
 use crate::core::docs::{Conflict, Op};
@@ -12,8 +13,6 @@ use crate::protocol::value::Value;
 use crate::web::clock;
 
 /// Options of `mutate()` and `watchDocument()`.
-#[derive(serde::Deserialize, Default)]
-#[serde(rename_all = "camelCase", default)]
 struct DocumentOptions {
     channel: Option<String>,
     event: Option<String>,
@@ -24,11 +23,12 @@ const DEFAULT_CHANNEL: &str = "docs";
 const DEFAULT_EVENT: &str = "doc";
 
 fn document_options(options: &JsValue) -> Result<DocumentOptions, JsValue> {
-    if options.is_undefined() || options.is_null() {
-        return Ok(DocumentOptions::default());
-    }
-    serde_wasm_bindgen::from_value(options.clone())
-        .map_err(|e| convert::invalid_argument(&format!("document options: {e}")))
+    let f = Fields::top(options, "document options", "DocumentOptions")?;
+    Ok(DocumentOptions {
+        channel: f.string("channel")?,
+        event: f.string("event")?,
+        replace: f.boolean("replace")?,
+    })
 }
 
 /// The app's conflict resolver, called with a conflict object; what it returns (any JSON

@@ -3,6 +3,7 @@
 mod convert;
 mod documents;
 mod options;
+mod read;
 mod registry;
 
 use std::rc::{Rc, Weak};

@@ -1,10 +1,10 @@
 //! `new SynclineClient(options)`: JS options into a core [`Config`] and an auth hook.
 
-use serde::Deserialize;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 
 use super::convert::invalid_argument;
+use super::read::{self, Fields};
 use crate::core::backoff::Backoff;
 use crate::core::docs::merge::Strategy;
 use crate::core::documents::SubscribeSpec;
@@ -15,8 +15,7 @@ use crate::driver::AuthFuture;
 use crate::protocol::socketio::engine_url;
 use crate::web::socket::describe;
 
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", default)]
+#[derive(Default)]
 struct ReconnectOptions {
     initial_delay_ms: Option<f64>,
     max_delay_ms: Option<f64>,
@@ -24,15 +23,22 @@ struct ReconnectOptions {
     jitter: Option<f64>,
 }
 
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", default)]
+impl ReconnectOptions {
+    fn read(f: &Fields) -> Result<Self, JsValue> {
+        Ok(Self {
+            initial_delay_ms: f.number("initialDelayMs")?,
+            max_delay_ms: f.number("maxDelayMs")?,
+            factor: f.number("factor")?,
+            jitter: f.number("jitter")?,
+        })
+    }
+}
+
 struct HeartbeatOptions {
     interval_ms: Option<f64>,
     timeout_ms: Option<f64>,
 }
 
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", default)]
 struct OutboxOptions {
     window: Option<f64>,
     ack_timeout_ms: Option<f64>,
@@ -41,45 +47,63 @@ struct OutboxOptions {
     retry: ReconnectOptions,
 }
 
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", default)]
 struct ConflictOptions {
     strategy: Option<String>,
     audit_size: Option<f64>,
 }
 
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", default)]
 struct BatchingOptions {
     max_messages: Option<f64>,
     max_delay_ms: Option<f64>,
 }
 
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", default)]
 struct BreakerOptions {
     threshold: Option<f64>,
     cooldown_ms: Option<f64>,
 }
 
 /// A number of milliseconds, or `true` for the default.
-#[derive(Deserialize)]
-#[serde(untagged)]
 pub enum MsOrTrue {
     Ms(f64),
     Flag(bool),
 }
 
+impl MsOrTrue {
+    fn read(f: &Fields, key: &str) -> Result<Option<Self>, JsValue> {
+        let Some(v) = f.value(key) else {
+            return Ok(None);
+        };
+        if let Some(ms) = v.as_f64() {
+            Ok(Some(Self::Ms(ms)))
+        } else if let Some(flag) = v.as_bool() {
+            Ok(Some(Self::Flag(flag)))
+        } else {
+            Err(f.no_variant("MsOrTrue"))
+        }
+    }
+}
+
 /// `true` (coalesce by event name) or a dotted path into the data to coalesce by.
-#[derive(Deserialize)]
-#[serde(untagged)]
 pub enum FlagOrPath {
     Flag(bool),
     Path(String),
 }
 
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", default)]
+impl FlagOrPath {
+    fn read(f: &Fields, key: &str) -> Result<Option<Self>, JsValue> {
+        let Some(v) = f.value(key) else {
+            return Ok(None);
+        };
+        if let Some(flag) = v.as_bool() {
+            Ok(Some(Self::Flag(flag)))
+        } else if let Some(path) = v.as_string() {
+            Ok(Some(Self::Path(path)))
+        } else {
+            Err(f.no_variant("FlagOrPath"))
+        }
+    }
+}
+
 struct ClientOptions {
     conflicts: ConflictOptions,
     batching: BatchingOptions,
@@ -104,17 +128,79 @@ struct ClientOptions {
     max_message_bytes: Option<f64>,
 }
 
+impl ClientOptions {
+    fn read(f: &Fields) -> Result<Self, JsValue> {
+        let conflicts = f.nested("conflicts", "ConflictOptions")?;
+        let conflicts = ConflictOptions {
+            strategy: conflicts.string("strategy")?,
+            audit_size: conflicts.number("auditSize")?,
+        };
+        let batching = f.nested("batching", "BatchingOptions")?;
+        let batching = BatchingOptions {
+            max_messages: batching.number("maxMessages")?,
+            max_delay_ms: batching.number("maxDelayMs")?,
+        };
+        let breaker = f.nested("breaker", "BreakerOptions")?;
+        let breaker = BreakerOptions {
+            threshold: breaker.number("threshold")?,
+            cooldown_ms: breaker.number("cooldownMs")?,
+        };
+        let storage_key = f.string("storageKey")?;
+        let share_connection = f.boolean("shareConnection")?;
+        let outbox = f.nested("outbox", "OutboxOptions")?;
+        let outbox = OutboxOptions {
+            window: outbox.number("window")?,
+            ack_timeout_ms: outbox.number("ackTimeoutMs")?,
+            retention_ms: outbox.number("retentionMs")?,
+            max_entries: outbox.number("maxEntries")?,
+            retry: ReconnectOptions::read(&outbox.nested("retry", "ReconnectOptions")?)?,
+        };
+        let url = f.string("url")?;
+        let protocol = f.string("protocol")?;
+        let allow_insecure = f.boolean("allowInsecure")?;
+        let namespace = f.string("namespace")?;
+        let path = f.string("path")?;
+        let client_id = f.string("clientId")?;
+        let auto_connect = f.boolean("autoConnect")?;
+        let reconnect = ReconnectOptions::read(&f.nested("reconnect", "ReconnectOptions")?)?;
+        let heartbeat = f.nested("heartbeat", "HeartbeatOptions")?;
+        let heartbeat = HeartbeatOptions {
+            interval_ms: heartbeat.number("intervalMs")?,
+            timeout_ms: heartbeat.number("timeoutMs")?,
+        };
+        Ok(Self {
+            conflicts,
+            batching,
+            breaker,
+            storage_key,
+            share_connection,
+            outbox,
+            url,
+            protocol,
+            allow_insecure,
+            namespace,
+            path,
+            client_id,
+            auto_connect,
+            reconnect,
+            heartbeat,
+            connect_timeout_ms: f.number("connectTimeoutMs")?,
+            request_timeout_ms: f.number("requestTimeoutMs")?,
+            request_retries: f.number("requestRetries")?,
+            publish_timeout_ms: f.number("publishTimeoutMs")?,
+            send_buffer_size: f.number("sendBufferSize")?,
+            max_message_bytes: f.number("maxMessageBytes")?,
+        })
+    }
+}
+
 /// Per-call options of `request()`.
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", default)]
 pub struct RequestOptions {
     timeout_ms: Option<f64>,
     retries: Option<f64>,
 }
 
 /// Per-call options of `publish()`.
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", default)]
 pub struct PublishOptions {
     /// Through the outbox (default true), or memory only.
     pub durable: Option<bool>,
@@ -125,8 +211,6 @@ pub struct PublishOptions {
 }
 
 /// Per-call options of `subscribe()`.
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", default)]
 pub struct SubscribeOptions {
     /// Only this event name.
     pub event: Option<String>,
@@ -167,17 +251,6 @@ fn whole(name: &str, value: Option<f64>) -> Result<Option<u64>, JsValue> {
     }
 }
 
-fn from_js<T: for<'de> Deserialize<'de> + Default>(
-    value: &JsValue,
-    what: &str,
-) -> Result<T, JsValue> {
-    if value.is_undefined() || value.is_null() {
-        return Ok(T::default());
-    }
-    serde_wasm_bindgen::from_value(value.clone())
-        .map_err(|e| invalid_argument(&format!("{what}: {e}")))
-}
-
 /// Reads the constructor options.
 pub fn parse_client(
     options: &JsValue,
@@ -185,7 +258,7 @@ pub fn parse_client(
     tab_id: String,
     seed: u64,
 ) -> Result<Parsed, JsValue> {
-    let o: ClientOptions = from_js(options, "options")?;
+    let o = ClientOptions::read(&Fields::top(options, "options", "ClientOptions")?)?;
     let url = o
         .url
         .ok_or_else(|| invalid_argument("options.url is required"))?;
@@ -325,7 +398,12 @@ pub enum PublishMode {
 
 /// Reads `publish()` options: durable (default true), batch, and priority.
 pub fn parse_publish(options: &JsValue) -> Result<(PublishMode, i32), JsValue> {
-    let o: PublishOptions = from_js(options, "publish options")?;
+    let f = Fields::top(options, "publish options", "PublishOptions")?;
+    let o = PublishOptions {
+        durable: f.boolean("durable")?,
+        batch: f.boolean("batch")?,
+        priority: f.number("priority")?,
+    };
     let priority = match o.priority {
         None => 0,
         Some(p) if p.is_finite() => p.clamp(-1_000_000.0, 1_000_000.0) as i32,
@@ -349,14 +427,18 @@ pub fn parse_ids(ids: &JsValue) -> Result<Option<Vec<String>>, JsValue> {
     if ids.is_undefined() || ids.is_null() {
         return Ok(None);
     }
-    serde_wasm_bindgen::from_value(ids.clone())
+    read::strings(ids)
         .map(Some)
-        .map_err(|_| invalid_argument("ids must be an array of strings"))
+        .ok_or_else(|| invalid_argument("ids must be an array of strings"))
 }
 
 /// Reads `request()` options into a policy (defaults from the client).
 pub fn parse_request(options: &JsValue, defaults: AnswerPolicy) -> Result<AnswerPolicy, JsValue> {
-    let o: RequestOptions = from_js(options, "request options")?;
+    let f = Fields::top(options, "request options", "RequestOptions")?;
+    let o = RequestOptions {
+        timeout_ms: f.number("timeoutMs")?,
+        retries: f.number("retries")?,
+    };
     Ok(AnswerPolicy {
         timeout_ms: whole("timeoutMs", o.timeout_ms)?.unwrap_or(defaults.timeout_ms),
         retries: whole("retries", o.retries)?.map_or(defaults.retries, |n| n.min(100) as u32),
@@ -373,7 +455,15 @@ fn ms_or_default(name: &str, value: Option<MsOrTrue>) -> Result<Option<u64>, JsV
 
 /// Reads `subscribe()` options.
 pub fn parse_subscribe(options: &JsValue, channel: String) -> Result<SubscribeSpec, JsValue> {
-    let o: SubscribeOptions = from_js(options, "subscribe options")?;
+    let f = Fields::top(options, "subscribe options", "SubscribeOptions")?;
+    let o = SubscribeOptions {
+        event: f.string("event")?,
+        priority: f.number("priority")?,
+        since: f.number("since")?,
+        throttle_ms: MsOrTrue::read(&f, "throttleMs")?,
+        debounce_ms: MsOrTrue::read(&f, "debounceMs")?,
+        coalesce: FlagOrPath::read(&f, "coalesce")?,
+    };
     let priority = match o.priority {
         None => 0,
         Some(p) if p.is_finite() => p.clamp(-1_000_000.0, 1_000_000.0) as i32,

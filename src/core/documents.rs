@@ -271,7 +271,7 @@ impl ClientCore {
             deliveries_coalesced: m.deliveries_coalesced,
             tab_messages_rejected: self.snap.tab_messages_rejected,
             breaker: self.breaker.state(now).as_str(),
-            errors: m.errors.iter().map(|(k, v)| (*k, *v)).collect(),
+            errors: m.errors.clone(),
         }
     }
 

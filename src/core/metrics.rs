@@ -1,6 +1,6 @@
 //! Counters and samples an app can read as a snapshot (`client.metrics()`).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 /// Samples kept for percentiles.
 const SAMPLES: usize = 256;
@@ -49,14 +49,21 @@ pub struct Metrics {
     pub duplicates_dropped: u64,
     /// Deliveries folded into a later one by throttle, debounce or coalescing.
     pub deliveries_coalesced: u64,
-    /// Errors by kind.
-    pub errors: BTreeMap<&'static str, u64>,
+    /// Errors by kind, sorted by kind (a handful of kinds: a list is smaller than a map).
+    pub errors: Vec<(&'static str, u64)>,
 }
 
 impl Metrics {
     /// Counts an error of `kind`.
     pub fn error(&mut self, kind: &'static str) {
-        *self.errors.entry(kind).or_default() += 1;
+        match self.errors.binary_search_by(|(k, _)| k.cmp(&kind)) {
+            Ok(i) => {
+                if let Some((_, n)) = self.errors.get_mut(i) {
+                    *n += 1;
+                }
+            }
+            Err(i) => self.errors.insert(i, (kind, 1)),
+        }
     }
 }
 

@@ -1,20 +1,63 @@
-//! The outbox's IndexedDB database, through rexie: two object stores keyed by entry id,
-//! `outbox` and `dead`. Records are plain objects; the payload stays JSON text.
+//! The outbox's IndexedDB database: two object stores keyed by entry id, `outbox` and
+//! `dead`. Records are plain objects; the payload stays JSON text. The IndexedDB calls are a
+//! few lines of JS; every failure comes back as a rejected promise, never as a panic.
 
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
-
-use rexie::{ObjectStore, Rexie, TransactionMode};
 use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
 
 use crate::core::{DeadLetter, OutboxEntry, StoreOp};
 use crate::protocol::envelope::RawJson;
 
-const OUTBOX: &str = "outbox";
-const DEAD: &str = "dead";
-
 #[wasm_bindgen(inline_js = r#"
+const STORES = ["outbox", "dead"];
+export function idbOpen(name) {
+  return new Promise((resolve, reject) => {
+    const req = indexedDB.open(name, 1);
+    req.onupgradeneeded = () => {
+      const db = req.result;
+      for (const s of Array.from(db.objectStoreNames)) if (!STORES.includes(s)) db.deleteObjectStore(s);
+      for (const s of STORES) if (!db.objectStoreNames.contains(s)) db.createObjectStore(s, { keyPath: "id" });
+    };
+    req.onsuccess = () => {
+      const db = req.result;
+      db.onversionchange = () => db.close();
+      resolve(db);
+    };
+    req.onerror = () => reject(req.error);
+  });
+}
+export function idbLoad(db) {
+  return new Promise((resolve, reject) => {
+    const tx = db.transaction(STORES, "readonly");
+    const entries = tx.objectStore("outbox").getAll();
+    const dead = tx.objectStore("dead").getAll();
+    dead.onsuccess = () => resolve([entries.result, dead.result]);
+    tx.onerror = () => reject(tx.error);
+    tx.onabort = () => reject(tx.error);
+  });
+}
+export function idbApply(db, ops) {
+  return new Promise((resolve, reject) => {
+    const tx = db.transaction(STORES, "readwrite");
+    tx.oncomplete = () => resolve(true);
+    tx.onerror = () => reject(tx.error);
+    tx.onabort = () => resolve(false);
+    try {
+      const outbox = tx.objectStore("outbox"), dead = tx.objectStore("dead");
+      for (let i = 0; i < ops.length; i += 2) {
+        const op = ops[i], value = ops[i + 1];
+        if (op === 0) outbox.put(value);
+        else if (op === 1) outbox.delete(value);
+        else if (op === 2) dead.put(value);
+        else if (op === 3) dead.delete(value);
+        else { outbox.clear(); dead.clear(); }
+      }
+    } catch (e) {
+      reject(e);
+      try { tx.abort(); } catch {}
+    }
+  });
+}
 export function makeRecord(id, channel, event, data, createdAt, priority, reason, failedAt) {
   const r = { id, channel, event, data, createdAt, priority };
   if (reason !== undefined) { r.reason = reason; r.failedAt = failedAt; }
@@ -30,6 +73,12 @@ export function readRecord(r) {
 }
 "#)]
 extern "C" {
+    #[wasm_bindgen(js_name = idbOpen)]
+    fn idb_open(name: &str) -> js_sys::Promise;
+    #[wasm_bindgen(js_name = idbLoad)]
+    fn idb_load(db: &JsValue) -> js_sys::Promise;
+    #[wasm_bindgen(js_name = idbApply)]
+    fn idb_apply(db: &JsValue, ops: &js_sys::Array) -> js_sys::Promise;
     #[wasm_bindgen(js_name = makeRecord)]
     fn make_record(
         id: &str,
@@ -47,7 +96,7 @@ extern "C" {
 
 /// The outbox database of one storage key.
 pub struct Store {
-    db: Rexie,
+    db: JsValue,
 }
 
 /// What was in the database when it was opened.
@@ -58,8 +107,13 @@ pub struct Loaded {
     pub skipped: usize,
 }
 
-fn describe(e: rexie::Error) -> String {
-    e.to_string()
+/// What a failed IndexedDB call reports.
+const IDB_ERROR: &str = "idb error";
+
+async fn settle(promise: js_sys::Promise) -> Result<JsValue, String> {
+    JsFuture::from(promise)
+        .await
+        .map_err(|_| IDB_ERROR.to_owned())
 }
 
 impl Store {
@@ -71,39 +125,28 @@ impl Store {
         if !has_idb {
             return Err("IndexedDB is not available in this context".to_owned());
         }
-        let db = Rexie::builder(name)
-            .version(1)
-            .add_object_store(ObjectStore::new(OUTBOX).key_path("id"))
-            .add_object_store(ObjectStore::new(DEAD).key_path("id"))
-            .build()
-            .await
-            .map_err(describe)?;
+        let db = settle(idb_open(name)).await?;
         Ok(Self { db })
     }
 
     /// Reads every entry and dead letter, in id order.
     pub async fn load(&self) -> Result<Loaded, String> {
-        let tx = self
-            .db
-            .transaction(&[OUTBOX, DEAD], TransactionMode::ReadOnly)
-            .map_err(describe)?;
-        let outbox = tx.store(OUTBOX).map_err(describe)?;
-        let dead = tx.store(DEAD).map_err(describe)?;
-        let records = outbox.get_all(None, None).await.map_err(describe)?;
-        let dead_records = dead.get_all(None, None).await.map_err(describe)?;
+        let both = js_sys::Array::from(&settle(idb_load(&self.db)).await?);
+        let records = js_sys::Array::from(&both.get(0));
+        let dead_records = js_sys::Array::from(&both.get(1));
         let mut loaded = Loaded {
-            entries: Vec::with_capacity(records.len()),
-            dead: Vec::with_capacity(dead_records.len()),
+            entries: Vec::with_capacity(records.length() as usize),
+            dead: Vec::with_capacity(dead_records.length() as usize),
             skipped: 0,
         };
-        for record in &records {
-            match from_record(record) {
+        for record in records.iter() {
+            match from_record(&record) {
                 Some((entry, _)) => loaded.entries.push(entry),
                 None => loaded.skipped += 1,
             }
         }
-        for record in &dead_records {
-            match from_record(record) {
+        for record in dead_records.iter() {
+            match from_record(&record) {
                 Some((entry, (reason, failed_at))) => loaded.dead.push(DeadLetter {
                     entry,
                     reason,
@@ -117,46 +160,20 @@ impl Store {
 
     /// Applies storage changes in order, in one transaction; Ok once it has committed.
     pub async fn apply(&self, ops: &[StoreOp]) -> Result<(), String> {
-        let tx = self
-            .db
-            .transaction(&[OUTBOX, DEAD], TransactionMode::ReadWrite)
-            .map_err(describe)?;
-        let (outbox, dead) = (
-            &tx.store(OUTBOX).map_err(describe)?,
-            &tx.store(DEAD).map_err(describe)?,
-        );
-        let mut requests: Vec<Pin<Box<dyn Future<Output = rexie::Result<()>> + '_>>> =
-            Vec::with_capacity(ops.len());
+        // Pairs of (operation code, record or id), as `idbApply` reads them.
+        let list = js_sys::Array::new();
         for op in ops {
-            if let StoreOp::Clear = op {
-                requests.push(Box::pin(outbox.clear()));
-            }
-            requests.push(match op {
-                StoreOp::Put(entry) => {
-                    let record = to_record(entry, None);
-                    Box::pin(async move { outbox.put(&record, None).await.map(|_| ()) })
-                }
-                StoreOp::Delete(id) => Box::pin(outbox.delete(JsValue::from_str(id))),
-                StoreOp::PutDead(letter) => {
-                    let record = to_record(&letter.entry, Some(letter));
-                    Box::pin(async move { dead.put(&record, None).await.map(|_| ()) })
-                }
-                StoreOp::DeleteDead(id) => Box::pin(dead.delete(JsValue::from_str(id))),
-                StoreOp::Clear => Box::pin(dead.clear()),
-            });
+            let (code, value) = match op {
+                StoreOp::Put(entry) => (0, to_record(entry, None)),
+                StoreOp::Delete(id) => (1, JsValue::from_str(id)),
+                StoreOp::PutDead(letter) => (2, to_record(&letter.entry, Some(letter))),
+                StoreOp::DeleteDead(id) => (3, JsValue::from_str(id)),
+                StoreOp::Clear => (4, JsValue::NULL),
+            };
+            list.push(&JsValue::from_f64(code as f64));
+            list.push(&value);
         }
-        // Issue every request now (one poll each starts it; IndexedDB runs them in order),
-        // then wait only for the transaction: it commits all of them or none. The request
-        // futures stay alive until then so that their callbacks have somewhere to go.
-        let mut context = Context::from_waker(Waker::noop());
-        for request in &mut requests {
-            if let Poll::Ready(Err(e)) = request.as_mut().poll(&mut context) {
-                return Err(describe(e));
-            }
-        }
-        let outcome = tx.done().await.map_err(describe)?;
-        drop(requests);
-        if outcome.is_committed() {
+        if settle(idb_apply(&self.db, &list)).await?.is_truthy() {
             Ok(())
         } else {
             Err("the storage transaction was aborted".to_owned())
