@@ -18,7 +18,7 @@ export CHROMEDRIVER := /usr/bin/chromedriver
 export WASM_BINDGEN_TEST_TIMEOUT := 300
 
 
-.PHONY: chaos test-chaos fuzz test-fuzz bench-outbox bench-tabs size test-e2e dashboard hooks-app help deps deps-rust deps-browser deps-node test test-native test-browser test-smoke pkg demo relay fmt clean
+.PHONY: chaos test-chaos fuzz test-fuzz bench bench-tabs size test-e2e dashboard hooks-app help deps deps-rust deps-browser deps-node test test-native test-browser test-smoke pkg demo relay fmt clean
 
 help:
 	@echo "make demo   install what is missing, build, serve the demo on http://127.0.0.1:$(PORT)"
@@ -95,11 +95,14 @@ fuzz:
 
 ## ----- benchmarks (not part of make test) -----
 
-# Durable outbox: enqueue throughput offline and drain time, in headless Chromium.
-bench-outbox: deps pkg relay
-	node bench/outbox.mjs
+# syncline side by side with socket.io-client, partysocket, a plain WebSocket, workbox's Queue
+# and broadcast-channel, in one headless Chromium, 3 rounds (about 15 minutes). Writes
+# target/bench/results.json, results.md (with the sizes of `make size`) and chart.svg.
+# ROUNDS=1, QUICK=1 (smaller counts) and ONLY=inbound,latency,… shorten it.
+bench: size relay
+	node bench/bench.mjs
 
-# Cross-tab fan-out latency (vs a bare BroadcastChannel hop) and leader failover time.
+# Leader failover time (leader tab closed → new leader's socket open) and fan-out, in Playwright tabs.
 bench-tabs: deps pkg relay
 	node bench/tabs.mjs
 

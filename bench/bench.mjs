@@ -289,6 +289,10 @@ try {
       if (!rs.ok || !ss.ok) throw new Error(`latency/${spec.lib}: ${rs.error ?? ss.error}`);
       // The first tenth is warm-up (JIT, connection set-up).
       const steady = rs.latencies.slice(Math.floor(SIZES.latency / 10));
+      if (process.env.DEBUG_LATENCY) {
+        const worst = rs.latencies.map((v, i) => [i, +v.toFixed(1)]).sort((x, y) => y[1] - x[1]).slice(0, 15);
+        console.log("    slowest (index, ms):", JSON.stringify(worst));
+      }
       return { p50: pct(steady, 50), p99: pct(steady, 99), received: rs.received, failed: ss.failed };
     } finally {
       await a.close();

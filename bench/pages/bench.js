@@ -88,6 +88,7 @@ const scenarios = {
     const { conn } = await connect();
     const rate = Number(params.get("rate") ?? 1000);
     await wait(`${room}:receiver-ready`);
+    await sleep(2000); // both pages settle (their loads end, the browser's start-up work too)
     let failed = 0;
     await paced(N, rate, (i) => {
       const p = conn.publish({ i, at: now(), pad: "x".repeat(150) });
