@@ -17,6 +17,8 @@ struct Net {
     upstream: Vec<ClientMessage>,
     /// The link attempt each follower's "socket" was opened for.
     linked: std::collections::HashMap<String, u64>,
+    /// The leader's clock at each state it shared.
+    shares: Vec<u64>,
 }
 
 fn config(tab: &str) -> syncline::core::Config {
@@ -37,6 +39,7 @@ impl Net {
             followers: Vec::new(),
             upstream: Vec::new(),
             linked: std::collections::HashMap::new(),
+            shares: Vec::new(),
         };
         for n in 0..followers {
             net.add_follower(&format!("F{n}"));
@@ -87,6 +90,7 @@ impl Net {
                 }
             }
             for state in std::mem::take(&mut self.leader.shared) {
+                self.shares.push(self.leader.now);
                 for (_, f) in &mut self.followers {
                     let now = f.now;
                     f.core.handle_leader_state(now, state.clone());
@@ -470,4 +474,56 @@ fn a_follower_publish_while_the_leader_is_offline_resolves_as_queued_once_stored
             .take_events()
             .contains(&Event::PublishQueued { id: second })
     );
+}
+
+/// Publishes `n` durable events from the leader, one per millisecond (the server does not
+/// ack them yet).
+fn leader_publishes(net: &mut Net, n: u64) {
+    for i in 0..n {
+        let l = &mut net.leader;
+        let id = l.core.next_publish_id(l.now, [(i % 251) as u8; 10]);
+        l.core
+            .publish_durable(l.now, id, "c".into(), "e".into(), RawJson::null(), 0)
+            .expect("accepted");
+        l.pump();
+        net.route();
+        net.leader.advance(1);
+        net.route();
+    }
+}
+
+#[test]
+fn the_leader_shares_outbox_counts_at_most_every_100_ms_and_always_the_latest() {
+    // Alone, the leader has nobody to tell.
+    let mut alone = Net::new(0);
+    let before = alone.shares.len();
+    leader_publishes(&mut alone, 50);
+    alone.leader.advance(1_000);
+    alone.route();
+    assert_eq!(alone.shares.len(), before, "shared with no tab linked");
+
+    let mut net = Net::new(1);
+    let (before, start) = (net.shares.len(), net.leader.now);
+    leader_publishes(&mut net, 500);
+    let during = net.shares.len() - before;
+    assert!(
+        (4..=6).contains(&during),
+        "{during} shares for 500 changes of depth in 500 ms"
+    );
+    assert!(net.shares.windows(2).skip(before).all(|w| w[1] - w[0] >= 100));
+    // The last change is not held back for good.
+    net.leader.advance(100);
+    net.route();
+    assert_eq!(net.follower(0).core.snapshot().outbox.depth, 500);
+    // Nor is the drain: the acks' depth 0 reaches the follower within 100 ms.
+    let mut acked = 0;
+    while acked < 500 {
+        let n = net.server_acks().len();
+        assert!(n > 0, "the window refills as acks come");
+        acked += n;
+    }
+    net.leader.advance(100);
+    net.route();
+    assert_eq!(net.follower(0).core.snapshot().outbox.depth, 0);
+    assert!(net.leader.now - start < 1_000);
 }

@@ -222,6 +222,9 @@ pub struct ClientCore {
     /// A follower's latest copy of the leader's state.
     pub(super) leader_view: Option<SharedState>,
     last_shared: Option<SharedState>,
+    /// When `last_shared` went out, and when a held-back change of counts is due.
+    shared_at: u64,
+    share_due: Option<u64>,
     /// Frames for follower tabs at the end of this input.
     pub(super) tab_out: Vec<(Option<String>, String)>,
     pub(super) breaker: Breaker,
@@ -283,6 +286,8 @@ impl ClientCore {
             hub: Hub::default(),
             leader_view: None,
             last_shared: None,
+            shared_at: 0,
+            share_due: None,
             tab_out: Vec::new(),
             breaker,
             metrics: Metrics::default(),
@@ -706,7 +711,14 @@ impl ClientCore {
         self.snap.role = self.role;
         self.snap.tabs = self.hub.tab_count();
         if self.role == Role::Leader {
-            self.share_state(false);
+            self.share_state(now, false);
+        } else {
+            self.share_due = None;
+        }
+        if let Some(due) = self.share_due {
+            if self.timers.get(Timer::Paced).is_none_or(|at| at > due) {
+                self.timers.set(Timer::Paced, due);
+            }
         }
         self.update_view();
     }
@@ -766,13 +778,27 @@ impl ClientCore {
         }
     }
 
-    /// Leader: tells the tabs when the shared part changed (or when `force`d, for a new tab).
-    pub(super) fn share_state(&mut self, force: bool) {
+    /// Leader: tells the linked tabs when the shared part changed (or when `force`d, for a
+    /// tab that just linked). Outbox counts move with every publish and ack, so a change of
+    /// counts alone goes out at most every [`SHARE_COUNTS_MS`]; the latest one always does.
+    pub(super) fn share_state(&mut self, now: u64, force: bool) {
         let shared = self.shared_state();
-        if force || self.last_shared.as_ref() != Some(&shared) {
-            self.last_shared = Some(shared.clone());
-            self.actions.push_back(Action::ShareState(shared));
+        let last = self.last_shared.as_ref();
+        if !force && (last == Some(&shared) || self.hub.tab_count() == 0) {
+            // Nothing new, or nobody to tell: a tab that links is told at once.
+            self.share_due = None;
+            return;
         }
+        let counts_only = last.is_some_and(|last| same_but_counts(last, &shared));
+        let due = self.shared_at.saturating_add(SHARE_COUNTS_MS);
+        if !force && counts_only && now < due {
+            self.share_due = Some(due);
+            return;
+        }
+        self.share_due = None;
+        self.shared_at = now;
+        self.last_shared = Some(shared.clone());
+        self.actions.push_back(Action::ShareState(shared));
     }
 
     /// The app's view: this client's own state, except that a linked follower shows the
@@ -855,4 +881,17 @@ impl RecentIds {
         self.set.insert(id.to_owned());
         true
     }
+}
+
+/// Least time between two shares of the leader's state that differ only in outbox counts.
+pub(super) const SHARE_COUNTS_MS: u64 = 100;
+
+/// True when the two differ at most in the outbox's depth, in-flight count and oldest entry.
+fn same_but_counts(a: &SharedState, b: &SharedState) -> bool {
+    let counts = |s: &SharedState| {
+        let mut s = s.clone();
+        (s.outbox.depth, s.outbox.in_flight, s.outbox.oldest_created_at) = (0, 0, None);
+        s
+    };
+    counts(a) == counts(b)
 }

@@ -152,7 +152,7 @@ impl ClientCore {
                         session: format!("link:{}", self.config.tab_id),
                     },
                 );
-                self.share_state(true);
+                self.share_state(now, true);
             }
             ClientMessage::Ping { ts } => self.to_tab(Some(tab), ServerMessage::Pong { ts }),
             ClientMessage::Pong { .. } => {}

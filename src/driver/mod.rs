@@ -108,12 +108,19 @@ impl Driver {
     }
 
     /// Resolves once the storage changes asked for so far have committed (or failed): a read
-    /// transaction started now waits for every write transaction started before it.
+    /// transaction waits for every write transaction started before it, and changes held
+    /// back behind a committing transaction are written right after it.
     pub fn storage_settled(&self) -> impl std::future::Future<Output = ()> + 'static {
-        let store = self.inner.open_store();
+        let inner = Rc::downgrade(&self.inner);
         async move {
-            if let Some(store) = store {
+            loop {
+                let Some(store) = inner.upgrade().and_then(|i| i.open_store()) else {
+                    return;
+                };
                 let _ = store.load().await;
+                if !inner.upgrade().is_some_and(|i| i.storage_busy()) {
+                    return;
+                }
             }
         }
     }

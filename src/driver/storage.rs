@@ -1,5 +1,7 @@
-//! Group commit: every storage change the core asks for within one tick of the event loop
-//! goes into one IndexedDB transaction. The queue and the open database are shared with the
+//! Group commit: one IndexedDB write transaction at a time. Every storage change the core
+//! asks for within one tick of the event loop, and all it asks for while a transaction is
+//! committing, goes into the next transaction, so under load transactions grow instead of
+//! queueing up. The queue and the open database are shared with the
 //! writing task, so a write already asked for completes even if the client is dropped.
 
 use std::cell::RefCell;
@@ -24,6 +26,8 @@ pub(super) struct StoreQueue {
     phase: Phase,
     pending: Vec<StoreOp>,
     scheduled: bool,
+    /// A transaction is committing; what is asked for meanwhile waits for it.
+    writing: bool,
 }
 
 pub(super) type SharedQueue = Rc<RefCell<StoreQueue>>;
@@ -34,6 +38,7 @@ pub(super) fn new_queue() -> SharedQueue {
         phase: Phase::Opening,
         pending: Vec::new(),
         scheduled: false,
+        writing: false,
     }))
 }
 
@@ -114,7 +119,7 @@ fn schedule_flush(queue: &SharedQueue, inner: &Weak<Inner>) {
     let Ok(mut q) = queue.try_borrow_mut() else {
         return;
     };
-    if q.scheduled || q.pending.is_empty() || !matches!(q.phase, Phase::Open(_)) {
+    if q.scheduled || q.writing || q.pending.is_empty() || !matches!(q.phase, Phase::Open(_)) {
         return;
     }
     q.scheduled = true;
@@ -127,10 +132,12 @@ async fn flush(queue: SharedQueue, inner: Weak<Inner>) {
     let taken = match queue.try_borrow_mut() {
         Ok(mut q) => {
             q.scheduled = false;
-            match &q.phase {
-                Phase::Open(store) => Some((store.clone(), std::mem::take(&mut q.pending))),
-                _ => None,
-            }
+            let store = match &q.phase {
+                Phase::Open(store) => store.clone(),
+                _ => return,
+            };
+            q.writing = true;
+            Some((store, std::mem::take(&mut q.pending)))
         }
         Err(_) => None,
     };
@@ -145,12 +152,17 @@ async fn flush(queue: SharedQueue, inner: Weak<Inner>) {
         })
         .collect();
     let result = store.apply(&ops).await;
+    if let Ok(mut q) = queue.try_borrow_mut() {
+        q.writing = false;
+    }
     if let Some(inner) = inner.upgrade() {
         inner.input(|core, now| match result {
             Ok(()) => core.handle_stored(now, &put_ids),
             Err(reason) => core.handle_store_failed(now, &put_ids, reason),
         });
     }
+    // What was asked for while this transaction committed.
+    schedule_flush(&queue, &inner);
 }
 
 impl Inner {
@@ -160,6 +172,13 @@ impl Inner {
             Phase::Open(store) => Some(store.clone()),
             _ => None,
         }
+    }
+
+    /// True while storage changes asked for have not all committed (or failed) yet.
+    pub(super) fn storage_busy(&self) -> bool {
+        self.storage.try_borrow().is_ok_and(|q| {
+            matches!(q.phase, Phase::Open(_)) && (q.writing || q.scheduled || !q.pending.is_empty())
+        })
     }
 
     /// Reads the shared outbox again (a tab that starts leading takes over what the others
