@@ -510,7 +510,12 @@ fn the_leader_shares_outbox_counts_at_most_every_100_ms_and_always_the_latest() 
         (4..=6).contains(&during),
         "{during} shares for 500 changes of depth in 500 ms"
     );
-    assert!(net.shares.windows(2).skip(before).all(|w| w[1] - w[0] >= 100));
+    assert!(
+        net.shares
+            .windows(2)
+            .skip(before)
+            .all(|w| w[1] - w[0] >= 100)
+    );
     // The last change is not held back for good.
     net.leader.advance(100);
     net.route();

@@ -890,7 +890,11 @@ pub(super) const SHARE_COUNTS_MS: u64 = 100;
 fn same_but_counts(a: &SharedState, b: &SharedState) -> bool {
     let counts = |s: &SharedState| {
         let mut s = s.clone();
-        (s.outbox.depth, s.outbox.in_flight, s.outbox.oldest_created_at) = (0, 0, None);
+        (
+            s.outbox.depth,
+            s.outbox.in_flight,
+            s.outbox.oldest_created_at,
+        ) = (0, 0, None);
         s
     };
     counts(a) == counts(b)
