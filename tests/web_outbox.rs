@@ -282,3 +282,63 @@ async fn a_database_from_a_newer_version_degrades_instead_of_blocking() {
     assert_eq!(get(&acked, "status").as_string().as_deref(), Some("acked"));
     c.close();
 }
+
+#[wasm_bindgen_test]
+async fn a_database_that_stays_blocked_gives_up_after_5_s_and_works_from_memory() {
+    fresh_relay().await;
+    let key = channel("blocked");
+    // A connection that ignores versionchange, and a delete queued behind it: every later
+    // open of the database waits until that connection closes.
+    let block = js_sys::Function::new_with_args(
+        "name",
+        "return new Promise((ok, fail) => { const r = indexedDB.open(name, 1); \
+         r.onerror = () => fail(r.error); \
+         r.onsuccess = () => { const held = r.result; indexedDB.deleteDatabase(name); \
+           ok(() => held.close()); }; });",
+    );
+    let release = settle(
+        block
+            .call1(
+                &JsValue::NULL,
+                &JsValue::from_str(&format!("syncline:{key}")),
+            )
+            .unwrap()
+            .unchecked_into(),
+    )
+    .await
+    .unwrap();
+
+    let c = client(&format!(r#""storageKey":"{key}""#));
+    assert_eq!(
+        outbox_field(&c, "storage").as_string().as_deref(),
+        Some("loading")
+    );
+    wait_until("storage given up", 7_000, || {
+        outbox_field(&c, "storage").as_string().as_deref() == Some("memory")
+    })
+    .await;
+    assert_eq!(outbox_field(&c, "degraded"), JsValue::TRUE);
+    let last = outbox_field(&c, "lastError");
+    assert_eq!(get(&last, "kind").as_string().as_deref(), Some("storage"));
+    assert!(
+        get(&last, "message")
+            .as_string()
+            .is_some_and(|m| m.contains("within 5 s")),
+        "{last:?}"
+    );
+    // The open that finally goes through after the connection closes changes nothing.
+    release
+        .unchecked_ref::<js_sys::Function>()
+        .call0(&JsValue::NULL)
+        .unwrap();
+    wait_open(&c).await;
+    let acked = settle(publish(&c, &channel("blocked-ch"), 1))
+        .await
+        .unwrap();
+    assert_eq!(get(&acked, "status").as_string().as_deref(), Some("acked"));
+    assert_eq!(
+        outbox_field(&c, "storage").as_string().as_deref(),
+        Some("memory")
+    );
+    c.close();
+}

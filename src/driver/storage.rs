@@ -9,11 +9,14 @@ use std::rc::{Rc, Weak};
 
 use super::Inner;
 
+use gloo_timers::callback::Timeout;
+
+use crate::core::StoreOp;
+use crate::web::store::Store;
+
 /// How long opening IndexedDB may take (it can be blocked by another tab's old connection)
 /// before the outbox works from memory instead.
 const OPEN_TIMEOUT_MS: u32 = 5_000;
-use crate::core::StoreOp;
-use crate::web::store::Store;
 
 enum Phase {
     Opening,
@@ -28,6 +31,9 @@ pub(super) struct StoreQueue {
     scheduled: bool,
     /// A transaction is committing; what is asked for meanwhile waits for it.
     writing: bool,
+    /// The give-up timer while the database is opening; dropped (cleared) once it has opened,
+    /// so an idle page has no stray wakeup.
+    open_timeout: Option<Timeout>,
 }
 
 pub(super) type SharedQueue = Rc<RefCell<StoreQueue>>;
@@ -39,6 +45,7 @@ pub(super) fn new_queue() -> SharedQueue {
         pending: Vec::new(),
         scheduled: false,
         writing: false,
+        open_timeout: None,
     }))
 }
 
@@ -48,14 +55,16 @@ impl Inner {
         let weak = Rc::downgrade(self);
         let queue = self.storage.clone();
         let (timeout_weak, timeout_queue) = (weak.clone(), queue.clone());
-        wasm_bindgen_futures::spawn_local(async move {
-            gloo_timers::future::TimeoutFuture::new(OPEN_TIMEOUT_MS).await;
+        let timeout = Timeout::new(OPEN_TIMEOUT_MS, move || {
             give_up_opening(
                 &timeout_queue,
                 &timeout_weak,
                 "IndexedDB did not open within 5 s (blocked?)".to_owned(),
             );
         });
+        if let Ok(mut q) = queue.try_borrow_mut() {
+            q.open_timeout = Some(timeout);
+        }
         wasm_bindgen_futures::spawn_local(async move {
             let opened = match Store::open(&name).await {
                 Ok(store) => store.load().await.map(|loaded| (store, loaded)),
@@ -65,7 +74,8 @@ impl Inner {
                 Ok((store, loaded)) => {
                     match queue.try_borrow_mut() {
                         Ok(mut q) if matches!(q.phase, Phase::Opening) => {
-                            q.phase = Phase::Open(Rc::new(store))
+                            q.phase = Phase::Open(Rc::new(store));
+                            q.open_timeout = None;
                         }
                         // Too late: the outbox already works from memory.
                         _ => return,
@@ -82,7 +92,15 @@ impl Inner {
                     }
                     schedule_flush(&queue, &weak);
                 }
-                Err(reason) => give_up_opening(&queue, &weak, reason),
+                Err(reason) => {
+                    give_up_opening(&queue, &weak, reason);
+                    // Not from inside the timer's own callback: here it has not fired.
+                    let timeout = queue
+                        .try_borrow_mut()
+                        .ok()
+                        .and_then(|mut q| q.open_timeout.take());
+                    drop(timeout);
+                }
             }
         });
     }
