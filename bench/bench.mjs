@@ -258,7 +258,7 @@ async function scenario(name, spec, libs, rounds, measure) {
   writeFileSync(join(OUT, "results.json"), JSON.stringify(out, null, 2));
 }
 
-const SOCKET_LIBS = ["websocket", "partysocket", "socket.io-client", "syncline"];
+const SOCKET_LIBS = ["websocket", "partysocket", "socket.io-client", "syncline", "syncline (socket.io)"];
 const f1 = (x) => (Number.isFinite(x) ? x.toFixed(1) : String(x));
 const f2 = (x) => (Number.isFinite(x) ? x.toFixed(2) : String(x));
 

@@ -58,26 +58,10 @@ export const LIBS = {
   },
 
   async syncline({ room, urls, params }) {
-    const { createClient, initSyncline } = await import("/pkg/index.js");
-    const wasm = await initSyncline();
-    const client = await createClient({
-      url: urls.relay,
-      storageKey: params.get("key") ?? `bench-${room}-${Math.random().toString(36).slice(2)}`,
-      shareConnection: params.get("share") !== "0",
-    });
     const durable = params.get("durable") === "1";
+    const { client, wasm, opened } = await synclineClient(params, room, { url: urls.relay });
     let handler = () => {};
     let subscribed = false;
-    const opened = whenOpen((done) => {
-      let stop = null;
-      const check = (s) => {
-        if (s.state !== "open" || s.role === "pending") return false;
-        stop?.();
-        done();
-        return true;
-      };
-      if (!check(client.getState())) stop = client.onStateChange(check);
-    });
     return {
       client,
       opened,
@@ -95,4 +79,44 @@ export const LIBS = {
       close: () => client.close(),
     };
   },
+
+  // syncline in front of the same socket.io server as socket.io-client, used the same way:
+  // events with emit and on (at most once, like socket.io-client's emit).
+  async "syncline (socket.io)"({ room, urls, params }) {
+    const url = `${urls.sio}/?room=${encodeURIComponent(room)}`;
+    const { client, wasm, opened } = await synclineClient(params, room, { url, protocol: "socket.io" });
+    let handler = () => {};
+    client.on("tick", (data, meta) => handler(data, meta));
+    return {
+      client,
+      opened,
+      onTick: (fn) => (handler = fn),
+      blast: (n) => client.emit("blast", n),
+      publish: (data) => client.emit("tick", data),
+      memoryBytes: () => wasm.memory.buffer.byteLength,
+      close: () => client.close(),
+    };
+  },
 };
+
+/** A syncline client for `options`; `opened` resolves once it is open with a settled role. */
+async function synclineClient(params, room, options) {
+  const { createClient, initSyncline } = await import("/pkg/index.js");
+  const wasm = await initSyncline();
+  const client = await createClient({
+    storageKey: params.get("key") ?? `bench-${room}-${Math.random().toString(36).slice(2)}`,
+    shareConnection: params.get("share") !== "0",
+    ...options,
+  });
+  const opened = whenOpen((done) => {
+    let stop = null;
+    const check = (s) => {
+      if (s.state !== "open" || s.role === "pending") return false;
+      stop?.();
+      done();
+      return true;
+    };
+    if (!check(client.getState())) stop = client.onStateChange(check);
+  });
+  return { client, wasm, opened };
+}
