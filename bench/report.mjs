@@ -62,7 +62,7 @@ export function writeTable(results, file) {
   const lines = [];
   const m = results.machine;
   lines.push(`Measured ${results.date.slice(0, 10)} on ${m.cpu} (${m.cores} cores, ${m.memoryGiB} GiB), ${m.os}, ${m.browser} headless, Node ${m.node}; ` +
-    `median of ${results.rounds} rounds (startup: at least 5; memory and idle: 1)${results.quick ? "; QUICK run with small counts" : ""}.`);
+    `median of ${results.rounds} rounds (startup: at least 9; memory and idle: 1)${results.quick ? "; QUICK run with small counts" : ""}.`);
   lines.push("");
   lines.push("| scenario | library | figure | value | syncline ÷ it |");
   lines.push("|---|---|---|---|---|");

@@ -117,7 +117,7 @@ const scenarios = {
     const supervisor = params.get("supervisor");
     const post = (path) => fetch(`${supervisor}/${path}`, { method: "POST" });
     await post("kill");
-    const { createClient } = await import("/pkg/index.js");
+    const { createClient } = await import("/peers/syncline.js");
     const client = await createClient({ url: urls.relay, storageKey: `bench-${room}` });
     const until = (predicate) => new Promise((resolve) => {
       if (predicate(client.getState())) return resolve(performance.now());

@@ -5,8 +5,8 @@
 //   conn.blast(n)        asks the server to send n events to this connection
 //   conn.publish(data)   sends one event for the other connections of the room
 //   conn.memoryBytes()   library memory outside the JS heap (syncline's wasm memory)
-// The libraries are ordinary npm packages bundled with esbuild (bench/peers.mjs) and syncline's
-// npm package as it ships (pkg/).
+// The libraries are ordinary npm packages bundled with esbuild (bench/peers.mjs), and so is
+// syncline's npm package (pkg/index.js with its glue; the wasm beside it), as an app ships them.
 
 const wsUrl = (base, room) => `${base}/?room=${encodeURIComponent(room)}`;
 
@@ -101,7 +101,7 @@ export const LIBS = {
 
 /** A syncline client for `options`; `opened` resolves once it is open with a settled role. */
 async function synclineClient(params, room, options) {
-  const { createClient, initSyncline } = await import("/pkg/index.js");
+  const { createClient, initSyncline } = await import("/peers/syncline.js");
   const wasm = await initSyncline();
   const client = await createClient({
     storageKey: params.get("key") ?? `bench-${room}-${Math.random().toString(36).slice(2)}`,
