@@ -95,8 +95,9 @@ fuzz:
 
 ## ----- benchmarks (not part of make test) -----
 
-# syncline side by side with socket.io-client, partysocket, a plain WebSocket, workbox's Queue
-# and broadcast-channel, in one headless Chromium, 3 rounds (about 15 minutes). Writes
+# syncline (through the relay, and against a socket.io server) side by side with socket.io-client,
+# partysocket, a plain WebSocket, workbox's Queue and broadcast-channel, in one headless Chromium,
+# 3 rounds (about ten minutes). Writes
 # target/bench/results.json, results.md (with the sizes of `make size`) and chart.svg.
 # ROUNDS=1, QUICK=1 (smaller counts) and ONLY=inbound,latency,… shorten it.
 bench: size relay
