@@ -10,16 +10,15 @@
 
 use std::collections::VecDeque;
 
-use super::backoff::Backoff;
 use super::breaker::Breaker;
-use super::docs::merge::Strategy;
+use super::config::Config;
 use super::docs::{Conflict, Docs};
 use super::error::{ClientError, RequestError, SendError};
 use super::gates::Gates;
 use super::hub::Hub;
 use super::id::IdGen;
 use super::metrics::Metrics;
-use super::outbox::{DeadLetter, Outbox, OutboxConfig, OutboxEvent, StoreOp};
+use super::outbox::{DeadLetter, Outbox, OutboxEvent, StoreOp};
 use super::pending::{AnswerPolicy, Outgoing, PendingTable};
 use super::rng::Rng;
 use super::router::{Router, SubId};
@@ -27,94 +26,6 @@ use super::state::{ConnectionState, ErrorInfo, Role, Snapshot, StorageState};
 use super::tabs::SharedState;
 use super::timer::{Timer, TimerTable};
 use crate::protocol::envelope::{ClientMessage, RawJson, encode_batch};
-
-/// Settings of a client; [`Config::new`] gives the documented defaults.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Config {
-    /// WebSocket URL of the server (for Socket.IO, the Engine.IO URL with `EIO=4`).
-    pub url: String,
-    /// What the server speaks: the syncline envelope (default) or Socket.IO.
-    pub protocol: super::socketio::Protocol,
-    /// This client's id, sent in `hello`.
-    pub client_id: String,
-    /// Ask the app for credentials before every connect.
-    pub use_auth: bool,
-    /// Reconnect delays (default 1 s, ×2, max 30 s, ±50 %).
-    pub reconnect: Backoff,
-    /// Ping interval (default 15 s).
-    pub heartbeat_interval_ms: u64,
-    /// Time allowed for the pong (default 5 s).
-    pub heartbeat_timeout_ms: u64,
-    /// Time allowed for auth, socket open and welcome together (default 10 s).
-    pub connect_timeout_ms: u64,
-    /// Requests: time per attempt (default 5 s) and retries (default 3).
-    pub request: AnswerPolicy,
-    /// Spacing of request retries (default 1 s, ×2).
-    pub request_backoff: Backoff,
-    /// Time the server has to ack a publish once sent (default 5 s).
-    pub publish_timeout_ms: u64,
-    /// Messages held while not connected (default 1,000).
-    pub send_buffer: usize,
-    /// Largest frame accepted from the server (default 1 MiB).
-    pub max_message_bytes: usize,
-    /// Messages per frame when several go out at once (default 64).
-    pub max_batch: usize,
-    /// The durable outbox: window, ack timeout, retries, retention, size.
-    pub outbox: OutboxConfig,
-    /// Consecutive send failures that open the circuit breaker (default 5).
-    pub breaker_threshold: u32,
-    /// Time the breaker stays open before a probe (default 30 s).
-    pub breaker_cooldown_ms: u64,
-    /// How document conflicts are settled unless a key says otherwise (default last-writer-wins).
-    pub conflict_strategy: Strategy,
-    /// Conflicts kept in the audit trail (default 500).
-    pub audit_size: usize,
-    /// Batched publishes: at most this many per frame (default 10)…
-    pub batch_max: usize,
-    /// …held at most this long (default 2 s).
-    pub batch_delay_ms: u64,
-    /// This tab's id on the tab bus (also prefixes request ids, unique across tabs).
-    pub tab_id: String,
-    /// Seed of the jitter source.
-    pub seed: u64,
-}
-
-impl Config {
-    /// Defaults for a server at `url`.
-    pub fn new(url: impl Into<String>, client_id: impl Into<String>) -> Self {
-        Self {
-            url: url.into(),
-            protocol: super::socketio::Protocol::Envelope,
-            client_id: client_id.into(),
-            use_auth: false,
-            reconnect: Backoff::default(),
-            heartbeat_interval_ms: 15_000,
-            heartbeat_timeout_ms: 5_000,
-            connect_timeout_ms: 10_000,
-            request: AnswerPolicy {
-                timeout_ms: 5_000,
-                retries: 3,
-            },
-            request_backoff: Backoff {
-                jitter_permille: 0,
-                ..Backoff::default()
-            },
-            publish_timeout_ms: 5_000,
-            send_buffer: 1_000,
-            max_message_bytes: 1 << 20,
-            max_batch: 64,
-            outbox: OutboxConfig::default(),
-            breaker_threshold: 5,
-            breaker_cooldown_ms: 30_000,
-            conflict_strategy: Strategy::LastWriterWins,
-            audit_size: 500,
-            batch_max: 10,
-            batch_delay_ms: 2_000,
-            tab_id: "tab".to_owned(),
-            seed: 1,
-        }
-    }
-}
 
 /// What the browser must do for the core.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -216,15 +127,15 @@ pub struct ClientCore {
     pub(super) config: Config,
     pub(super) snap: Snapshot,
     /// What JS sees: `snap`, or for a follower the leader's shared state over it; versioned.
-    view: Snapshot,
+    pub(super) view: Snapshot,
     pub(super) role: Role,
     pub(super) hub: Hub,
     /// A follower's latest copy of the leader's state.
     pub(super) leader_view: Option<SharedState>,
-    last_shared: Option<SharedState>,
+    pub(super) last_shared: Option<SharedState>,
     /// When `last_shared` went out, and when a held-back change of counts is due.
-    shared_at: u64,
-    share_due: Option<u64>,
+    pub(super) shared_at: u64,
+    pub(super) share_due: Option<u64>,
     /// Frames for follower tabs at the end of this input.
     pub(super) tab_out: Vec<(Option<String>, String)>,
     pub(super) breaker: Breaker,
@@ -760,92 +671,6 @@ impl ClientCore {
             }),
         });
     }
-
-    /// What the leader's tabs show of its connection.
-    pub(super) fn shared_state(&self) -> SharedState {
-        let unix =
-            |at: u64| u64::try_from(i128::from(at) + i128::from(self.wall_offset)).unwrap_or(0);
-        SharedState {
-            state: self.snap.state,
-            online: self.snap.online,
-            attempt: self.snap.attempt,
-            reconnects: self.snap.reconnects,
-            rtt_ms: self.snap.rtt_ms,
-            retry_at: self.snap.retry_at.map(unix),
-            last_error: self.snap.last_error.clone(),
-            session: self.snap.session.clone(),
-            outbox: self.snap.outbox.clone(),
-        }
-    }
-
-    /// Leader: tells the linked tabs when the shared part changed (or when `force`d, for a
-    /// tab that just linked). Outbox counts move with every publish and ack, so a change of
-    /// counts alone goes out at most every [`SHARE_COUNTS_MS`]; the latest one always does.
-    pub(super) fn share_state(&mut self, now: u64, force: bool) {
-        let shared = self.shared_state();
-        let last = self.last_shared.as_ref();
-        if !force && (last == Some(&shared) || self.hub.tab_count() == 0) {
-            // Nothing new, or nobody to tell: a tab that links is told at once.
-            self.share_due = None;
-            return;
-        }
-        let counts_only = last.is_some_and(|last| same_but_counts(last, &shared));
-        let due = self.shared_at.saturating_add(SHARE_COUNTS_MS);
-        if !force && counts_only && now < due {
-            self.share_due = Some(due);
-            return;
-        }
-        self.share_due = None;
-        self.shared_at = now;
-        self.last_shared = Some(shared.clone());
-        self.actions.push_back(Action::ShareState(shared));
-    }
-
-    /// The app's view: this client's own state, except that a linked follower shows the
-    /// leader's connection and outbox. The version moves only when something visible did.
-    fn update_view(&mut self) {
-        let mut view = self.snap.clone();
-        if self.role == Role::Follower && self.is_open() {
-            if let Some(leader) = &self.leader_view {
-                let mono = |at: u64| {
-                    u64::try_from(i128::from(at) - i128::from(self.wall_offset)).unwrap_or(0)
-                };
-                view.state = leader.state;
-                view.online = leader.online;
-                view.attempt = leader.attempt;
-                view.reconnects = leader.reconnects;
-                view.rtt_ms = leader.rtt_ms;
-                view.retry_at = leader.retry_at.map(mono);
-                view.last_error = leader.last_error.clone();
-                view.session = leader.session.clone();
-                view.outbox = leader.outbox.clone();
-            }
-        }
-        view.version = self.view.version;
-        if view != self.view {
-            view.version += 1;
-            self.view = view;
-        }
-    }
-
-    /// Sends the frames queued for tabs: consecutive ones for the same tab share a message.
-    fn flush_tab_out(&mut self) {
-        let mut out = std::mem::take(&mut self.tab_out).into_iter().peekable();
-        while let Some((to, first)) = out.next() {
-            let mut frames = vec![first];
-            while frames.len() < self.config.max_batch.max(1)
-                && out.peek().is_some_and(|(t, _)| *t == to)
-            {
-                if let Some((_, frame)) = out.next() {
-                    frames.push(frame);
-                }
-            }
-            self.actions.push_back(Action::ToTab {
-                to,
-                frame: encode_batch(frames),
-            });
-        }
-    }
 }
 
 /// The app's conflict resolver.
@@ -881,21 +706,4 @@ impl RecentIds {
         self.set.insert(id.to_owned());
         true
     }
-}
-
-/// Least time between two shares of the leader's state that differ only in outbox counts.
-pub(super) const SHARE_COUNTS_MS: u64 = 100;
-
-/// True when the two differ at most in the outbox's depth, in-flight count and oldest entry.
-fn same_but_counts(a: &SharedState, b: &SharedState) -> bool {
-    let counts = |s: &SharedState| {
-        let mut s = s.clone();
-        (
-            s.outbox.depth,
-            s.outbox.in_flight,
-            s.outbox.oldest_created_at,
-        ) = (0, 0, None);
-        s
-    };
-    counts(a) == counts(b)
 }

@@ -4,6 +4,7 @@
 pub mod backoff;
 pub mod breaker;
 pub mod client;
+mod config;
 pub mod docs;
 pub mod documents;
 mod durable;
@@ -20,12 +21,14 @@ pub mod outbox;
 pub mod pending;
 pub mod rng;
 pub mod router;
+mod share;
 pub mod socketio;
 pub mod state;
 pub mod tabs;
 pub mod timer;
 
-pub use client::{Action, ClientCore, Config, Delivery, DocChange, Event};
+pub use client::{Action, ClientCore, Delivery, DocChange, Event};
+pub use config::Config;
 pub use error::{ClientError, RequestError, SendError};
 pub use outbox::{DeadLetter, OutboxConfig, OutboxEntry, StoreOp};
 pub use socketio::Protocol;
