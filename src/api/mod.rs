@@ -195,7 +195,7 @@ impl SynclineClient {
         if name.is_empty() {
             return Err(convert::invalid_argument("event name must not be empty"));
         }
-        if crate::core::socketio::is_reserved(name) && self.speaks_socketio()? {
+        if crate::protocol::socketio::RESERVED_EVENTS.contains(&name) && self.speaks_socketio()? {
             return Err(convert::invalid_argument(&format!(
                 "{name:?} is reserved by Socket.IO and cannot be sent as an event"
             )));

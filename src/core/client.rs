@@ -25,7 +25,7 @@ use super::router::{Router, SubId};
 use super::state::{ConnectionState, ErrorInfo, Role, Snapshot, StorageState};
 use super::tabs::SharedState;
 use super::timer::{Timer, TimerTable};
-use crate::protocol::envelope::{ClientMessage, RawJson, encode_batch};
+use crate::protocol::{Encoded, Inbound, Outbound, RawJson, Wire};
 
 /// What the browser must do for the core.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,7 +149,7 @@ pub struct ClientCore {
     /// Recently delivered publish ids, to drop an event delivered twice.
     pub(super) recent_ids: RecentIds,
     /// Publishes that opted into batching, and when they must go at the latest.
-    pub(super) batched: Vec<String>,
+    pub(super) batched: Vec<Outbound>,
     pub(super) batch_deadline: Option<u64>,
     /// Documents changed since the last animation frame.
     pub(super) docs_changed: std::collections::BTreeSet<String>,
@@ -172,13 +172,19 @@ pub struct ClientCore {
     /// Unix ms minus monotonic ms, to date entries and apply retention.
     pub(super) wall_offset: i64,
     ids: IdGen,
-    /// Frames to send at the end of this input, several per frame when there are many.
-    outgoing: Vec<String>,
+    /// Messages to send at the end of this input (the wire may put several in one frame).
+    outgoing: Vec<Outbound>,
     next_request: u64,
-    /// The Socket.IO translation, when the server speaks it.
-    pub(super) sio: super::socketio::SioWire,
+    /// The server's protocol (a follower's link to its leader speaks the envelope).
+    pub(super) wire: Box<dyn Wire>,
+    /// `wire` is the envelope of a follower's link to its leader.
+    pub(super) wire_is_link: bool,
+    /// What the wire answered by itself, handled before the input ends.
+    answered: VecDeque<Inbound>,
+    /// Events counted here, per channel, for servers that number none.
+    pub(super) local_seqs: std::collections::HashMap<String, u64>,
     /// Emits waiting for the connection (they have no answer to wait for).
-    pub(super) held_emits: VecDeque<String>,
+    pub(super) held_emits: VecDeque<Outbound>,
 }
 
 impl ClientCore {
@@ -189,6 +195,7 @@ impl ClientCore {
         let outbox = Outbox::new(config.outbox);
         let breaker = Breaker::new(config.breaker_threshold, config.breaker_cooldown_ms);
         let docs = Docs::new(config.conflict_strategy, config.audit_size);
+        let wire = config.protocol.wire();
         Self {
             config,
             snap: Snapshot::default(),
@@ -230,7 +237,10 @@ impl ClientCore {
             ids: IdGen::default(),
             outgoing: Vec::new(),
             next_request: 0,
-            sio: super::socketio::SioWire::default(),
+            wire,
+            wire_is_link: false,
+            answered: VecDeque::new(),
+            local_seqs: std::collections::HashMap::new(),
             held_emits: VecDeque::new(),
         }
     }
@@ -292,22 +302,15 @@ impl ClientCore {
     pub fn disconnect(&mut self, now: u64) {
         let _ = now;
         self.want_open = false;
-        if self.sio_active() && self.is_open() {
-            // Tell a Socket.IO server that this is a client disconnect, not a lost transport.
-            let ns = match &self.config.protocol {
-                super::socketio::Protocol::SocketIo { namespace } => namespace.clone(),
-                super::socketio::Protocol::Envelope => "/".to_owned(),
-            };
-            let bye = crate::protocol::socketio::Packet::new(
-                crate::protocol::socketio::PacketType::Disconnect,
-                &ns,
-            );
-            self.push_action(Action::Send(bye.encode()));
+        if self.is_open() {
+            // A protocol that tells a client disconnect from a lost transport says goodbye.
+            if let Some(bye) = self.wire.goodbye() {
+                self.push_action(Action::Send(bye));
+            }
         }
         self.drop_socket(1000, "client disconnect");
         if !self.held_emits.is_empty() {
-            let mut reason = String::new();
-            crate::protocol::json::write_u64(&mut reason, self.held_emits.len() as u64);
+            let mut reason = crate::protocol::raw::decimal(self.held_emits.len() as u64);
             reason.push_str(" emit(s) not sent: the client was disconnected");
             self.held_emits.clear();
             self.report_error(ClientError::EmitDropped(reason));
@@ -340,7 +343,7 @@ impl ClientCore {
         let _ = now;
         let (id, first) = self.router.add(channel, event, priority, since);
         if first && self.is_open() {
-            self.send(ClientMessage::Subscribe {
+            self.send(Outbound::Subscribe {
                 channel: channel.to_owned(),
                 since,
             });
@@ -355,7 +358,7 @@ impl ClientCore {
         if let Some(channel) = self.router.remove(id) {
             // Other tabs may still want the channel through this (leader) connection.
             if self.is_open() && !self.hub.has_channel(&channel) {
-                self.send(ClientMessage::Unsubscribe { channel });
+                self.send(Outbound::Unsubscribe { channel });
             }
         }
         self.finish(now);
@@ -424,7 +427,7 @@ impl ClientCore {
         self.next_request += 1;
         // Unique across tabs: a leader forwards requests of several tabs on one connection.
         let mut id = format!("{}.r", self.config.tab_id);
-        crate::protocol::json::write_u64(&mut id, self.next_request);
+        crate::protocol::raw::write_u64(&mut id, self.next_request);
         let message = Outgoing::Request {
             id: id.clone(),
             event,
@@ -448,7 +451,7 @@ impl ClientCore {
         if self.snap.state == ConnectionState::Closed {
             return Err(SendError::Closed { message: () });
         }
-        let message = ClientMessage::Emit {
+        let message = Outbound::Emit {
             event,
             data,
             spread,
@@ -456,7 +459,7 @@ impl ClientCore {
         if self.is_open() {
             self.send(message);
         } else if self.held_emits.len() < self.config.send_buffer {
-            self.held_emits.push_back(message.encode());
+            self.held_emits.push_back(message);
         } else {
             return Err(SendError::BufferFull {
                 capacity: self.config.send_buffer,
@@ -485,13 +488,13 @@ impl ClientCore {
     // ----- shared helpers -----
 
     /// Queues a message; it goes out at the end of this input, batched with the others.
-    pub(super) fn send(&mut self, message: ClientMessage) {
-        self.outgoing.push(message.encode());
+    pub(super) fn send(&mut self, message: Outbound) {
+        self.outgoing.push(message);
     }
 
-    /// Queues encoded messages.
-    pub(super) fn send_batched(&mut self, frames: Vec<String>) {
-        self.outgoing.extend(frames);
+    /// Queues messages.
+    pub(super) fn send_batched(&mut self, messages: Vec<Outbound>) {
+        self.outgoing.extend(messages);
     }
 
     /// Any other action goes after the messages queued before it.
@@ -500,23 +503,43 @@ impl ClientCore {
         self.actions.push_back(action);
     }
 
+    /// Encodes what was queued through the wire, into as few frames as the wire allows.
     fn flush_outgoing(&mut self) {
-        self.metrics.messages_out += self.outgoing.len() as u64;
-        if self.sio_active() {
-            // One Socket.IO packet per frame.
-            let messages = std::mem::take(&mut self.outgoing);
-            for frame in self.sio_translate(messages) {
-                self.actions.push_back(Action::Send(frame));
-            }
+        self.transmit_wire();
+        if self.outgoing.is_empty() {
             return;
         }
-        let mut messages = std::mem::take(&mut self.outgoing).into_iter().peekable();
-        while messages.peek().is_some() {
-            let chunk: Vec<String> = messages
-                .by_ref()
-                .take(self.config.max_batch.max(1))
-                .collect();
-            self.actions.push_back(Action::Send(encode_batch(chunk)));
+        self.metrics.messages_out += self.outgoing.len() as u64;
+        let mut frames = Vec::with_capacity(self.outgoing.len());
+        for message in std::mem::take(&mut self.outgoing) {
+            match self.wire.encode(message) {
+                Ok(Encoded::Frame(frame)) => frames.push(frame),
+                Ok(Encoded::Answered(answer)) => self.answered.push_back(answer),
+                Ok(_) => {}
+                Err(error) => self.report_error(error.into()),
+            }
+        }
+        for frame in self.wire.join(frames, self.config.max_batch) {
+            self.actions.push_back(Action::Send(frame));
+        }
+        self.transmit_wire();
+    }
+
+    /// Frames the wire sends by itself (a pong, an ack, a held handshake).
+    pub(super) fn transmit_wire(&mut self) {
+        while let Some(frame) = self.wire.poll_transmit() {
+            self.actions.push_back(Action::Send(frame));
+        }
+    }
+
+    /// Sends what was queued and handles what the wire answered itself, until neither is left.
+    fn settle(&mut self, now: u64) {
+        loop {
+            self.flush_outgoing();
+            let Some(answer) = self.answered.pop_front() else {
+                return;
+            };
+            self.handle_inbound(now, answer);
         }
     }
 
@@ -550,11 +573,6 @@ impl ClientCore {
     /// reports outbox events, re-arms timers, shares the state with other tabs, and bumps the
     /// snapshot version when what the app sees changed.
     pub(super) fn finish(&mut self, now: u64) {
-        if self.sio_active() {
-            // Subscriptions are live at once on Socket.IO: settle them within this input.
-            self.flush_outgoing();
-            self.sio_settle(now);
-        }
         if self.is_open() {
             let allowance = self.breaker.allowance(now);
             let messages = self
@@ -572,8 +590,8 @@ impl ClientCore {
                 self.outgoing.extend(batched);
             }
         }
-        self.flush_outgoing();
-        self.sio_settle(now);
+        // What the wire answered itself (a subscription live at once) is handled in this input.
+        self.settle(now);
         self.flush_tab_out();
         let ops = self.outbox.take_ops();
         if !ops.is_empty() && self.storage != StorageState::Memory {

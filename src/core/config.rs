@@ -11,7 +11,7 @@ pub struct Config {
     /// WebSocket URL of the server (for Socket.IO, the Engine.IO URL with `EIO=4`).
     pub url: String,
     /// What the server speaks: the syncline envelope (default) or Socket.IO.
-    pub protocol: super::socketio::Protocol,
+    pub protocol: crate::protocol::Protocol,
     /// This client's id, sent in `hello`.
     pub client_id: String,
     /// Ask the app for credentials before every connect.
@@ -61,7 +61,7 @@ impl Config {
     pub fn new(url: impl Into<String>, client_id: impl Into<String>) -> Self {
         Self {
             url: url.into(),
-            protocol: super::socketio::Protocol::Envelope,
+            protocol: crate::protocol::Protocol::Envelope,
             client_id: client_id.into(),
             use_auth: false,
             reconnect: Backoff::default(),

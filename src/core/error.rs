@@ -2,6 +2,7 @@
 
 use crate::protocol::envelope::{DecodeError, ServerError};
 use crate::protocol::socketio::SocketIoError;
+use crate::protocol::wire::WireError;
 
 /// Something went wrong on the connection; reported as an `error` event and in the state.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -59,6 +60,24 @@ pub enum ClientError {
     /// The browser could not create the socket (bad URL, blocked port).
     #[error("socket could not be opened: {0}")]
     SocketOpen(String),
+}
+
+impl From<WireError> for ClientError {
+    fn from(error: WireError) -> Self {
+        match error {
+            WireError::Envelope(e) => Self::MalformedFrame(e),
+            WireError::SocketIo(e) => Self::MalformedPacket(e),
+            WireError::Unsupported(what) => Self::Unsupported(what),
+            WireError::UnexpectedBinary(len) => Self::UnexpectedBinary(len),
+            WireError::UnknownAck(id) => Self::UnknownAnswer {
+                kind: "ack",
+                id: crate::protocol::raw::decimal(id),
+            },
+            WireError::TooLarge { .. } => {
+                Self::EmitDropped("larger than the server's maxPayload".to_owned())
+            }
+        }
+    }
 }
 
 impl ClientError {

@@ -4,7 +4,8 @@ use super::client::{ClientCore, Delivery, Event, Phase};
 use super::error::{ClientError, RequestError};
 use super::pending::Outgoing;
 use super::router::SeqCheck;
-use crate::protocol::envelope::{self, ClientMessage, ServerMessage};
+use crate::protocol::envelope::{ServerError, ServerMessage};
+use crate::protocol::{InEvent, Inbound, Outbound};
 
 impl ClientCore {
     /// A text frame arrived on the socket of `attempt`.
@@ -21,17 +22,15 @@ impl ClientCore {
                 size: frame.len(),
                 limit: self.config.max_message_bytes,
             });
-        } else if self.sio_active() {
-            self.handle_sio_frame(now, frame);
         } else {
-            match envelope::decode_server_frame(frame) {
-                Err(error) => self.report_error(ClientError::MalformedFrame(error)),
+            match self.wire.decode(frame) {
+                Err(error) => self.report_error(error.into()),
                 Ok(messages) => {
                     self.metrics.messages_in += messages.len() as u64;
                     for message in messages {
                         match message {
-                            Ok(message) => self.handle_message(now, message),
-                            Err(error) => self.report_error(ClientError::MalformedFrame(error)),
+                            Ok(message) => self.handle_inbound(now, message),
+                            Err(error) => self.report_error(error.into()),
                         }
                         if self.phase == Phase::Down {
                             break;
@@ -39,7 +38,9 @@ impl ClientCore {
                     }
                 }
             }
+            self.transmit_wire();
         }
+        self.server_alive(now);
         self.finish(now);
     }
 
@@ -56,25 +57,41 @@ impl ClientCore {
         self.finish(now);
     }
 
-    /// A binary frame arrived; the envelope protocol has none, so it is reported and dropped.
+    /// A binary frame arrived: the wire decides whether it was announced.
     pub fn handle_binary(&mut self, now: u64, attempt: u64, len: usize) {
         if attempt != self.attempt_id || self.phase == Phase::Down {
             return;
         }
         self.last_rx = now;
-        if self.sio_active() {
-            self.handle_sio_binary(len);
-        } else {
-            self.report_error(ClientError::UnexpectedBinary(len));
+        if let Err(error) = self.wire.decode_binary(len) {
+            self.report_error(error.into());
         }
         self.finish(now);
     }
 
-    pub(super) fn handle_message(&mut self, now: u64, message: ServerMessage) {
+    /// The sequence of an event: the server's, or for a server that numbers none, the next
+    /// of this client's count. Only channels someone listens to are counted, so a server
+    /// sending endless event names cannot grow this client's memory.
+    fn sequence(&mut self, channel: &str, seq: Option<u64>) -> Option<u64> {
+        if seq.is_some() {
+            return seq;
+        }
+        if self.router.channel(channel).is_none() && !self.hub.has_channel(channel) {
+            return None;
+        }
+        let counter = self.local_seqs.entry(channel.to_owned()).or_insert(0);
+        *counter += 1;
+        Some(*counter)
+    }
+
+    pub(super) fn handle_inbound(&mut self, now: u64, message: Inbound) {
         match message {
-            ServerMessage::Welcome { session } => self.on_welcome(now, session),
-            ServerMessage::Denied { reason } => self.lose(now, ClientError::AuthRejected(reason)),
-            ServerMessage::Subscribed { channel, seq } => {
+            Inbound::Session { session } => self.on_welcome(now, session),
+            Inbound::Denied { reason } => self.lose(now, ClientError::AuthRejected(reason)),
+            Inbound::Closed { reason } => self.lose(now, ClientError::ServerDisconnect(reason)),
+            Inbound::Subscribed { channel, seq } => {
+                let seq =
+                    seq.unwrap_or_else(|| self.local_seqs.get(&channel).copied().unwrap_or(0));
                 if self.hub.has_channel(&channel) {
                     self.to_tab(
                         None,
@@ -86,61 +103,8 @@ impl ClientCore {
                 }
                 self.router.mark_live(&channel, seq);
             }
-            ServerMessage::Event {
-                channel,
-                event,
-                seq,
-                id,
-                data,
-                spread,
-            } => {
-                // Follower tabs get every event of their channels, replays included; each
-                // drops what it has seen, as this router does for this tab.
-                if self.hub.has_channel(&channel) {
-                    self.hub.saw(&channel, seq);
-                    self.to_tab(
-                        None,
-                        ServerMessage::Event {
-                            channel: channel.clone(),
-                            event: event.clone(),
-                            seq,
-                            id: id.clone(),
-                            data: data.clone(),
-                            spread,
-                        },
-                    );
-                }
-                // Documents keep their own version per key, so replays reach them too.
-                self.apply_document(now, &channel, seq, id.as_deref(), &data);
-                if self.router.accept_seq(&channel, seq) != SeqCheck::Fresh {
-                    self.metrics.duplicates_dropped += 1;
-                    return;
-                }
-                if let Some(id) = &id {
-                    // The same publish under another sequence (a server that sent it twice).
-                    if !self.recent_ids.insert(id) {
-                        self.metrics.duplicates_dropped += 1;
-                        return;
-                    }
-                }
-                let subscribers = self.router.route(&channel, &event);
-                if !subscribers.is_empty() {
-                    self.deliver(
-                        now,
-                        Delivery {
-                            subscribers,
-                            channel,
-                            event,
-                            seq,
-                            id,
-                            data,
-                            spread,
-                            coalesced: 0,
-                        },
-                    );
-                }
-            }
-            ServerMessage::Ack { id, seq } => match self.pending.answer(&id) {
+            Inbound::Event(event) => self.on_event(now, event),
+            Inbound::Ack { id, seq } => match self.pending.answer(&id) {
                 Some(Outgoing::Publish { id, .. }) => self.events.push_back(Event::PublishDone {
                     id,
                     result: Ok(seq),
@@ -160,7 +124,7 @@ impl ClientCore {
                 }
                 other => self.unknown_answer("ack", &id, other),
             },
-            ServerMessage::Nack {
+            Inbound::Refused {
                 id,
                 reason,
                 retryable,
@@ -191,7 +155,7 @@ impl ClientCore {
                 }
                 other => self.unknown_answer("nack", &id, other),
             },
-            ServerMessage::Response { id, result } => match self.pending.answer(&id) {
+            Inbound::Response { id, result } => match self.pending.answer(&id) {
                 Some(Outgoing::Request { id, .. }) => self.events.push_back(Event::RequestDone {
                     id,
                     result: result.map_err(RequestError::Server),
@@ -207,9 +171,68 @@ impl ClientCore {
                 }
                 other => self.unknown_answer("res", &id, other),
             },
-            ServerMessage::Ping { ts } => self.send(ClientMessage::Pong { ts }),
-            ServerMessage::Pong { ts } => self.on_pong(now, ts),
-            ServerMessage::Error(error) => self.report_error(ClientError::Server(error)),
+            Inbound::Ping { ts } => self.send(Outbound::Pong { ts }),
+            Inbound::Pong { ts } => self.on_pong(now, ts),
+            Inbound::Error(error) => self.report_error(ClientError::Server(error)),
+        }
+    }
+
+    fn on_event(&mut self, now: u64, event: InEvent) {
+        let InEvent {
+            channel,
+            event,
+            seq,
+            id,
+            data,
+            spread,
+        } = event;
+        let Some(seq) = self.sequence(&channel, seq) else {
+            return;
+        };
+        // Follower tabs get every event of their channels, replays included; each drops what
+        // it has seen, as this router does for this tab.
+        if self.hub.has_channel(&channel) {
+            self.hub.saw(&channel, seq);
+            self.to_tab(
+                None,
+                ServerMessage::Event {
+                    channel: channel.clone(),
+                    event: event.clone(),
+                    seq,
+                    id: id.clone(),
+                    data: data.clone(),
+                    spread,
+                },
+            );
+        }
+        // Documents keep their own version per key, so replays reach them too.
+        self.apply_document(now, &channel, seq, id.as_deref(), &data);
+        if self.router.accept_seq(&channel, seq) != SeqCheck::Fresh {
+            self.metrics.duplicates_dropped += 1;
+            return;
+        }
+        if let Some(id) = &id {
+            // The same publish under another sequence (a server that sent it twice).
+            if !self.recent_ids.insert(id) {
+                self.metrics.duplicates_dropped += 1;
+                return;
+            }
+        }
+        let subscribers = self.router.route(&channel, &event);
+        if !subscribers.is_empty() {
+            self.deliver(
+                now,
+                Delivery {
+                    subscribers,
+                    channel,
+                    event,
+                    seq,
+                    id,
+                    data,
+                    spread,
+                    coalesced: 0,
+                },
+            );
         }
     }
 
@@ -238,7 +261,7 @@ impl ClientCore {
     fn unknown_answer(&mut self, kind: &'static str, id: &str, taken: Option<Outgoing>) {
         if let Some(message) = taken {
             // The answer's kind does not fit what was sent: fail it rather than hang.
-            let error = RequestError::Server(envelope::ServerError {
+            let error = RequestError::Server(ServerError {
                 code: "mismatched_answer".to_owned(),
                 message: format!("{kind} for a message of another kind"),
             });

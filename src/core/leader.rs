@@ -231,15 +231,15 @@ impl ClientCore {
     }
 
     /// Leader: the connection opened; resume the tabs' subscriptions and send what waited.
-    pub(super) fn hub_on_open(&mut self) -> Vec<String> {
+    pub(super) fn hub_on_open(&mut self) -> Vec<ClientMessage> {
         let (resume, held) = self.hub.on_open();
-        let mut frames: Vec<String> = resume
+        let mut messages: Vec<ClientMessage> = resume
             .into_iter()
             .filter(|(channel, _)| self.router.channel(channel).is_none())
-            .map(|(channel, since)| ClientMessage::Subscribe { channel, since }.encode())
+            .map(|(channel, since)| ClientMessage::Subscribe { channel, since })
             .collect();
-        frames.extend(held.iter().map(ClientMessage::encode));
-        frames
+        messages.extend(held);
+        messages
     }
 }
 

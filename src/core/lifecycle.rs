@@ -4,7 +4,7 @@ use super::client::{Action, ClientCore, Phase};
 use super::error::ClientError;
 use super::state::{ConnectionState, Role};
 use super::timer::Timer;
-use crate::protocol::envelope::ClientMessage;
+use crate::protocol::{Heartbeat, Outbound, Protocol};
 
 impl ClientCore {
     /// The app's `auth` callback answered for `attempt`: a token (or none), or a failure.
@@ -30,7 +30,7 @@ impl ClientCore {
         if attempt == self.attempt_id && self.phase == Phase::Socket {
             self.phase = Phase::Hello;
             self.last_rx = now;
-            self.send(ClientMessage::Hello {
+            self.send(Outbound::Hello {
                 client: self.config.client_id.clone(),
                 token: self.token.clone(),
             });
@@ -149,6 +149,16 @@ impl ClientCore {
         }
         self.attempt_id += 1;
         let attempt = self.attempt_id;
+        // A follower's link to its leader speaks the envelope, whatever the server speaks.
+        let link = self.role == Role::Follower;
+        if link != self.wire_is_link {
+            self.wire_is_link = link;
+            self.wire = if link {
+                Protocol::Envelope.wire()
+            } else {
+                self.config.protocol.wire()
+            };
+        }
         self.timers.set(
             Timer::ConnectDeadline,
             now.saturating_add(self.config.connect_timeout_ms),
@@ -186,15 +196,12 @@ impl ClientCore {
         self.ping_sent_at = None;
         self.send_ping(now);
         // Resubscribe (resuming where each channel stopped), then flush what waited.
-        let mut frames: Vec<String> = self
+        let mut frames: Vec<Outbound> = self
             .router
             .resume_points()
-            .map(|(channel, since)| {
-                ClientMessage::Subscribe {
-                    channel: channel.to_owned(),
-                    since,
-                }
-                .encode()
+            .map(|(channel, since)| Outbound::Subscribe {
+                channel: channel.to_owned(),
+                since,
             })
             .collect();
         if self.role == Role::Leader {
@@ -229,7 +236,7 @@ impl ClientCore {
             });
         }
         self.phase = Phase::Down;
-        self.sio.reset();
+        self.wire.reset();
         self.ping_sent_at = None;
         self.timers.stop(Timer::ConnectDeadline);
         self.timers.stop(Timer::Ping);
@@ -258,8 +265,8 @@ impl ClientCore {
     }
 
     fn send_ping(&mut self, now: u64) {
-        if self.sio_active() {
-            // Socket.IO servers ping and the client only answers (a client ping ends the
+        if self.wire.heartbeat() != Heartbeat::ClientPings {
+            // The server pings and the wire answers (a Socket.IO client's ping would end the
             // session); the timer still paces the leader's sweep of silent tabs.
             self.timers.set(
                 Timer::Ping,
@@ -273,7 +280,7 @@ impl ClientCore {
             Timer::PongDeadline,
             now.saturating_add(self.config.heartbeat_timeout_ms),
         );
-        self.send(ClientMessage::Ping { ts: now });
+        self.send(Outbound::Ping { ts: now });
     }
 
     /// A pong (or, failing that, any frame after the ping) proves the connection alive.
@@ -293,8 +300,8 @@ impl ClientCore {
     }
 
     fn pong_deadline(&mut self, now: u64) {
-        if self.sio_active() {
-            // No frame, not even the server's ping, within pingInterval + pingTimeout.
+        if self.wire.heartbeat() != Heartbeat::ClientPings {
+            // No frame, not even the server's ping, within the time the server promised.
             if self.phase != Phase::Down {
                 self.lose(now, ClientError::HeartbeatTimeout);
             }
@@ -312,6 +319,20 @@ impl ClientCore {
             );
         } else {
             self.lose(now, ClientError::HeartbeatTimeout);
+        }
+    }
+
+    /// A frame arrived: where the server keeps the heartbeat, the connection is alive for as
+    /// long again as the server promised.
+    pub(super) fn server_alive(&mut self, now: u64) {
+        if let Heartbeat::ServerPings {
+            liveness_ms: Some(liveness),
+        } = self.wire.heartbeat()
+        {
+            if self.phase != Phase::Down {
+                self.timers
+                    .set(Timer::PongDeadline, now.saturating_add(liveness));
+            }
         }
     }
 }

@@ -22,14 +22,13 @@ pub mod pending;
 pub mod rng;
 pub mod router;
 mod share;
-pub mod socketio;
 pub mod state;
 pub mod tabs;
 pub mod timer;
 
+pub use crate::protocol::Protocol;
 pub use client::{Action, ClientCore, Delivery, DocChange, Event};
 pub use config::Config;
 pub use error::{ClientError, RequestError, SendError};
 pub use outbox::{DeadLetter, OutboxConfig, OutboxEntry, StoreOp};
-pub use socketio::Protocol;
 pub use state::{ConnectionState, OutboxStatus, Role, Snapshot, StorageState};

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::backoff::Backoff;
 use super::error::{RequestError, SendError};
-use crate::protocol::envelope::{ClientMessage, RawJson};
+use crate::protocol::{Outbound, RawJson};
 
 /// A message that the server answers by id.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,33 +35,32 @@ impl Outgoing {
         }
     }
 
-    fn encode(&self) -> String {
+    /// The message to send for it.
+    pub fn to_outbound(&self) -> Outbound {
         match self.clone() {
             Self::Request {
                 id,
                 event,
                 data,
                 spread,
-            } => ClientMessage::Request {
+            } => Outbound::Request {
                 id,
                 event,
                 data,
                 spread,
-            }
-            .encode(),
+            },
             Self::Publish {
                 id,
                 channel,
                 event,
                 data,
-            } => ClientMessage::Publish {
+            } => Outbound::Publish {
                 id,
                 channel,
                 event,
                 data,
                 durable: false,
-            }
-            .encode(),
+            },
         }
     }
 }
@@ -117,7 +116,7 @@ impl PendingTable {
         }
     }
 
-    /// Adds a message. When `open`, returns the frame to send now; otherwise buffers it.
+    /// Adds a message. When `open`, returns the message to send now; otherwise buffers it.
     ///
     /// A request's first deadline runs from now, buffered or not, so a caller is never left
     /// waiting longer than it asked; a publish's runs from when it is sent.
@@ -127,7 +126,7 @@ impl PendingTable {
         message: Outgoing,
         policy: AnswerPolicy,
         open: bool,
-    ) -> Result<Option<String>, SendError<Outgoing>> {
+    ) -> Result<Option<Outbound>, SendError<Outgoing>> {
         if !open && self.unsent.len() >= self.capacity {
             return Err(SendError::BufferFull {
                 capacity: self.capacity,
@@ -156,17 +155,17 @@ impl PendingTable {
         Ok(frame)
     }
 
-    fn mark_sent(entry: &mut Entry, now: u64) -> String {
+    fn mark_sent(entry: &mut Entry, now: u64) -> Outbound {
         entry.sent = true;
         entry.resend_at = None;
         if entry.deadline.is_none() {
             entry.deadline = Some(now.saturating_add(entry.policy.timeout_ms));
         }
-        entry.message.encode()
+        entry.message.to_outbound()
     }
 
     /// The connection opened: every buffered message, in the order it was made, to send now.
-    pub fn take_unsent(&mut self, now: u64) -> Vec<String> {
+    pub fn take_unsent(&mut self, now: u64) -> Vec<Outbound> {
         let unsent = std::mem::take(&mut self.unsent);
         unsent
             .into_values()
@@ -202,8 +201,8 @@ impl PendingTable {
         self.fail(failed_ids, |_| RequestError::ConnectionLost)
     }
 
-    /// Deadlines that have passed. Returns frames to send again (when `open`) and failures.
-    pub fn expire(&mut self, now: u64, open: bool) -> (Vec<String>, Vec<Failed>) {
+    /// Deadlines that have passed. Returns messages to send again (when `open`) and failures.
+    pub fn expire(&mut self, now: u64, open: bool) -> (Vec<Outbound>, Vec<Failed>) {
         let mut frames = Vec::new();
         let mut failed_ids = Vec::new();
         for (id, entry) in &mut self.entries {
@@ -335,7 +334,10 @@ mod tests {
         assert_eq!(overflow.into_message(), request("c"));
         let frames = t.take_unsent(10);
         assert_eq!(frames.len(), 2);
-        assert!(frames[0].contains("\"id\":\"a\"") && frames[1].contains("\"id\":\"b\""));
+        assert_eq!(
+            (frames[0].answer_id(), frames[1].answer_id()),
+            (Some("a"), Some("b"))
+        );
         assert_eq!(t.buffered(), 0);
         assert_eq!(t.len(), 2);
     }
@@ -367,7 +369,7 @@ mod tests {
         );
         let (frames, _) = t.expire(1_100, true);
         assert_eq!(frames.len(), 1);
-        assert!(frames[0].contains("\"id\":\"r\""));
+        assert_eq!(frames[0].answer_id(), Some("r"));
         let (_, failed) = t.expire(1_200, true);
         assert_eq!(failed[0].error, RequestError::Timeout { attempts: 2 });
         assert!(t.is_empty());

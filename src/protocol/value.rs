@@ -1,8 +1,10 @@
 //! A JSON value tree, for the few places that must look inside a payload: merging documents
-//! and reading a coalescing key. Numbers keep their text; objects keep their key order.
+//! and reading a coalescing key. Objects keep their key order (no map type is needed).
 
-use super::envelope::RawJson;
-use super::json::{self, JsonError};
+use serde::de::{MapAccess, SeqAccess, Visitor};
+use serde::ser::{SerializeMap, SerializeSeq};
+
+use super::raw::{JsonError, RawJson};
 
 /// A parsed JSON value. Objects compare equal whatever their key order (JSON objects are
 /// unordered); arrays compare in order.
@@ -10,7 +12,7 @@ use super::json::{self, JsonError};
 pub enum Value {
     Null,
     Bool(bool),
-    /// The number's JSON text, as written.
+    /// The number as JSON text (as serde_json reads it: `1.50` is `1.5`).
     Number(String),
     String(String),
     Array(Vec<Value>),
@@ -39,34 +41,9 @@ impl PartialEq for Value {
 impl Eq for Value {}
 
 impl Value {
-    /// Parses JSON text (depth is bounded by the scanner).
+    /// Parses JSON text (nesting is bounded by serde_json).
     pub fn from_text(text: &str) -> Result<Self, JsonError> {
-        let text = text.trim_matches(|c| matches!(c, ' ' | '\t' | '\n' | '\r'));
-        Ok(match text.as_bytes().first() {
-            None => return Err(JsonError::UnexpectedEnd),
-            Some(b'{') => {
-                let mut fields: Vec<(String, Value)> = Vec::new();
-                for (key, raw) in json::object_fields(text)? {
-                    if !fields.iter().any(|(k, _)| *k == key) {
-                        fields.push((key.into_owned(), Self::from_text(raw)?));
-                    }
-                }
-                Self::Object(fields)
-            }
-            Some(b'[') => Self::Array(
-                json::array_elements(text)?
-                    .into_iter()
-                    .map(Self::from_text)
-                    .collect::<Result<_, _>>()?,
-            ),
-            Some(b'"') => Self::String(json::as_str(text)?.into_owned()),
-            Some(b't') | Some(b'f') => Self::Bool(json::as_bool(text)?),
-            Some(b'n') if json::is_null(text) => Self::Null,
-            Some(_) => {
-                json::validate(text)?;
-                Self::Number(text.to_owned())
-            }
-        })
+        Ok(serde_json::from_str(text)?)
     }
 
     /// Parses a validated document (never fails in practice; `Null` if it somehow does).
@@ -76,42 +53,12 @@ impl Value {
 
     /// Appends the value as JSON text.
     pub fn write(&self, out: &mut String) {
-        match self {
-            Self::Null => out.push_str("null"),
-            Self::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-            Self::Number(n) => out.push_str(n),
-            Self::String(s) => json::write_str(out, s),
-            Self::Array(items) => {
-                out.push('[');
-                for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    item.write(out);
-                }
-                out.push(']');
-            }
-            Self::Object(fields) => {
-                out.push('{');
-                for (i, (key, value)) in fields.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    json::write_str(out, key);
-                    out.push(':');
-                    value.write(out);
-                }
-                out.push('}');
-            }
-        }
+        out.push_str(self.to_raw().as_str());
     }
 
     /// The value as a JSON document.
     pub fn to_raw(&self) -> RawJson {
-        let mut out = String::new();
-        self.write(&mut out);
-        // Written by `write`, which only produces valid JSON.
-        RawJson::parse(out).unwrap_or_else(|_| RawJson::null())
+        RawJson::to_json(self)
     }
 
     /// A field of an object.
@@ -130,7 +77,7 @@ impl Value {
     /// A non-negative integer value.
     pub fn as_u64(&self) -> Option<u64> {
         match self {
-            Self::Number(n) => json::as_u64(n).ok(),
+            Self::Number(n) => n.parse().ok(),
             _ => None,
         }
     }
@@ -141,6 +88,101 @@ impl Value {
             Self::String(s) => Some(s),
             _ => None,
         }
+    }
+}
+
+impl serde::Serialize for Value {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Null => serializer.serialize_unit(),
+            Self::Bool(b) => serializer.serialize_bool(*b),
+            Self::Number(n) => match n.parse::<serde_json::Number>() {
+                Ok(number) => number.serialize(serializer),
+                Err(_) => serializer.serialize_unit(),
+            },
+            Self::String(s) => serializer.serialize_str(s),
+            Self::Array(items) => {
+                let mut seq = serializer.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(item)?;
+                }
+                seq.end()
+            }
+            Self::Object(fields) => {
+                let mut map = serializer.serialize_map(Some(fields.len()))?;
+                for (key, value) in fields {
+                    map.serialize_entry(key, value)?;
+                }
+                map.end()
+            }
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Value {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ValueVisitor)
+    }
+}
+
+struct ValueVisitor;
+
+impl<'de> Visitor<'de> for ValueVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_bool<E>(self, b: bool) -> Result<Value, E> {
+        Ok(Value::Bool(b))
+    }
+
+    fn visit_u64<E>(self, n: u64) -> Result<Value, E> {
+        Ok(Value::Number(serde_json::Number::from(n).to_string()))
+    }
+
+    fn visit_i64<E>(self, n: i64) -> Result<Value, E> {
+        Ok(Value::Number(serde_json::Number::from(n).to_string()))
+    }
+
+    fn visit_f64<E>(self, n: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(n).map_or(Value::Null, |n| Value::Number(n.to_string())))
+    }
+
+    fn visit_str<E>(self, s: &str) -> Result<Value, E> {
+        Ok(Value::String(s.to_owned()))
+    }
+
+    fn visit_string<E>(self, s: String) -> Result<Value, E> {
+        Ok(Value::String(s))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut fields: Vec<(String, Value)> = Vec::new();
+        while let Some((key, value)) = map.next_entry::<String, Value>()? {
+            // The first of duplicate keys wins.
+            if !fields.iter().any(|(k, _)| *k == key) {
+                fields.push((key, value));
+            }
+        }
+        Ok(Value::Object(fields))
     }
 }
 

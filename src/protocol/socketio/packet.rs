@@ -8,8 +8,10 @@
 //! packet and the hostile-input tests can forge any of them. Nothing here panics: every bad
 //! frame is a [`SocketIoError`].
 
-use super::envelope::RawJson;
-use super::json::{self, JsonError};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::protocol::raw::{JsonError, RawJson, write_str, write_u64};
 
 /// Ping interval the server announces when the handshake does not say (Socket.IO's default).
 pub const DEFAULT_PING_INTERVAL_MS: u64 = 25_000;
@@ -107,18 +109,14 @@ impl EnginePacket<'_> {
     pub fn encode(&self) -> String {
         match self {
             EnginePacket::Open(h) => {
-                let mut out = String::from("0{\"sid\":");
-                json::write_str(&mut out, &h.sid);
-                out.push_str(",\"upgrades\":[],\"pingInterval\":");
-                json::write_u64(&mut out, h.ping_interval_ms);
-                out.push_str(",\"pingTimeout\":");
-                json::write_u64(&mut out, h.ping_timeout_ms);
-                if let Some(max) = h.max_payload {
-                    out.push_str(",\"maxPayload\":");
-                    json::write_u64(&mut out, max);
-                }
-                out.push('}');
-                out
+                let shape = HandshakeShape {
+                    sid: h.sid.clone(),
+                    upgrades: Vec::new(),
+                    ping_interval: Some(h.ping_interval_ms),
+                    ping_timeout: Some(h.ping_timeout_ms),
+                    max_payload: h.max_payload,
+                };
+                format_engine('0', &RawJson::to_json(&shape).into_string())
             }
             EnginePacket::Close => "1".to_owned(),
             EnginePacket::Ping(p) => format_engine('2', p),
@@ -137,39 +135,37 @@ fn format_engine(kind: char, payload: &str) -> String {
     out
 }
 
+/// The Engine.IO open packet's JSON.
+#[derive(serde::Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct HandshakeShape {
+    sid: String,
+    #[serde(default)]
+    upgrades: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ping_interval: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ping_timeout: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    max_payload: Option<u64>,
+}
+
 fn decode_handshake(text: &str) -> Result<Handshake, SocketIoError> {
-    let fields = json::object_fields(text).map_err(|e| match e {
-        JsonError::WrongType(_) => SocketIoError::Handshake("not a JSON object"),
-        other => SocketIoError::Json(other),
-    })?;
-    let field = |name: &str| {
-        fields
-            .iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, raw)| *raw)
-            .filter(|raw| !json::is_null(raw))
-    };
-    let number = |name: &str, default: u64| match field(name) {
-        None => Ok(default),
-        Some(raw) => json::as_u64(raw).map_err(|_| SocketIoError::Handshake("bad ping settings")),
-    };
-    let sid = field("sid")
-        .ok_or(SocketIoError::Handshake("no sid"))
-        .and_then(|raw| {
-            json::as_str(raw).map_err(|_| SocketIoError::Handshake("sid not a string"))
-        })?
-        .into_owned();
-    let max_payload = match field("maxPayload") {
-        None => None,
-        Some(raw) => {
-            Some(json::as_u64(raw).map_err(|_| SocketIoError::Handshake("bad maxPayload"))?)
-        }
-    };
+    if !text.trim_start().starts_with('{') {
+        return Err(SocketIoError::Handshake("not a JSON object"));
+    }
+    let shape: HandshakeShape =
+        serde_json::from_str(text).map_err(|e| match JsonError::from(e) {
+            JsonError::WrongType(_) => {
+                SocketIoError::Handshake("missing or invalid sid or ping settings")
+            }
+            other => SocketIoError::Json(other),
+        })?;
     Ok(Handshake {
-        sid,
-        ping_interval_ms: number("pingInterval", DEFAULT_PING_INTERVAL_MS)?,
-        ping_timeout_ms: number("pingTimeout", DEFAULT_PING_TIMEOUT_MS)?,
-        max_payload,
+        sid: shape.sid,
+        ping_interval_ms: shape.ping_interval.unwrap_or(DEFAULT_PING_INTERVAL_MS),
+        ping_timeout_ms: shape.ping_timeout.unwrap_or(DEFAULT_PING_TIMEOUT_MS),
+        max_payload: shape.max_payload,
     })
 }
 
@@ -265,7 +261,7 @@ impl Packet {
     pub fn event(namespace: &str, ack: Option<u64>, name: &str, args: &[&RawJson]) -> Self {
         let mut out = String::with_capacity(name.len() + 16);
         out.push('[');
-        json::write_str(&mut out, name);
+        write_str(&mut out, name);
         for arg in args {
             out.push(',');
             out.push_str(arg.as_str());
@@ -302,7 +298,7 @@ impl Packet {
         out.push('4');
         out.push(self.kind.digit());
         if self.kind.is_binary() {
-            json::write_u64(&mut out, self.attachments);
+            write_u64(&mut out, self.attachments);
             out.push('-');
         }
         if self.namespace != "/" && !self.namespace.is_empty() {
@@ -310,7 +306,7 @@ impl Packet {
             out.push(',');
         }
         if let Some(id) = self.ack {
-            json::write_u64(&mut out, id);
+            write_u64(&mut out, id);
         }
         out.push_str(data);
         out
@@ -366,7 +362,7 @@ impl Packet {
     fn check(&self) -> Result<(), SocketIoError> {
         let bad = || SocketIoError::Payload(self.kind.name());
         let data = self.data.as_ref().map(RawJson::as_str);
-        let is_object = |raw: &str| raw.trim_start().starts_with('{');
+        let is_object = |raw: &str| raw.starts_with('{');
         match self.kind {
             PacketType::Connect => {
                 if data.is_some_and(|d| !is_object(d)) {
@@ -379,27 +375,17 @@ impl Packet {
                 }
             }
             PacketType::ConnectError => {
-                let ok = data.is_some_and(|d| is_object(d) || json::as_str(d).is_ok());
-                if !ok {
+                if !data.is_some_and(|d| is_object(d) || d.starts_with('"')) {
                     return Err(bad());
                 }
             }
             PacketType::Event | PacketType::BinaryEvent => {
-                let items = data
-                    .map(json::array_elements)
-                    .transpose()
-                    .map_err(|_| bad())?;
-                let name_ok = items
-                    .as_ref()
-                    .and_then(|items| items.first())
-                    .is_some_and(|first| json::as_str(first).is_ok());
-                if !name_ok {
+                if self.event_parts().is_none() {
                     return Err(bad());
                 }
             }
             PacketType::Ack | PacketType::BinaryAck => {
-                let is_array = data.is_some_and(|d| json::array_elements(d).is_ok());
-                if !is_array || self.ack.is_none() {
+                if !data.is_some_and(|d| d.starts_with('[')) || self.ack.is_none() {
                     return Err(bad());
                 }
             }
@@ -412,42 +398,47 @@ impl Packet {
         if !matches!(self.kind, PacketType::Event | PacketType::BinaryEvent) {
             return None;
         }
-        let items = json::array_elements(self.data.as_ref()?.as_str()).ok()?;
+        let items: Vec<&RawValue> = serde_json::from_str(self.data.as_ref()?.as_str()).ok()?;
         let (name, args) = items.split_first()?;
-        let name = json::as_str(name).ok()?.into_owned();
-        Some((
-            name,
-            args.iter().map(|a| RawJson::from_validated(*a)).collect(),
-        ))
+        let name: String = serde_json::from_str(name.get()).ok()?;
+        Some((name, args.iter().map(|a| RawJson::from(*a)).collect()))
     }
 
     /// An ACK's arguments (empty for other packets).
     pub fn ack_args(&self) -> Vec<RawJson> {
         self.data
             .as_ref()
-            .and_then(|d| json::array_elements(d.as_str()).ok())
-            .map(|items| items.into_iter().map(RawJson::from_validated).collect())
+            .and_then(RawJson::elements)
             .unwrap_or_default()
     }
 
     /// A CONNECT answer's session id (`{"sid": …}`).
     pub fn sid(&self) -> Option<String> {
-        self.field("sid")
+        #[derive(Deserialize)]
+        struct Sid {
+            sid: String,
+        }
+        let sid: Sid = self.data.as_ref()?.read().ok()?;
+        Some(sid.sid)
     }
 
     /// A CONNECT_ERROR's message: `{"message": …}`, or the bare string older servers send.
     pub fn error_message(&self) -> String {
-        let data = self.data.as_ref().map_or("", RawJson::as_str);
-        if let Ok(text) = json::as_str(data) {
-            return text.into_owned();
+        #[derive(Deserialize)]
+        struct Shape {
+            #[serde(default)]
+            message: Option<String>,
         }
-        self.field("message").unwrap_or_default()
-    }
-
-    fn field(&self, name: &str) -> Option<String> {
-        let fields = json::object_fields(self.data.as_ref()?.as_str()).ok()?;
-        let raw = fields.iter().find(|(k, _)| k == name).map(|(_, v)| *v)?;
-        json::as_str(raw).ok().map(std::borrow::Cow::into_owned)
+        let Some(data) = self.data.as_ref() else {
+            return String::new();
+        };
+        if data.as_str().starts_with('"') {
+            return data.read().unwrap_or_default();
+        }
+        data.read::<Shape>()
+            .ok()
+            .and_then(|shape| shape.message)
+            .unwrap_or_default()
     }
 }
 

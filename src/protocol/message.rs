@@ -1,0 +1,133 @@
+//! The messages the core speaks, whatever the server's protocol. A [`Wire`](super::Wire)
+//! turns a protocol's frames into [`Inbound`] messages and [`Outbound`] messages into frames.
+//! Payloads are [`RawJson`]: the core routes them and hands them on, never looking inside.
+
+use super::raw::RawJson;
+
+/// An error the server reports, for a request or on its own.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ServerError {
+    /// Machine-readable code, e.g. `"unknown_request"`.
+    pub code: String,
+    /// Human-readable message.
+    #[serde(rename = "msg", default)]
+    pub message: String,
+}
+
+/// An event from the server on a channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InEvent {
+    pub channel: String,
+    /// Event name.
+    pub event: String,
+    /// Per-channel sequence number; `None` when the server numbers nothing (the core then
+    /// counts the events it keeps).
+    pub seq: Option<u64>,
+    /// The publish id, when the server passes it on.
+    pub id: Option<String>,
+    pub data: RawJson,
+    /// `data` is the list of the event's arguments (Socket.IO's `emit(name, ...args)`).
+    pub spread: bool,
+}
+
+/// What the server says to the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Inbound {
+    /// The handshake is done: the connection carries messages now.
+    Session {
+        session: String,
+    },
+    /// The server refused the client's credentials; the connection ends.
+    Denied {
+        reason: String,
+    },
+    /// A subscription is live; `seq` is the channel's latest sequence (`None`: as counted here).
+    Subscribed {
+        channel: String,
+        seq: Option<u64>,
+    },
+    Event(InEvent),
+    /// The publish `id` is stored as `seq` on its channel.
+    Ack {
+        id: String,
+        seq: u64,
+    },
+    /// The publish `id` was refused; `retryable` says whether sending it again may succeed.
+    Refused {
+        id: String,
+        reason: String,
+        retryable: bool,
+    },
+    /// The answer to request `id`.
+    Response {
+        id: String,
+        result: Result<RawJson, ServerError>,
+    },
+    /// The server's heartbeat: answer with [`Outbound::Pong`].
+    Ping {
+        ts: u64,
+    },
+    /// The answer to the client's [`Outbound::Ping`].
+    Pong {
+        ts: u64,
+    },
+    /// The server reports an error and carries on.
+    Error(ServerError),
+    /// The server ended the session (the socket may still be open).
+    Closed {
+        reason: &'static str,
+    },
+}
+
+/// What the client says to the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Outbound {
+    /// The handshake: who the client is and its credentials.
+    Hello {
+        client: String,
+        token: Option<String>,
+    },
+    /// Start receiving a channel's events; with `since`, first those after that sequence.
+    Subscribe { channel: String, since: Option<u64> },
+    /// Stop receiving a channel's events.
+    Unsubscribe { channel: String },
+    /// Publish an event; `id` is the idempotency key the server acks or refuses.
+    Publish {
+        id: String,
+        channel: String,
+        event: String,
+        data: RawJson,
+        /// A follower tab's publish that is in the shared durable outbox (tab link only).
+        durable: bool,
+    },
+    /// Ask the server something; answered by [`Inbound::Response`] with the same id.
+    Request {
+        id: String,
+        event: String,
+        data: RawJson,
+        /// `data` is a list of arguments to pass separately.
+        spread: bool,
+    },
+    /// An event with no answer; `spread` as for a request.
+    Emit {
+        event: String,
+        data: RawJson,
+        spread: bool,
+    },
+    /// The client's heartbeat.
+    Ping { ts: u64 },
+    /// The answer to [`Inbound::Ping`].
+    Pong { ts: u64 },
+}
+
+impl Outbound {
+    /// The id an answer to this message will name, if it waits for one.
+    pub fn answer_id(&self) -> Option<&str> {
+        match self {
+            Self::Publish { id, .. } | Self::Request { id, .. } => Some(id),
+            _ => None,
+        }
+    }
+}
