@@ -10,7 +10,6 @@
 
 use std::collections::VecDeque;
 
-use super::breaker::Breaker;
 use super::config::Config;
 use super::docs::{Conflict, Docs};
 use super::error::{ClientError, RequestError, SendError};
@@ -18,11 +17,11 @@ use super::gates::Gates;
 use super::hub::Hub;
 use super::id::IdGen;
 use super::metrics::Metrics;
-use super::outbox::{DeadLetter, Outbox, OutboxEvent, StoreOp};
+use super::outbox::{DeadLetter, Durable, DurableEvent, OutboxEvent, StoreOp};
 use super::pending::{AnswerPolicy, Outgoing, PendingTable};
 use super::rng::Rng;
 use super::router::{Router, SubId};
-use super::state::{ConnectionState, ErrorInfo, Role, Snapshot, StorageState};
+use super::state::{ConnectionState, ErrorInfo, Role, Snapshot};
 use super::tabs::SharedState;
 use super::timer::{Timer, TimerTable};
 use crate::protocol::{Encoded, Inbound, Outbound, RawJson, Wire};
@@ -138,7 +137,6 @@ pub struct ClientCore {
     pub(super) share_due: Option<u64>,
     /// Frames for follower tabs at the end of this input.
     pub(super) tab_out: Vec<(Option<String>, String)>,
-    pub(super) breaker: Breaker,
     pub(super) metrics: Metrics,
     pub(super) gates: Gates,
     pub(super) docs: Docs,
@@ -167,8 +165,8 @@ pub struct ClientCore {
     pub(super) ping_sent_at: Option<u64>,
     pub(super) last_rx: u64,
     pub(super) was_open: bool,
-    pub(super) outbox: Outbox,
-    pub(super) storage: StorageState,
+    /// The outbox part: durable publishes, the breaker, storage.
+    pub(super) outbox: Durable,
     /// Unix ms minus monotonic ms, to date entries and apply retention.
     pub(super) wall_offset: i64,
     ids: IdGen,
@@ -192,8 +190,11 @@ impl ClientCore {
     pub fn new(config: Config) -> Self {
         let rng = Rng::new(config.seed);
         let pending = PendingTable::new(config.send_buffer, config.request_backoff);
-        let outbox = Outbox::new(config.outbox);
-        let breaker = Breaker::new(config.breaker_threshold, config.breaker_cooldown_ms);
+        let outbox = Durable::new(
+            config.outbox,
+            config.breaker_threshold,
+            config.breaker_cooldown_ms,
+        );
         let docs = Docs::new(config.conflict_strategy, config.audit_size);
         let wire = config.protocol.wire();
         Self {
@@ -207,7 +208,6 @@ impl ClientCore {
             shared_at: 0,
             share_due: None,
             tab_out: Vec::new(),
-            breaker,
             metrics: Metrics::default(),
             gates: Gates::default(),
             docs,
@@ -232,7 +232,6 @@ impl ClientCore {
             last_rx: 0,
             was_open: false,
             outbox,
-            storage: StorageState::Loading,
             wall_offset: 0,
             ids: IdGen::default(),
             outgoing: Vec::new(),
@@ -574,11 +573,7 @@ impl ClientCore {
     /// snapshot version when what the app sees changed.
     pub(super) fn finish(&mut self, now: u64) {
         if self.is_open() {
-            let allowance = self.breaker.allowance(now);
-            let messages = self
-                .outbox
-                .fill(now, self.role == Role::Follower, allowance);
-            self.breaker.sent(messages.len());
+            let messages = self.outbox.poll_transmit(now, self.role == Role::Follower);
             for message in messages {
                 self.send(message);
             }
@@ -593,8 +588,8 @@ impl ClientCore {
         // What the wire answered itself (a subscription live at once) is handled in this input.
         self.settle(now);
         self.flush_tab_out();
-        let ops = self.outbox.take_ops();
-        if !ops.is_empty() && self.storage != StorageState::Memory {
+        let ops = self.outbox.poll_store();
+        if !ops.is_empty() {
             self.actions.push_back(Action::Store(ops));
         }
         self.report_outbox_events();
@@ -606,13 +601,7 @@ impl ClientCore {
             Some(at) => self.timers.set(Timer::Outbox, at),
             None => self.timers.stop(Timer::Outbox),
         }
-        // Moves an open breaker whose cooldown passed to half-open, so its deadline is ahead.
-        self.breaker.state(now);
-        let paced = [
-            self.gates.next_deadline(),
-            self.batch_deadline,
-            self.breaker.next_deadline(),
-        ];
+        let paced = [self.gates.next_deadline(), self.batch_deadline];
         match paced.into_iter().flatten().min() {
             Some(at) => self.timers.set(Timer::Paced, at),
             None => self.timers.stop(Timer::Paced),
@@ -628,15 +617,7 @@ impl ClientCore {
             self.pending.len(),
             self.router.channel_count(),
         );
-        self.snap.outbox = super::state::OutboxStatus {
-            depth: self.outbox.len(),
-            in_flight: self.outbox.in_flight(),
-            oldest_created_at: self.outbox.oldest_created_at(),
-            dead_letters: self.outbox.dead_count(),
-            storage: self.storage,
-            last_error: self.snap.outbox.last_error.take(),
-            breaker: self.breaker.state(now).as_str(),
-        };
+        self.snap.outbox = self.outbox.status(now);
         self.snap.role = self.role;
         self.snap.tabs = self.hub.tab_count();
         if self.role == Role::Leader {
@@ -653,9 +634,10 @@ impl ClientCore {
     }
 
     fn report_outbox_events(&mut self) {
-        for event in self.outbox.take_events() {
+        while let Some(event) = self.outbox.poll_event() {
             match event {
-                OutboxEvent::Acked { id, seq, settles } => {
+                DurableEvent::Error(error) => self.report_error(error),
+                DurableEvent::Outbox(OutboxEvent::Acked { id, seq, settles }) => {
                     if settles {
                         self.events.push_back(Event::PublishDone {
                             id: id.clone(),
@@ -664,9 +646,13 @@ impl ClientCore {
                     }
                     self.events.push_back(Event::Delivered { id, seq });
                 }
-                OutboxEvent::Queued { id } => self.events.push_back(Event::PublishQueued { id }),
-                OutboxEvent::Rejected { id, reason } => self.reject(id, reason),
-                OutboxEvent::DeadLetter(letter) => {
+                DurableEvent::Outbox(OutboxEvent::Queued { id }) => {
+                    self.events.push_back(Event::PublishQueued { id })
+                }
+                DurableEvent::Outbox(OutboxEvent::Rejected { id, reason }) => {
+                    self.reject(id, reason)
+                }
+                DurableEvent::Outbox(OutboxEvent::DeadLetter(letter)) => {
                     // A refused or expired document change is rolled back.
                     if self.docs.rollback(&letter.entry.id).is_some() {
                         self.report_error(ClientError::ChangeRolledBack {

@@ -270,7 +270,7 @@ impl ClientCore {
             duplicates_dropped: m.duplicates_dropped,
             deliveries_coalesced: m.deliveries_coalesced,
             tab_messages_rejected: self.snap.tab_messages_rejected,
-            breaker: self.breaker.state(now).as_str(),
+            breaker: self.outbox.breaker(now),
             errors: m.errors.clone(),
         }
     }

@@ -2,9 +2,9 @@
 //! the dead letters.
 
 use super::client::{ClientCore, Event};
-use super::error::{ClientError, RequestError, SendError};
-use super::outbox::{DeadLetter, OutboxEntry, OutboxFull};
-use super::state::{ConnectionState, ErrorInfo, StorageState};
+use super::error::{RequestError, SendError};
+use super::outbox::{DeadLetter, OutboxEntry};
+use super::state::ConnectionState;
 use crate::protocol::envelope::RawJson;
 
 impl ClientCore {
@@ -31,14 +31,7 @@ impl ClientCore {
         if self.snap.state == ConnectionState::Closed {
             return Err(SendError::Closed { message: entry });
         }
-        let store = self.storage != StorageState::Memory;
-        let result = self
-            .outbox
-            .add(entry, self.server_reachable(), store)
-            .map_err(|OutboxFull(entry)| SendError::BufferFull {
-                capacity: self.config.outbox.max_entries,
-                message: entry,
-            });
+        let result = self.outbox.publish(entry, self.server_reachable());
         self.finish(now);
         result
     }
@@ -52,47 +45,27 @@ impl ClientCore {
         dead: Vec<DeadLetter>,
         skipped: usize,
     ) {
-        if self.storage == StorageState::Loading {
-            self.storage = StorageState::Durable;
-        }
-        self.outbox.load(entries, dead);
-        if skipped > 0 {
-            self.report_error(ClientError::Storage(format!(
-                "{skipped} unreadable records left in storage"
-            )));
-        }
+        self.outbox.handle_loaded(entries, dead, skipped);
         self.finish(now);
     }
 
     /// Storage cannot be used (no IndexedDB, private mode, blocked): memory from now on.
     pub fn handle_storage_unavailable(&mut self, now: u64, reason: String) {
-        self.degrade(reason);
+        self.outbox.handle_store_failed(&[], reason);
         self.finish(now);
     }
 
     /// Storage committed the writes of these entries.
     pub fn handle_stored(&mut self, now: u64, put_ids: &[String]) {
-        self.outbox.persisted(put_ids);
+        self.outbox.handle_stored(put_ids);
         self.finish(now);
     }
 
     /// A storage write failed (quota, closed database): the entries stay in memory, the
     /// client says it is degraded and reports why.
     pub fn handle_store_failed(&mut self, now: u64, put_ids: &[String], reason: String) {
-        self.outbox.persisted(put_ids);
-        self.degrade(reason);
+        self.outbox.handle_store_failed(put_ids, reason);
         self.finish(now);
-    }
-
-    fn degrade(&mut self, reason: String) {
-        self.storage = StorageState::Memory;
-        self.outbox.keep_in_memory();
-        self.set_outbox_error("storage", reason.clone());
-        self.report_error(ClientError::Storage(reason));
-    }
-
-    pub(super) fn set_outbox_error(&mut self, kind: &'static str, message: String) {
-        self.snap.outbox.last_error = Some(ErrorInfo { kind, message });
     }
 
     /// The dead letters, oldest first.
@@ -102,9 +75,7 @@ impl ClientCore {
 
     /// Puts dead letters (all, or those with these ids) back in the outbox; returns how many.
     pub fn retry_dead_letters(&mut self, now: u64, ids: Option<&[String]>) -> usize {
-        let wall = self.wall(now);
-        let store = self.storage != StorageState::Memory;
-        let count = self.outbox.retry_dead(ids, wall, store);
+        let count = self.outbox.retry_dead(ids, self.wall(now));
         self.finish(now);
         count
     }

@@ -110,10 +110,7 @@ impl ClientCore {
                     result: Ok(seq),
                 }),
                 None => {
-                    let mine = self.outbox.ack(&id, seq);
-                    if mine {
-                        self.breaker.success();
-                    }
+                    let mine = self.outbox.handle_ack(&id, seq);
                     let forwarded = self.forward_answer(&id, || ServerMessage::Ack {
                         id: id.clone(),
                         seq,
@@ -134,13 +131,10 @@ impl ClientCore {
                     result: Err(RequestError::Rejected { reason, retryable }),
                 }),
                 None => {
-                    let mine = self.outbox_nack(now, &id, &reason, retryable);
-                    if mine && retryable {
-                        self.breaker.failure(now);
-                    } else if mine {
-                        // A final refusal is an answer: the server is working.
-                        self.breaker.success();
-                    }
+                    let (wall, random) = (self.wall(now), self.rng.next_u64());
+                    let mine = self
+                        .outbox
+                        .handle_refused(now, wall, &id, &reason, retryable, random);
                     // A retryable refusal of an adopted entry is this outbox's to retry; the
                     // tab that published it hears only the final outcome.
                     let forwarded = !(mine && retryable)
@@ -245,16 +239,6 @@ impl ClientCore {
             }
             None => false,
         }
-    }
-
-    /// Applies a nack to the outbox; false when the id is not in it.
-    fn outbox_nack(&mut self, now: u64, id: &str, reason: &str, retryable: bool) -> bool {
-        let (wall, random) = (self.wall(now), self.rng.next_u64());
-        let known = self.outbox.nack(now, wall, id, reason, retryable, random);
-        if known && !retryable {
-            self.set_outbox_error("rejected", format!("publish {id} refused: {reason}"));
-        }
-        known
     }
 
     /// An answer for an id nobody waits for (late, duplicated, or of the wrong kind).

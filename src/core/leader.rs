@@ -49,7 +49,6 @@ impl ClientCore {
                 self.report_failure(failed.message, failed.error);
             }
             self.outbox.connection_lost(now);
-            self.breaker.connection_lost();
             self.hub.connection_lost(|_| false);
         }
         self.snap.attempt = 0;

@@ -115,11 +115,7 @@ impl ClientCore {
         if self.timers.expire(Timer::Outbox, now) {
             let wall = self.wall(now);
             let rng = &mut self.rng;
-            let timed_out = self.outbox.expire(now, wall, || rng.next_u64());
-            // Acks lost from one window time out together: one failure, not one per entry.
-            if timed_out > 0 {
-                self.breaker.failure(now);
-            }
+            self.outbox.handle_timeout(now, wall, || rng.next_u64());
         }
         if self.timers.expire(Timer::Paced, now) {
             self.release_paced(now);
@@ -220,7 +216,6 @@ impl ClientCore {
             self.report_failure(failed.message, failed.error);
         }
         self.outbox.connection_lost(now);
-        self.breaker.connection_lost();
         let outbox = &self.outbox;
         self.hub.connection_lost(|id| outbox.contains(id));
         self.schedule_retry(now);

@@ -2,7 +2,6 @@
 //! what to do as values. Nothing here touches the browser.
 
 pub mod backoff;
-pub mod breaker;
 pub mod client;
 mod config;
 pub mod docs;
