@@ -11,7 +11,7 @@
 use std::collections::VecDeque;
 
 use super::config::Config;
-use super::docs::{Conflict, Docs};
+use super::docs::{DocChange, Documents};
 use super::error::{ClientError, RequestError, SendError};
 use super::gates::Gates;
 use super::hub::Hub;
@@ -73,16 +73,6 @@ pub struct Delivery {
     pub coalesced: u32,
 }
 
-/// A document as it is after a change.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DocChange {
-    pub key: String,
-    pub value: RawJson,
-    pub version: u64,
-    pub pending: usize,
-    pub rev: u64,
-}
-
 /// What the app must hear.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
@@ -139,18 +129,13 @@ pub struct ClientCore {
     pub(super) tab_out: Vec<(Option<String>, String)>,
     pub(super) metrics: Metrics,
     pub(super) gates: Gates,
-    pub(super) docs: Docs,
-    /// Channels watched for documents, and their internal subscription.
-    pub(super) doc_channels: std::collections::HashMap<String, SubId>,
-    /// Settles `Custom` conflicts (the app's resolver).
-    pub(super) resolver: Option<AppResolver>,
+    /// The documents part.
+    pub(super) docs: Documents,
     /// Recently delivered publish ids, to drop an event delivered twice.
     pub(super) recent_ids: RecentIds,
     /// Publishes that opted into batching, and when they must go at the latest.
     pub(super) batched: Vec<Outbound>,
     pub(super) batch_deadline: Option<u64>,
-    /// Documents changed since the last animation frame.
-    pub(super) docs_changed: std::collections::BTreeSet<String>,
     pub(super) frame_requested: bool,
     pub(super) want_open: bool,
     pub(super) attempt_id: u64,
@@ -195,7 +180,7 @@ impl ClientCore {
             config.breaker_threshold,
             config.breaker_cooldown_ms,
         );
-        let docs = Docs::new(config.conflict_strategy, config.audit_size);
+        let docs = Documents::new(config.conflict_strategy, config.audit_size);
         let wire = config.protocol.wire();
         Self {
             config,
@@ -211,12 +196,9 @@ impl ClientCore {
             metrics: Metrics::default(),
             gates: Gates::default(),
             docs,
-            doc_channels: std::collections::HashMap::new(),
-            resolver: None,
             recent_ids: RecentIds::default(),
             batched: Vec::new(),
             batch_deadline: None,
-            docs_changed: std::collections::BTreeSet::new(),
             frame_requested: false,
             want_open: false,
             attempt_id: 0,
@@ -606,8 +588,7 @@ impl ClientCore {
             Some(at) => self.timers.set(Timer::Paced, at),
             None => self.timers.stop(Timer::Paced),
         }
-        self.docs_changed.extend(self.docs.take_changed());
-        if (!self.docs_changed.is_empty() || self.gates.wants_frame()) && !self.frame_requested {
+        if (self.docs.has_changes() || self.gates.wants_frame()) && !self.frame_requested {
             self.frame_requested = true;
             self.actions.push_back(Action::RequestFrame);
         }
@@ -674,15 +655,6 @@ impl ClientCore {
                 retryable: false,
             }),
         });
-    }
-}
-
-/// The app's conflict resolver.
-pub struct AppResolver(pub Box<dyn FnMut(&Conflict) -> Option<crate::protocol::value::Value>>);
-
-impl std::fmt::Debug for AppResolver {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("AppResolver")
     }
 }
 

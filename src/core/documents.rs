@@ -1,7 +1,7 @@
 //! The client's update processing: documents with optimistic changes, paced subscriptions,
 //! batched publishes, animation frames, and the metrics snapshot.
 
-use super::client::{ClientCore, Delivery, DocChange, Event};
+use super::client::{ClientCore, Delivery, Event};
 use super::docs::merge::Strategy;
 use super::docs::{Conflict, DocView, Op};
 use super::error::SendError;
@@ -67,10 +67,10 @@ impl ClientCore {
     /// Follows the documents of `channel`: its whole history is replayed once so that every
     /// document on it is known, then changes arrive live.
     pub fn watch_documents(&mut self, now: u64, channel: &str) {
-        if !self.doc_channels.contains_key(channel) {
+        if !self.docs.watches(channel) {
             let known = self.router.channel(channel).is_some();
             let id = self.subscribe(now, channel, None, i32::MIN, Some(0));
-            self.doc_channels.insert(channel.to_owned(), id);
+            self.docs.watch(channel, id);
             if known && self.is_open() {
                 // The channel was already live for the app: ask for its history once more.
                 self.send(ClientMessage::Subscribe {
@@ -141,7 +141,7 @@ impl ClientCore {
 
     /// Sets the app's resolver for the `Custom` strategy.
     pub fn set_resolver(&mut self, resolver: Box<dyn FnMut(&Conflict) -> Option<Value>>) {
-        self.resolver = Some(super::client::AppResolver(resolver));
+        self.docs.set_resolver(resolver);
     }
 
     /// The audit trail of conflicts, oldest first.
@@ -192,19 +192,7 @@ impl ClientCore {
         for delivery in self.gates.frame() {
             self.events.push_back(Event::Message(delivery));
         }
-        let changed: Vec<DocChange> = std::mem::take(&mut self.docs_changed)
-            .into_iter()
-            .filter_map(|key| {
-                let view = self.docs.view(&key)?;
-                Some(DocChange {
-                    value: view.value.to_raw(),
-                    version: view.version,
-                    pending: view.pending,
-                    rev: view.rev,
-                    key,
-                })
-            })
-            .collect();
+        let changed = self.docs.poll_changes();
         if !changed.is_empty() {
             self.events.push_back(Event::DocsChanged(changed));
         }
@@ -221,10 +209,9 @@ impl ClientCore {
     /// Routes an event to its subscribers: internal ones (documents) are skipped, paced ones
     /// go through their gate, the rest get it now.
     pub(super) fn deliver(&mut self, now: u64, delivery: Delivery) {
-        let internal: Vec<SubId> = self.doc_channels.values().copied().collect();
         let mut direct = Vec::with_capacity(delivery.subscribers.len());
         for sub in &delivery.subscribers {
-            if internal.contains(sub) {
+            if self.docs.is_internal(*sub) {
                 continue;
             }
             if self.gates.paces(*sub) {
@@ -284,16 +271,7 @@ impl ClientCore {
         id: Option<&str>,
         data: &RawJson,
     ) {
-        if !self.doc_channels.contains_key(channel) {
-            return;
-        }
-        let Some(mutation) = super::docs::Mutation::decode(id, data) else {
-            return;
-        };
         let wall = self.wall(now);
-        match self.resolver.as_mut() {
-            Some(resolver) => self.docs.apply(seq, mutation, wall, &mut *resolver.0),
-            None => self.docs.apply(seq, mutation, wall, &mut |_| None),
-        }
+        self.docs.handle_event(wall, channel, seq, id, data);
     }
 }

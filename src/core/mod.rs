@@ -26,8 +26,9 @@ pub mod tabs;
 pub mod timer;
 
 pub use crate::protocol::Protocol;
-pub use client::{Action, ClientCore, Delivery, DocChange, Event};
+pub use client::{Action, ClientCore, Delivery, Event};
 pub use config::Config;
+pub use docs::DocChange;
 pub use error::{ClientError, RequestError, SendError};
 pub use outbox::{DeadLetter, OutboxConfig, OutboxEntry, StoreOp};
 pub use state::{ConnectionState, OutboxStatus, Role, Snapshot, StorageState};

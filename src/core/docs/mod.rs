@@ -8,11 +8,13 @@
 //! converge. A change the server refuses for good is rolled back.
 
 pub mod merge;
+mod part;
+
+pub use part::{AppResolver, DocChange, Documents};
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 
-use crate::protocol::envelope::RawJson;
-use crate::protocol::json;
+use crate::protocol::RawJson;
 use crate::protocol::value::Value;
 use merge::{Side, Strategy, apply_patch, resolve};
 
@@ -54,27 +56,53 @@ pub struct Mutation {
     pub by: String,
 }
 
+/// A change as it travels in an event's data: `{"syncline.doc":1,"key",…,"set"|"patch"}`.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct MutationShape {
+    #[serde(rename = "syncline.doc")]
+    marker: u64,
+    key: String,
+    #[serde(default)]
+    base: u64,
+    #[serde(default)]
+    ts: u64,
+    #[serde(default)]
+    by: String,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    set: Option<Value>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    patch: Option<Value>,
+}
+
+/// A field that is there, `null` included (an absent one is `None` by `default`).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    <Value as serde::Deserialize>::deserialize(d).map(Some)
+}
+
 impl Mutation {
     /// The event data that carries this change.
     pub fn encode(&self) -> RawJson {
-        let mut out = String::from("{");
-        json::write_str(&mut out, MARKER);
-        out.push_str(":1,\"key\":");
-        json::write_str(&mut out, &self.key);
-        out.push_str(",\"base\":");
-        json::write_u64(&mut out, self.base);
-        out.push_str(",\"ts\":");
-        json::write_u64(&mut out, self.ts);
-        out.push_str(",\"by\":");
-        json::write_str(&mut out, &self.by);
-        let (name, value) = match &self.op {
-            Op::Set(v) => (",\"set\":", v),
-            Op::Patch(v) => (",\"patch\":", v),
+        let (set, patch) = match &self.op {
+            Op::Set(v) => (Some(v.clone()), None),
+            Op::Patch(v) => (None, Some(v.clone())),
         };
-        out.push_str(name);
-        value.write(&mut out);
-        out.push('}');
-        RawJson::parse(out).unwrap_or_else(|_| RawJson::null())
+        RawJson::to_json(&MutationShape {
+            marker: 1,
+            key: self.key.clone(),
+            base: self.base,
+            ts: self.ts,
+            by: self.by.clone(),
+            set,
+            patch,
+        })
     }
 
     /// Reads a change from an event (`None` when the event is not one).
@@ -82,26 +110,22 @@ impl Mutation {
         if !data.as_str().contains(MARKER) {
             return None;
         }
-        let v = Value::from_raw(data);
-        if v.get(MARKER).and_then(Value::as_u64) != Some(1) {
+        let shape: MutationShape = data.read().ok()?;
+        if shape.marker != 1 {
             return None;
         }
-        let op = match (v.get("set"), v.get("patch")) {
-            (Some(value), _) => Op::Set(value.clone()),
-            (None, Some(patch)) => Op::Patch(patch.clone()),
+        let op = match (shape.set, shape.patch) {
+            (Some(value), _) => Op::Set(value),
+            (None, Some(patch)) => Op::Patch(patch),
             (None, None) => return None,
         };
         Some(Self {
             id: id.unwrap_or_default().to_owned(),
-            key: v.get("key")?.as_str()?.to_owned(),
-            base: v.get("base").and_then(Value::as_u64).unwrap_or(0),
+            key: shape.key,
+            base: shape.base,
             op,
-            ts: v.get("ts").and_then(Value::as_u64).unwrap_or(0),
-            by: v
-                .get("by")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned(),
+            ts: shape.ts,
+            by: shape.by,
         })
     }
 }
@@ -349,6 +373,11 @@ impl Docs {
             }
         }
         None
+    }
+
+    /// True when some key's visible value may have changed since the last take.
+    pub fn has_changed(&self) -> bool {
+        !self.changed.is_empty()
     }
 
     /// Keys whose visible value may have changed since the last call.
