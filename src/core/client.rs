@@ -13,14 +13,14 @@ use std::collections::VecDeque;
 use super::config::Config;
 use super::docs::{DocChange, Documents};
 use super::error::{ClientError, RequestError, SendError};
-use super::gates::Gates;
 use super::hub::Hub;
 use super::id::IdGen;
+use super::messaging::pending::{AnswerPolicy, Outgoing};
+use super::messaging::router::SubId;
+use super::messaging::{Delivery, Messaging};
 use super::metrics::Metrics;
 use super::outbox::{DeadLetter, Durable, DurableEvent, OutboxEvent, StoreOp};
-use super::pending::{AnswerPolicy, Outgoing, PendingTable};
 use super::rng::Rng;
-use super::router::{Router, SubId};
 use super::state::{ConnectionState, ErrorInfo, Role, Snapshot};
 use super::tabs::SharedState;
 use super::timer::{Timer, TimerTable};
@@ -50,27 +50,6 @@ pub enum Action {
     ShareState(SharedState),
     /// Call [`ClientCore::handle_animation_frame`] at the next animation frame.
     RequestFrame,
-}
-
-/// An incoming event for some of the app's subscriptions.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Delivery {
-    /// Subscriptions to call, in priority order.
-    pub subscribers: Vec<SubId>,
-    /// Channel of the event.
-    pub channel: String,
-    /// Event name.
-    pub event: String,
-    /// Per-channel sequence number.
-    pub seq: u64,
-    /// Publish id, when the server passes it on.
-    pub id: Option<String>,
-    /// Payload, as JSON text.
-    pub data: RawJson,
-    /// `data` is the list of a Socket.IO event's arguments.
-    pub spread: bool,
-    /// Earlier deliveries this one replaced (throttle, debounce, coalescing).
-    pub coalesced: u32,
 }
 
 /// What the app must hear.
@@ -128,14 +107,8 @@ pub struct ClientCore {
     /// Frames for follower tabs at the end of this input.
     pub(super) tab_out: Vec<(Option<String>, String)>,
     pub(super) metrics: Metrics,
-    pub(super) gates: Gates,
     /// The documents part.
     pub(super) docs: Documents,
-    /// Recently delivered publish ids, to drop an event delivered twice.
-    pub(super) recent_ids: RecentIds,
-    /// Publishes that opted into batching, and when they must go at the latest.
-    pub(super) batched: Vec<Outbound>,
-    pub(super) batch_deadline: Option<u64>,
     pub(super) frame_requested: bool,
     pub(super) want_open: bool,
     pub(super) attempt_id: u64,
@@ -143,8 +116,8 @@ pub struct ClientCore {
     pub(super) token: Option<String>,
     pub(super) timers: TimerTable,
     pub(super) rng: Rng,
-    pub(super) router: Router,
-    pub(super) pending: PendingTable,
+    /// The messaging part: subscriptions, answers awaited, pacing, batches, held emits.
+    pub(super) messaging: Messaging,
     pub(super) actions: VecDeque<Action>,
     pub(super) events: VecDeque<Event>,
     pub(super) ping_sent_at: Option<u64>,
@@ -157,24 +130,20 @@ pub struct ClientCore {
     ids: IdGen,
     /// Messages to send at the end of this input (the wire may put several in one frame).
     outgoing: Vec<Outbound>,
-    next_request: u64,
     /// The server's protocol (a follower's link to its leader speaks the envelope).
     pub(super) wire: Box<dyn Wire>,
     /// `wire` is the envelope of a follower's link to its leader.
     pub(super) wire_is_link: bool,
     /// What the wire answered by itself, handled before the input ends.
     answered: VecDeque<Inbound>,
-    /// Events counted here, per channel, for servers that number none.
-    pub(super) local_seqs: std::collections::HashMap<String, u64>,
-    /// Emits waiting for the connection (they have no answer to wait for).
-    pub(super) held_emits: VecDeque<Outbound>,
 }
 
 impl ClientCore {
     /// A client in the `idle` state.
     pub fn new(config: Config) -> Self {
         let rng = Rng::new(config.seed);
-        let pending = PendingTable::new(config.send_buffer, config.request_backoff);
+        let messaging =
+            Messaging::new(config.send_buffer, config.request_backoff, config.batch_max);
         let outbox = Durable::new(
             config.outbox,
             config.breaker_threshold,
@@ -194,11 +163,7 @@ impl ClientCore {
             share_due: None,
             tab_out: Vec::new(),
             metrics: Metrics::default(),
-            gates: Gates::default(),
             docs,
-            recent_ids: RecentIds::default(),
-            batched: Vec::new(),
-            batch_deadline: None,
             frame_requested: false,
             want_open: false,
             attempt_id: 0,
@@ -206,8 +171,7 @@ impl ClientCore {
             token: None,
             timers: TimerTable::default(),
             rng,
-            router: Router::default(),
-            pending,
+            messaging,
             actions: VecDeque::new(),
             events: VecDeque::new(),
             ping_sent_at: None,
@@ -217,12 +181,9 @@ impl ClientCore {
             wall_offset: 0,
             ids: IdGen::default(),
             outgoing: Vec::new(),
-            next_request: 0,
             wire,
             wire_is_link: false,
             answered: VecDeque::new(),
-            local_seqs: std::collections::HashMap::new(),
-            held_emits: VecDeque::new(),
         }
     }
 
@@ -290,13 +251,13 @@ impl ClientCore {
             }
         }
         self.drop_socket(1000, "client disconnect");
-        if !self.held_emits.is_empty() {
-            let mut reason = crate::protocol::raw::decimal(self.held_emits.len() as u64);
+        let (failures, emits) = self.messaging.handle_close();
+        if emits > 0 {
+            let mut reason = crate::protocol::raw::decimal(emits as u64);
             reason.push_str(" emit(s) not sent: the client was disconnected");
-            self.held_emits.clear();
             self.report_error(ClientError::EmitDropped(reason));
         }
-        for failed in self.pending.close_all() {
+        for failed in failures {
             self.report_failure(failed.message, failed.error);
         }
         self.timers = TimerTable::default();
@@ -322,7 +283,13 @@ impl ClientCore {
         since: Option<u64>,
     ) -> SubId {
         let _ = now;
-        let (id, first) = self.router.add(channel, event, priority, since);
+        let (id, first) = self.messaging.subscribe(super::messaging::SubscribeSpec {
+            channel: channel.to_owned(),
+            event: event.map(str::to_owned),
+            priority,
+            since,
+            pace: None,
+        });
         if first && self.is_open() {
             self.send(Outbound::Subscribe {
                 channel: channel.to_owned(),
@@ -336,7 +303,7 @@ impl ClientCore {
     /// Remove a subscription; the channel is left when its last one goes.
     pub fn unsubscribe(&mut self, now: u64, id: SubId) {
         let _ = now;
-        if let Some(channel) = self.router.remove(id) {
+        if let Some(channel) = self.messaging.unsubscribe(id) {
             // Other tabs may still want the channel through this (leader) connection.
             if self.is_open() && !self.hub.has_channel(&channel) {
                 self.send(Outbound::Unsubscribe { channel });
@@ -405,10 +372,7 @@ impl ClientCore {
         spread: bool,
         policy: Option<AnswerPolicy>,
     ) -> Result<String, SendError<Outgoing>> {
-        self.next_request += 1;
-        // Unique across tabs: a leader forwards requests of several tabs on one connection.
-        let mut id = format!("{}.r", self.config.tab_id);
-        crate::protocol::raw::write_u64(&mut id, self.next_request);
+        let id = self.messaging.next_request_id(&self.config.tab_id);
         let message = Outgoing::Request {
             id: id.clone(),
             event,
@@ -439,9 +403,7 @@ impl ClientCore {
         };
         if self.is_open() {
             self.send(message);
-        } else if self.held_emits.len() < self.config.send_buffer {
-            self.held_emits.push_back(message);
-        } else {
+        } else if !self.messaging.hold_emit(message) {
             return Err(SendError::BufferFull {
                 capacity: self.config.send_buffer,
                 message: (),
@@ -460,7 +422,7 @@ impl ClientCore {
         if self.snap.state == ConnectionState::Closed {
             return Err(SendError::Closed { message });
         }
-        let result = self.pending.push(now, message, policy, self.is_open());
+        let result = self.messaging.push(now, message, policy, self.is_open());
         let result = result.map(|frame| self.outgoing.extend(frame));
         self.finish(now);
         result
@@ -559,13 +521,8 @@ impl ClientCore {
             for message in messages {
                 self.send(message);
             }
-            if self.batched.len() >= self.config.batch_max.max(1)
-                || self.batch_deadline.is_some_and(|d| d <= now)
-            {
-                self.batch_deadline = None;
-                let batched = std::mem::take(&mut self.batched);
-                self.outgoing.extend(batched);
-            }
+            let batch = self.messaging.poll_batch(now);
+            self.outgoing.extend(batch);
         }
         // What the wire answered itself (a subscription live at once) is handled in this input.
         self.settle(now);
@@ -575,28 +532,27 @@ impl ClientCore {
             self.actions.push_back(Action::Store(ops));
         }
         self.report_outbox_events();
-        match self.pending.next_deadline() {
-            Some(at) => self.timers.set(Timer::Pending, at),
-            None => self.timers.stop(Timer::Pending),
+        match self.messaging.next_deadline() {
+            Some(at) => self.timers.set(Timer::Messaging, at),
+            None => self.timers.stop(Timer::Messaging),
         }
         match self.outbox.next_deadline(self.wall_offset) {
             Some(at) => self.timers.set(Timer::Outbox, at),
             None => self.timers.stop(Timer::Outbox),
         }
-        let paced = [self.gates.next_deadline(), self.batch_deadline];
-        match paced.into_iter().flatten().min() {
-            Some(at) => self.timers.set(Timer::Paced, at),
-            None => self.timers.stop(Timer::Paced),
+        while let Some(delivery) = self.messaging.poll_delivery() {
+            self.events.push_back(Event::Message(delivery));
         }
-        if (self.docs.has_changes() || self.gates.wants_frame()) && !self.frame_requested {
+        self.metrics.deliveries_coalesced = self.messaging.coalesced();
+        if (self.docs.has_changes() || self.messaging.wants_frame()) && !self.frame_requested {
             self.frame_requested = true;
             self.actions.push_back(Action::RequestFrame);
         }
         self.snap.retry_at = self.timers.get(Timer::Reconnect);
         (self.snap.buffered, self.snap.pending, self.snap.channels) = (
-            self.pending.buffered() + self.held_emits.len(),
-            self.pending.len(),
-            self.router.channel_count(),
+            self.messaging.buffered(),
+            self.messaging.awaiting(),
+            self.messaging.channel_count(),
         );
         self.snap.outbox = self.outbox.status(now);
         self.snap.role = self.role;
@@ -655,31 +611,5 @@ impl ClientCore {
                 retryable: false,
             }),
         });
-    }
-}
-
-/// The last few thousand publish ids delivered.
-#[derive(Debug, Default)]
-pub struct RecentIds {
-    order: VecDeque<String>,
-    set: std::collections::HashSet<String>,
-}
-
-impl RecentIds {
-    const LIMIT: usize = 4_096;
-
-    /// Records `id`; false when it was seen already.
-    pub fn insert(&mut self, id: &str) -> bool {
-        if self.set.contains(id) {
-            return false;
-        }
-        if self.order.len() >= Self::LIMIT {
-            if let Some(old) = self.order.pop_front() {
-                self.set.remove(&old);
-            }
-        }
-        self.order.push_back(id.to_owned());
-        self.set.insert(id.to_owned());
-        true
     }
 }

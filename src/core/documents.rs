@@ -1,31 +1,17 @@
 //! The client's update processing: documents with optimistic changes, paced subscriptions,
 //! batched publishes, animation frames, and the metrics snapshot.
 
-use super::client::{ClientCore, Delivery, Event};
+use super::client::{ClientCore, Event};
 use super::docs::merge::Strategy;
 use super::docs::{Conflict, DocView, Op};
 use super::error::SendError;
-use super::gates::Pace;
+pub use super::messaging::SubscribeSpec;
+use super::messaging::pending::{AnswerPolicy, Outgoing};
+use super::messaging::router::SubId;
 use super::outbox::OutboxEntry;
-use super::pending::Outgoing;
-use super::router::SubId;
 use super::state::ConnectionState;
 use crate::protocol::envelope::{ClientMessage, RawJson};
 use crate::protocol::value::Value;
-
-/// What `subscribe` asks for.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SubscribeSpec {
-    pub channel: String,
-    /// Only this event name.
-    pub event: Option<String>,
-    /// Higher runs first.
-    pub priority: i32,
-    /// Resume after this channel sequence.
-    pub since: Option<u64>,
-    /// Throttle, debounce or per-frame coalescing.
-    pub pace: Option<Pace>,
-}
 
 /// Numbers about the client, read as a whole (`client.metrics()`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,16 +37,12 @@ pub struct MetricsSnapshot {
 impl ClientCore {
     /// Subscribes with every option; see [`ClientCore::subscribe`].
     pub fn subscribe_with(&mut self, now: u64, spec: SubscribeSpec) -> SubId {
-        let id = self.subscribe(
-            now,
-            &spec.channel,
-            spec.event.as_deref(),
-            spec.priority,
-            spec.since,
-        );
-        if let Some(pace) = spec.pace {
-            self.gates.add(id, pace);
+        let (channel, since) = (spec.channel.clone(), spec.since);
+        let (id, first) = self.messaging.subscribe(spec);
+        if first && self.is_open() {
+            self.send(ClientMessage::Subscribe { channel, since });
         }
+        self.finish(now);
         id
     }
 
@@ -68,7 +50,7 @@ impl ClientCore {
     /// document on it is known, then changes arrive live.
     pub fn watch_documents(&mut self, now: u64, channel: &str) {
         if !self.docs.watches(channel) {
-            let known = self.router.channel(channel).is_some();
+            let known = self.messaging.listens(channel);
             let id = self.subscribe(now, channel, None, i32::MIN, Some(0));
             self.docs.watch(channel, id);
             if known && self.is_open() {
@@ -169,19 +151,15 @@ impl ClientCore {
             event,
             data,
         };
-        let policy = super::pending::AnswerPolicy {
+        let policy = AnswerPolicy {
             timeout_ms: self
                 .config
                 .publish_timeout_ms
                 .saturating_add(self.config.batch_delay_ms),
             retries: 0,
         };
-        // Registered as waiting for its ack, but sent with the batch rather than now.
-        let frame = self.pending.push(now, message, policy, true)?;
-        self.batched.extend(frame);
-        if self.batch_deadline.is_none() {
-            self.batch_deadline = Some(now.saturating_add(self.config.batch_delay_ms));
-        }
+        let delay = self.config.batch_delay_ms;
+        self.messaging.push_batched(now, message, policy, delay)?;
         self.finish(now);
         Ok(())
     }
@@ -189,48 +167,12 @@ impl ClientCore {
     /// An animation frame: coalesced deliveries and document changes go out, once each.
     pub fn handle_animation_frame(&mut self, now: u64) {
         self.frame_requested = false;
-        for delivery in self.gates.frame() {
-            self.events.push_back(Event::Message(delivery));
-        }
+        self.messaging.handle_frame();
         let changed = self.docs.poll_changes();
         if !changed.is_empty() {
             self.events.push_back(Event::DocsChanged(changed));
         }
         self.finish(now);
-    }
-
-    /// Paced deliveries whose time came.
-    pub(super) fn release_paced(&mut self, now: u64) {
-        for delivery in self.gates.expire(now) {
-            self.events.push_back(Event::Message(delivery));
-        }
-    }
-
-    /// Routes an event to its subscribers: internal ones (documents) are skipped, paced ones
-    /// go through their gate, the rest get it now.
-    pub(super) fn deliver(&mut self, now: u64, delivery: Delivery) {
-        let mut direct = Vec::with_capacity(delivery.subscribers.len());
-        for sub in &delivery.subscribers {
-            if self.docs.is_internal(*sub) {
-                continue;
-            }
-            if self.gates.paces(*sub) {
-                let mut own = delivery.clone();
-                own.subscribers = vec![*sub];
-                if let Some(now_due) = self.gates.offer(now, *sub, own) {
-                    self.events.push_back(Event::Message(now_due));
-                }
-            } else {
-                direct.push(*sub);
-            }
-        }
-        self.metrics.deliveries_coalesced = self.gates.coalesced;
-        if !direct.is_empty() {
-            self.events.push_back(Event::Message(Delivery {
-                subscribers: direct,
-                ..delivery
-            }));
-        }
     }
 
     /// Time the app's handlers took, in µs, per delivered message.
@@ -252,7 +194,7 @@ impl ClientCore {
             messages_out: m.messages_out,
             dispatch_p50_us: m.dispatch.percentile(50),
             dispatch_p99_us: m.dispatch.percentile(99),
-            queue_depth: self.outbox.len() + self.pending.buffered(),
+            queue_depth: self.outbox.len() + self.messaging.buffered_requests(),
             conflicts: self.docs.conflict_count(),
             duplicates_dropped: m.duplicates_dropped,
             deliveries_coalesced: m.deliveries_coalesced,
@@ -260,18 +202,5 @@ impl ClientCore {
             breaker: self.outbox.breaker(now),
             errors: m.errors.clone(),
         }
-    }
-
-    /// Applies a document change carried by an event on a watched channel.
-    pub(super) fn apply_document(
-        &mut self,
-        now: u64,
-        channel: &str,
-        seq: u64,
-        id: Option<&str>,
-        data: &RawJson,
-    ) {
-        let wall = self.wall(now);
-        self.docs.handle_event(wall, channel, seq, id, data);
     }
 }

@@ -1,9 +1,9 @@
 //! Frames from the server: decoding, and what each message does to the client.
 
-use super::client::{ClientCore, Delivery, Event, Phase};
+use super::client::{ClientCore, Event, Phase};
 use super::error::{ClientError, RequestError};
-use super::pending::Outgoing;
-use super::router::SeqCheck;
+use super::messaging::Arrival;
+use super::messaging::pending::Outgoing;
 use crate::protocol::envelope::{ServerError, ServerMessage};
 use crate::protocol::{InEvent, Inbound, Outbound};
 
@@ -69,29 +69,13 @@ impl ClientCore {
         self.finish(now);
     }
 
-    /// The sequence of an event: the server's, or for a server that numbers none, the next
-    /// of this client's count. Only channels someone listens to are counted, so a server
-    /// sending endless event names cannot grow this client's memory.
-    fn sequence(&mut self, channel: &str, seq: Option<u64>) -> Option<u64> {
-        if seq.is_some() {
-            return seq;
-        }
-        if self.router.channel(channel).is_none() && !self.hub.has_channel(channel) {
-            return None;
-        }
-        let counter = self.local_seqs.entry(channel.to_owned()).or_insert(0);
-        *counter += 1;
-        Some(*counter)
-    }
-
     pub(super) fn handle_inbound(&mut self, now: u64, message: Inbound) {
         match message {
             Inbound::Session { session } => self.on_welcome(now, session),
             Inbound::Denied { reason } => self.lose(now, ClientError::AuthRejected(reason)),
             Inbound::Closed { reason } => self.lose(now, ClientError::ServerDisconnect(reason)),
             Inbound::Subscribed { channel, seq } => {
-                let seq =
-                    seq.unwrap_or_else(|| self.local_seqs.get(&channel).copied().unwrap_or(0));
+                let seq = self.messaging.handle_subscribed(&channel, seq);
                 if self.hub.has_channel(&channel) {
                     self.to_tab(
                         None,
@@ -101,10 +85,9 @@ impl ClientCore {
                         },
                     );
                 }
-                self.router.mark_live(&channel, seq);
             }
             Inbound::Event(event) => self.on_event(now, event),
-            Inbound::Ack { id, seq } => match self.pending.answer(&id) {
+            Inbound::Ack { id, seq } => match self.messaging.handle_answer(&id) {
                 Some(Outgoing::Publish { id, .. }) => self.events.push_back(Event::PublishDone {
                     id,
                     result: Ok(seq),
@@ -125,7 +108,7 @@ impl ClientCore {
                 id,
                 reason,
                 retryable,
-            } => match self.pending.answer(&id) {
+            } => match self.messaging.handle_answer(&id) {
                 Some(Outgoing::Publish { id, .. }) => self.events.push_back(Event::PublishDone {
                     id,
                     result: Err(RequestError::Rejected { reason, retryable }),
@@ -149,7 +132,7 @@ impl ClientCore {
                 }
                 other => self.unknown_answer("nack", &id, other),
             },
-            Inbound::Response { id, result } => match self.pending.answer(&id) {
+            Inbound::Response { id, result } => match self.messaging.handle_answer(&id) {
                 Some(Outgoing::Request { id, .. }) => self.events.push_back(Event::RequestDone {
                     id,
                     result: result.map_err(RequestError::Server),
@@ -172,61 +155,36 @@ impl ClientCore {
     }
 
     fn on_event(&mut self, now: u64, event: InEvent) {
-        let InEvent {
-            channel,
-            event,
-            seq,
-            id,
-            data,
-            spread,
-        } = event;
-        let Some(seq) = self.sequence(&channel, seq) else {
+        let for_tabs = self.hub.has_channel(&event.channel);
+        let Some(seq) = self.messaging.sequence(&event.channel, event.seq, for_tabs) else {
             return;
         };
         // Follower tabs get every event of their channels, replays included; each drops what
-        // it has seen, as this router does for this tab.
-        if self.hub.has_channel(&channel) {
-            self.hub.saw(&channel, seq);
+        // it has seen, as this tab's messaging does.
+        if for_tabs {
+            self.hub.saw(&event.channel, seq);
             self.to_tab(
                 None,
                 ServerMessage::Event {
-                    channel: channel.clone(),
-                    event: event.clone(),
+                    channel: event.channel.clone(),
+                    event: event.event.clone(),
                     seq,
-                    id: id.clone(),
-                    data: data.clone(),
-                    spread,
+                    id: event.id.clone(),
+                    data: event.data.clone(),
+                    spread: event.spread,
                 },
             );
         }
         // Documents keep their own version per key, so replays reach them too.
-        self.apply_document(now, &channel, seq, id.as_deref(), &data);
-        if self.router.accept_seq(&channel, seq) != SeqCheck::Fresh {
+        let wall = self.wall(now);
+        let (channel, id) = (event.channel.as_str(), event.id.as_deref());
+        self.docs.handle_event(wall, channel, seq, id, &event.data);
+        let docs = &self.docs;
+        let arrival = self
+            .messaging
+            .handle_event(now, event, seq, |sub| docs.is_internal(sub));
+        if arrival == Arrival::Duplicate {
             self.metrics.duplicates_dropped += 1;
-            return;
-        }
-        if let Some(id) = &id {
-            // The same publish under another sequence (a server that sent it twice).
-            if !self.recent_ids.insert(id) {
-                self.metrics.duplicates_dropped += 1;
-                return;
-            }
-        }
-        let subscribers = self.router.route(&channel, &event);
-        if !subscribers.is_empty() {
-            self.deliver(
-                now,
-                Delivery {
-                    subscribers,
-                    channel,
-                    event,
-                    seq,
-                    id,
-                    data,
-                    spread,
-                    coalesced: 0,
-                },
-            );
         }
     }
 

@@ -45,7 +45,7 @@ impl ClientCore {
     fn relink(&mut self, now: u64) {
         if self.phase != Phase::Down {
             self.drop_socket(1000, "role changed");
-            for failed in self.pending.connection_lost() {
+            for failed in self.messaging.handle_connection_lost() {
                 self.report_failure(failed.message, failed.error);
             }
             self.outbox.connection_lost(now);
@@ -100,7 +100,7 @@ impl ClientCore {
 
     fn forget_tab(&mut self, tab: &str) {
         for channel in self.hub.remove_tab(tab) {
-            if self.router.channel(&channel).is_none() && self.is_open() {
+            if !self.messaging.listens(&channel) && self.is_open() {
                 self.send(ClientMessage::Unsubscribe { channel });
             }
         }
@@ -176,7 +176,7 @@ impl ClientCore {
             }
             ClientMessage::Unsubscribe { channel } => {
                 if self.hub.unsubscribe(tab, &channel)
-                    && self.router.channel(&channel).is_none()
+                    && !self.messaging.listens(&channel)
                     && self.is_open()
                 {
                     self.send(ClientMessage::Unsubscribe { channel });
@@ -234,7 +234,7 @@ impl ClientCore {
         let (resume, held) = self.hub.on_open();
         let mut messages: Vec<ClientMessage> = resume
             .into_iter()
-            .filter(|(channel, _)| self.router.channel(channel).is_none())
+            .filter(|(channel, _)| !self.messaging.listens(channel))
             .map(|(channel, since)| ClientMessage::Subscribe { channel, since })
             .collect();
         messages.extend(held);

@@ -117,12 +117,11 @@ impl ClientCore {
             let rng = &mut self.rng;
             self.outbox.handle_timeout(now, wall, || rng.next_u64());
         }
-        if self.timers.expire(Timer::Paced, now) {
-            self.release_paced(now);
-        }
-        if self.timers.expire(Timer::Pending, now) {
-            let (frames, failed) = self.pending.expire(now, self.is_open());
-            self.send_batched(frames);
+        // A held-back share of the state goes out in `finish`.
+        self.timers.expire(Timer::Paced, now);
+        if self.timers.expire(Timer::Messaging, now) {
+            let (messages, failed) = self.messaging.handle_timeout(now, self.is_open());
+            self.send_batched(messages);
             for f in failed {
                 self.report_failure(f.message, f.error);
             }
@@ -192,19 +191,11 @@ impl ClientCore {
         self.ping_sent_at = None;
         self.send_ping(now);
         // Resubscribe (resuming where each channel stopped), then flush what waited.
-        let mut frames: Vec<Outbound> = self
-            .router
-            .resume_points()
-            .map(|(channel, since)| Outbound::Subscribe {
-                channel: channel.to_owned(),
-                since,
-            })
-            .collect();
+        let mut frames = self.messaging.resume_points();
         if self.role == Role::Leader {
             frames.extend(self.hub_on_open());
         }
-        frames.extend(self.pending.take_unsent(now));
-        frames.extend(self.held_emits.drain(..));
+        frames.extend(self.messaging.handle_open(now));
         self.send_batched(frames);
     }
 
@@ -212,7 +203,7 @@ impl ClientCore {
     pub(super) fn lose(&mut self, now: u64, error: ClientError) {
         self.drop_socket(1000, "");
         self.report_error(error);
-        for failed in self.pending.connection_lost() {
+        for failed in self.messaging.handle_connection_lost() {
             self.report_failure(failed.message, failed.error);
         }
         self.outbox.connection_lost(now);

@@ -11,11 +11,12 @@ pub enum Timer {
     Ping,
     /// The pong for the last ping must arrive before this.
     PongDeadline,
-    /// Earliest request or publish-ack timeout, or request retry.
-    Pending,
+    /// The messaging part's next deadline: an answer's timeout or retry, a paced delivery,
+    /// a batch of publishes.
+    Messaging,
     /// Earliest outbox ack timeout, entry retry or retention expiry.
     Outbox,
-    /// Paced deliveries (throttle, debounce), batched publishes, the breaker's half-open.
+    /// The leader's held-back share of its state with the other tabs.
     Paced,
 }
 

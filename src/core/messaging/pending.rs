@@ -3,8 +3,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::backoff::Backoff;
-use super::error::{RequestError, SendError};
+use crate::core::backoff::Backoff;
+use crate::core::error::{RequestError, SendError};
 use crate::protocol::{Outbound, RawJson};
 
 /// A message that the server answers by id.

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use super::client::Delivery;
+use super::Delivery;
 use super::router::SubId;
 use crate::protocol::value::Value;
 
