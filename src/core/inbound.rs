@@ -1,6 +1,7 @@
 //! Frames from the server: decoding, and what each message does to the client.
 
-use super::client::{ClientCore, Event, Phase};
+use super::client::{ClientCore, Event};
+use super::conn::Phase;
 use super::error::{ClientError, RequestError};
 use super::messaging::Arrival;
 use super::messaging::pending::Outgoing;
@@ -13,67 +14,42 @@ impl ClientCore {
     /// Nothing in a frame can stop the client: undecodable frames and messages become
     /// [`Event::Error`]s and the rest of the frame is still processed.
     pub fn handle_frame(&mut self, now: u64, attempt: u64, frame: &str) {
-        if attempt != self.attempt_id || self.phase == Phase::Down {
-            return;
-        }
-        self.last_rx = now;
-        if frame.len() > self.config.max_message_bytes {
-            self.report_error(ClientError::FrameTooLarge {
-                size: frame.len(),
-                limit: self.config.max_message_bytes,
-            });
-        } else {
-            match self.wire.decode(frame) {
-                Err(error) => self.report_error(error.into()),
-                Ok(messages) => {
-                    self.metrics.messages_in += messages.len() as u64;
-                    for message in messages {
-                        match message {
-                            Ok(message) => self.handle_inbound(now, message),
-                            Err(error) => self.report_error(error.into()),
-                        }
-                        if self.phase == Phase::Down {
-                            break;
-                        }
-                    }
+        if let Some(messages) = self.conn.handle_frame(now, attempt, frame) {
+            self.metrics.messages_in += messages.len() as u64;
+            for message in messages {
+                match message {
+                    Ok(message) => self.handle_inbound(now, message),
+                    Err(error) => self.report_error(error.into()),
+                }
+                if self.conn.phase() == Phase::Down {
+                    break;
                 }
             }
-            self.transmit_wire();
         }
-        self.server_alive(now);
         self.finish(now);
     }
 
     /// A text frame longer than `maxMessageBytes` arrived and was dropped unread.
     pub fn handle_oversize(&mut self, now: u64, attempt: u64, size: usize) {
-        if attempt != self.attempt_id || self.phase == Phase::Down {
-            return;
-        }
-        self.last_rx = now;
-        self.report_error(ClientError::FrameTooLarge {
-            size,
-            limit: self.config.max_message_bytes,
-        });
+        self.conn.handle_oversize(now, attempt, size);
         self.finish(now);
     }
 
     /// A binary frame arrived: the wire decides whether it was announced.
     pub fn handle_binary(&mut self, now: u64, attempt: u64, len: usize) {
-        if attempt != self.attempt_id || self.phase == Phase::Down {
-            return;
-        }
-        self.last_rx = now;
-        if let Err(error) = self.wire.decode_binary(len) {
-            self.report_error(error.into());
-        }
+        self.conn.handle_binary(now, attempt, len);
         self.finish(now);
     }
 
     pub(super) fn handle_inbound(&mut self, now: u64, message: Inbound) {
         match message {
-            Inbound::Session { session } => self.on_welcome(now, session),
-            Inbound::Denied { reason } => self.lose(now, ClientError::AuthRejected(reason)),
-            Inbound::Closed { reason } => self.lose(now, ClientError::ServerDisconnect(reason)),
+            Inbound::Session { session } => self.conn.handle_session(now, session),
+            Inbound::Denied { reason } => self
+                .conn
+                .handle_refusal(now, ClientError::AuthRejected(reason)),
+            Inbound::Closed { reason } => self
+                .conn
+                .handle_refusal(now, ClientError::ServerDisconnect(reason)),
             Inbound::Subscribed { channel, seq } => {
                 let seq = self.messaging.handle_subscribed(&channel, seq);
                 if self.hub.has_channel(&channel) {
@@ -149,7 +125,7 @@ impl ClientCore {
                 other => self.unknown_answer("res", &id, other),
             },
             Inbound::Ping { ts } => self.send(Outbound::Pong { ts }),
-            Inbound::Pong { ts } => self.on_pong(now, ts),
+            Inbound::Pong { ts } => self.conn.handle_pong(now, ts),
             Inbound::Error(error) => self.report_error(ClientError::Server(error)),
         }
     }

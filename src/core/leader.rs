@@ -1,7 +1,8 @@
 //! Sharing one connection among tabs: role changes, the leader's side of its followers'
 //! links (through the [`Hub`](super::hub::Hub)), and the follower's copy of the leader's state.
 
-use super::client::{ClientCore, Phase};
+use super::client::ClientCore;
+use super::conn::Peer;
 use super::error::ClientError;
 use super::outbox::OutboxEntry;
 use super::state::Role;
@@ -43,18 +44,12 @@ impl ClientCore {
     }
 
     fn relink(&mut self, now: u64) {
-        if self.phase != Phase::Down {
-            self.drop_socket(1000, "role changed");
-            for failed in self.messaging.handle_connection_lost() {
-                self.report_failure(failed.message, failed.error);
-            }
-            self.outbox.connection_lost(now);
-            self.hub.connection_lost(|_| false);
-        }
-        self.snap.attempt = 0;
-        if self.want_open {
-            self.attempt_now(now);
-        }
+        let peer = match self.role {
+            Role::Pending => Peer::Unknown,
+            Role::Follower => Peer::Leader,
+            Role::Solo | Role::Leader => Peer::Server,
+        };
+        self.conn.set_peer(now, peer);
     }
 
     /// Says what carries this tab's messages to the others ("broadcastchannel", "storage", "none").

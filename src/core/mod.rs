@@ -1,9 +1,10 @@
 //! The sans-IO client: pure Rust state machines that take time as an argument and return
 //! what to do as values. Nothing here touches the browser.
 
-pub mod backoff;
 pub mod client;
+mod commands;
 mod config;
+pub mod conn;
 pub mod docs;
 pub mod documents;
 mod durable;
@@ -17,6 +18,7 @@ mod lifecycle;
 pub mod messaging;
 pub mod metrics;
 pub mod outbox;
+mod output;
 pub mod rng;
 mod share;
 pub mod state;
@@ -26,6 +28,7 @@ pub mod timer;
 pub use crate::protocol::Protocol;
 pub use client::{Action, ClientCore, Event};
 pub use config::Config;
+pub use conn::backoff;
 pub use docs::DocChange;
 pub use error::{ClientError, RequestError, SendError};
 pub use messaging::{Delivery, SubscribeSpec, gates, pending, router};

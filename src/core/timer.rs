@@ -1,26 +1,23 @@
-//! One table of deadlines; the core's only time output is its earliest entry.
+//! One table of deadlines, one slot per part; the core's only time output is its earliest
+//! entry. Each part keeps what its deadline is for; the table only says when.
 
 /// The things the client core waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Timer {
-    /// Next reconnect attempt while waiting.
-    Reconnect = 0,
-    /// Auth, socket open and welcome must all finish before this.
-    ConnectDeadline,
-    /// Next heartbeat ping.
-    Ping,
-    /// The pong for the last ping must arrive before this.
-    PongDeadline,
+    /// The connection part's next deadline: a reconnect, the connect timeout, a ping, a pong
+    /// or the server's heartbeat that is due.
+    Connection = 0,
     /// The messaging part's next deadline: an answer's timeout or retry, a paced delivery,
     /// a batch of publishes.
     Messaging,
-    /// Earliest outbox ack timeout, entry retry or retention expiry.
+    /// The outbox part's next deadline: an ack timeout, a retry, a retention, the breaker's
+    /// half-open.
     Outbox,
     /// The leader's held-back share of its state with the other tabs.
     Paced,
 }
 
-const TIMERS: usize = 7;
+const TIMERS: usize = 4;
 
 /// Deadlines in milliseconds of the caller's monotonic clock, one slot per [`Timer`].
 #[derive(Debug, Clone, Default)]

@@ -1,0 +1,636 @@
+//! The connection part: one connection's life, whatever the server speaks. Attempts with
+//! backoff, the app's credentials, the socket, the handshake, the heartbeat and the network's
+//! and the page's signals; the server's protocol is its [`Wire`].
+//!
+//! Inputs are `handle_*(now, …)`; outputs are [`Connection::poll_output`] (actions for the
+//! browser, and what the client must hear: opened, lost, errors) and [`Connection::next_deadline`].
+//! Inputs that name an older attempt than the current one are ignored, so late callbacks from
+//! a socket that was already replaced cannot confuse it.
+
+pub mod backoff;
+
+use std::collections::VecDeque;
+
+use super::error::ClientError;
+use super::rng::Rng;
+use super::state::{ConnectionState, Snapshot};
+use crate::protocol::{Decoded, Encoded, Heartbeat, Inbound, Outbound, Protocol, Wire};
+use backoff::Backoff;
+
+/// Where the current attempt is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Down,
+    Auth,
+    Socket,
+    Hello,
+    Open,
+}
+
+/// The settings the connection needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnConfig {
+    pub url: String,
+    pub protocol: Protocol,
+    pub client_id: String,
+    pub use_auth: bool,
+    pub reconnect: Backoff,
+    pub heartbeat_interval_ms: u64,
+    pub heartbeat_timeout_ms: u64,
+    pub connect_timeout_ms: u64,
+    pub max_message_bytes: usize,
+    pub max_batch: usize,
+    /// Seed of the reconnect jitter.
+    pub seed: u64,
+}
+
+/// What the connection asks for, or reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnOutput {
+    /// Call the app's `auth` callback for `attempt`.
+    RequestAuth { attempt: u64 },
+    /// Open a WebSocket to `url` for `attempt`.
+    OpenSocket { attempt: u64, url: String },
+    /// Send this frame on the open socket.
+    Send(String),
+    /// Close the socket of `attempt`.
+    CloseSocket {
+        attempt: u64,
+        code: u16,
+        reason: &'static str,
+    },
+    /// The server took the handshake: the connection is open (send what waited).
+    Opened,
+    /// The connection (or the attempt) is gone: fail or requeue what was in flight;
+    /// `failure` is false when it was dropped on purpose (a new peer).
+    Lost { failure: bool },
+    /// Something to report; the connection carries on or already said `Lost`.
+    Error(ClientError),
+    /// A heartbeat round trip, in ms.
+    Rtt(u64),
+    /// The heartbeat's period passed (a leader sweeps its silent tabs then).
+    Beat,
+}
+
+/// Who the connection is for: a server, or (a follower's link) the leader tab.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Peer {
+    /// Not known yet (the election is running): nothing to connect to.
+    Unknown,
+    Server,
+    /// The leader tab: the link speaks the envelope, carries no credentials, ignores the network.
+    Leader,
+}
+
+/// The connection part; see the module docs.
+#[derive(Debug)]
+pub struct Connection {
+    config: ConnConfig,
+    rng: Rng,
+    wire: Box<dyn Wire>,
+    peer: Peer,
+    /// `wire` is the envelope of a link to the leader tab.
+    wire_is_link: bool,
+    want_open: bool,
+    attempt: u64,
+    phase: Phase,
+    token: Option<String>,
+    ping_sent_at: Option<u64>,
+    last_rx: u64,
+    was_open: bool,
+    // The deadlines.
+    reconnect_at: Option<u64>,
+    connect_deadline: Option<u64>,
+    ping_at: Option<u64>,
+    pong_deadline: Option<u64>,
+    // What the app sees.
+    state: ConnectionState,
+    online: bool,
+    visible: bool,
+    failures: u32,
+    reconnects: u64,
+    rtt_ms: Option<u64>,
+    session: Option<String>,
+    outgoing: Vec<Outbound>,
+    answered: VecDeque<Inbound>,
+    output: VecDeque<ConnOutput>,
+}
+
+impl Connection {
+    /// Idle until [`Connection::connect`].
+    pub fn new(config: ConnConfig) -> Self {
+        let wire = config.protocol.wire();
+        Self {
+            rng: Rng::new(config.seed),
+            config,
+            wire,
+            peer: Peer::Server,
+            wire_is_link: false,
+            want_open: false,
+            attempt: 0,
+            phase: Phase::Down,
+            token: None,
+            ping_sent_at: None,
+            last_rx: 0,
+            was_open: false,
+            reconnect_at: None,
+            connect_deadline: None,
+            ping_at: None,
+            pong_deadline: None,
+            state: ConnectionState::Idle,
+            online: true,
+            visible: true,
+            failures: 0,
+            reconnects: 0,
+            rtt_ms: None,
+            session: None,
+            outgoing: Vec::new(),
+            answered: VecDeque::new(),
+            output: VecDeque::new(),
+        }
+    }
+
+    // ----- getters -----
+
+    /// True while messages flow.
+    pub fn is_open(&self) -> bool {
+        self.phase == Phase::Open
+    }
+
+    /// Where the attempt is.
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    /// The connection's state.
+    pub fn state(&self) -> ConnectionState {
+        self.state
+    }
+
+    /// True until the app closes the client.
+    pub fn wants_open(&self) -> bool {
+        self.want_open
+    }
+
+    /// True when the protocol does not let an app send an event of this name.
+    pub fn refuses_event(&self, name: &str) -> bool {
+        self.config.protocol.wire().refuses_event(name)
+    }
+
+    /// Copies what the app sees of the connection into `snap`.
+    pub fn fill(&self, snap: &mut Snapshot) {
+        snap.state = self.state;
+        snap.online = self.online;
+        snap.visible = self.visible;
+        snap.attempt = self.failures;
+        snap.reconnects = self.reconnects;
+        snap.rtt_ms = self.rtt_ms;
+        snap.session.clone_from(&self.session);
+        snap.retry_at = self.reconnect_at;
+    }
+
+    // ----- inputs: the app and the tabs -----
+
+    /// Start connecting (and keep reconnecting) until [`Connection::close`].
+    pub fn connect(&mut self, now: u64) {
+        self.want_open = true;
+        if self.phase == Phase::Down {
+            self.attempt_now(now);
+        }
+    }
+
+    /// Close and stay closed; a protocol that tells a client's goodbye from a lost transport
+    /// says goodbye first.
+    pub fn close(&mut self) {
+        self.want_open = false;
+        if self.is_open() {
+            if let Some(bye) = self.wire.goodbye() {
+                self.flush();
+                self.output.push_back(ConnOutput::Send(bye));
+            }
+        }
+        self.drop_socket(1000, "client disconnect");
+        (self.reconnect_at, self.ping_at) = (None, None);
+        self.state = ConnectionState::Closed;
+    }
+
+    /// Skip the wait: try now if waiting or offline-by-error.
+    pub fn reconnect_now(&mut self, now: u64) {
+        if self.want_open && self.phase == Phase::Down {
+            self.attempt_now(now);
+        }
+    }
+
+    /// Who to connect to changed (the election's outcome, or a new leader): whatever socket
+    /// or link exists is dropped (without counting as a failure) and a new attempt starts.
+    pub fn set_peer(&mut self, now: u64, peer: Peer) {
+        self.peer = peer;
+        if self.phase != Phase::Down {
+            self.drop_socket(1000, "role changed");
+            self.output.push_back(ConnOutput::Lost { failure: false });
+        }
+        self.failures = 0;
+        if self.want_open {
+            self.attempt_now(now);
+        }
+    }
+
+    /// The browser's network status changed.
+    pub fn set_online(&mut self, now: u64, online: bool) {
+        self.online = online;
+        match (online, self.phase) {
+            // Back online: the first retry is immediate.
+            (true, Phase::Down) if self.want_open => self.attempt_now(now),
+            (false, Phase::Down) if self.want_open => {
+                self.reconnect_at = None;
+                self.state = ConnectionState::Offline;
+            }
+            (false, Phase::Auth | Phase::Socket | Phase::Hello) => {
+                self.drop_socket(1000, "offline");
+                self.state = ConnectionState::Offline;
+            }
+            // The browser's word is not proof: ask the server whether the socket still works.
+            (false, Phase::Open) => self.health_check(now),
+            _ => {}
+        }
+    }
+
+    /// The page became visible or hidden.
+    pub fn set_visible(&mut self, now: u64, visible: bool) {
+        self.visible = visible;
+        if visible {
+            match self.phase {
+                Phase::Open => self.health_check(now),
+                Phase::Down if self.want_open && self.online => self.attempt_now(now),
+                _ => {}
+            }
+        }
+    }
+
+    // ----- inputs: the browser -----
+
+    /// The app's `auth` callback answered for `attempt`.
+    pub fn handle_auth(&mut self, now: u64, attempt: u64, result: Result<Option<String>, String>) {
+        if attempt != self.attempt || self.phase != Phase::Auth {
+            return;
+        }
+        match result {
+            Ok(token) => {
+                self.token = token;
+                self.phase = Phase::Socket;
+                self.output.push_back(ConnOutput::OpenSocket {
+                    attempt,
+                    url: self.config.url.clone(),
+                });
+            }
+            Err(message) => self.lose(now, ClientError::AuthCallback(message)),
+        }
+    }
+
+    /// The socket of `attempt` opened: introduce ourselves.
+    pub fn handle_socket_open(&mut self, now: u64, attempt: u64) {
+        if attempt == self.attempt && self.phase == Phase::Socket {
+            self.phase = Phase::Hello;
+            self.last_rx = now;
+            self.send(Outbound::Hello {
+                client: self.config.client_id.clone(),
+                token: self.token.clone(),
+            });
+        }
+    }
+
+    /// The socket of `attempt` closed.
+    pub fn handle_socket_closed(&mut self, now: u64, attempt: u64, code: u16, reason: &str) {
+        if attempt == self.attempt && self.phase != Phase::Down {
+            let reason = reason.to_owned();
+            self.lose(now, ClientError::SocketClosed { code, reason });
+        }
+    }
+
+    /// The socket of `attempt` could not even be created.
+    pub fn handle_socket_failed(&mut self, now: u64, attempt: u64, message: String) {
+        if attempt == self.attempt && self.phase != Phase::Down {
+            self.lose(now, ClientError::SocketOpen(message));
+        }
+    }
+
+    /// A text frame on the socket of `attempt`: its messages, decoded by the wire, for the
+    /// client to handle (`None` when the frame is not for this attempt or was refused).
+    pub fn handle_frame(&mut self, now: u64, attempt: u64, frame: &str) -> Option<Decoded> {
+        if !self.is_current(now, attempt) {
+            return None;
+        }
+        let limit = self.config.max_message_bytes;
+        if frame.len() > limit {
+            let error = ClientError::FrameTooLarge {
+                size: frame.len(),
+                limit,
+            };
+            self.output.push_back(ConnOutput::Error(error));
+            return None;
+        }
+        let decoded = match self.wire.decode(frame) {
+            Ok(decoded) => Some(decoded),
+            Err(error) => {
+                self.output.push_back(ConnOutput::Error(error.into()));
+                None
+            }
+        };
+        self.server_alive(now);
+        decoded
+    }
+
+    /// A text frame longer than `maxMessageBytes` was dropped unread.
+    pub fn handle_oversize(&mut self, now: u64, attempt: u64, size: usize) {
+        if self.is_current(now, attempt) {
+            let limit = self.config.max_message_bytes;
+            let error = ClientError::FrameTooLarge { size, limit };
+            self.output.push_back(ConnOutput::Error(error));
+        }
+    }
+
+    /// A binary frame: the wire decides whether it was announced.
+    pub fn handle_binary(&mut self, now: u64, attempt: u64, len: usize) {
+        if self.is_current(now, attempt) {
+            if let Err(error) = self.wire.decode_binary(len) {
+                self.output.push_back(ConnOutput::Error(error.into()));
+            }
+        }
+    }
+
+    /// A deadline passed.
+    pub fn handle_timeout(&mut self, now: u64) {
+        if take_due(&mut self.reconnect_at, now) {
+            self.attempt_now(now);
+        }
+        if take_due(&mut self.connect_deadline, now) && self.phase != Phase::Down {
+            self.lose(now, ClientError::ConnectTimeout);
+        }
+        if take_due(&mut self.ping_at, now) && self.phase == Phase::Open {
+            self.send_ping(now);
+            self.output.push_back(ConnOutput::Beat);
+        }
+        if take_due(&mut self.pong_deadline, now) {
+            self.pong_deadline(now);
+        }
+    }
+
+    // ----- inputs: the server's messages the connection itself handles -----
+
+    /// The server took the handshake.
+    pub fn handle_session(&mut self, now: u64, session: String) {
+        if self.phase != Phase::Hello {
+            return;
+        }
+        self.phase = Phase::Open;
+        self.connect_deadline = None;
+        if self.was_open {
+            self.reconnects += 1;
+        }
+        self.was_open = true;
+        self.failures = 0;
+        self.session = Some(session);
+        self.state = ConnectionState::Open;
+        self.output.push_back(ConnOutput::Opened);
+        // A first ping at once: the round-trip time is known from the start, and a connection
+        // that opened but does not carry is found within the pong timeout.
+        self.ping_sent_at = None;
+        self.send_ping(now);
+    }
+
+    /// A pong (or, failing that, any frame after the ping) proves the connection alive.
+    pub fn handle_pong(&mut self, now: u64, ts: u64) {
+        if self.ping_sent_at != Some(ts) || self.phase != Phase::Open {
+            return;
+        }
+        let rtt = now.saturating_sub(ts);
+        self.rtt_ms = Some(rtt);
+        self.output.push_back(ConnOutput::Rtt(rtt));
+        self.ping_sent_at = None;
+        self.pong_deadline = None;
+        self.ping_at = Some(ts.saturating_add(self.config.heartbeat_interval_ms));
+    }
+
+    /// The server refused the client or ended the session.
+    pub fn handle_refusal(&mut self, now: u64, error: ClientError) {
+        if self.phase != Phase::Down {
+            self.lose(now, error);
+        }
+    }
+
+    // ----- outputs -----
+
+    /// Queues a message; it goes out (encoded by the wire, batched where it can) at the next
+    /// [`Connection::flush`].
+    pub fn send(&mut self, message: Outbound) {
+        self.outgoing.push(message);
+    }
+
+    /// Encodes what was queued, into as few frames as the wire allows; returns how many
+    /// messages went out.
+    pub fn flush(&mut self) -> usize {
+        self.transmit_wire();
+        let count = self.outgoing.len();
+        if count == 0 {
+            return 0;
+        }
+        let mut frames = Vec::with_capacity(count);
+        for message in std::mem::take(&mut self.outgoing) {
+            match self.wire.encode(message) {
+                Ok(Encoded::Frame(frame)) => frames.push(frame),
+                Ok(Encoded::Answered(answer)) => self.answered.push_back(answer),
+                Ok(Encoded::Nothing) => {}
+                Err(error) => self.output.push_back(ConnOutput::Error(error.into())),
+            }
+        }
+        for frame in self.wire.join(frames, self.config.max_batch) {
+            self.output.push_back(ConnOutput::Send(frame));
+        }
+        self.transmit_wire();
+        count
+    }
+
+    /// True when the wire answered something by itself that was not polled yet.
+    pub fn has_answered(&self) -> bool {
+        !self.answered.is_empty()
+    }
+
+    /// What the wire answered by itself (a subscription live at once, a message too large).
+    #[must_use]
+    pub fn poll_answered(&mut self) -> Option<Inbound> {
+        self.answered.pop_front()
+    }
+
+    /// The next action or report.
+    #[must_use]
+    pub fn poll_output(&mut self) -> Option<ConnOutput> {
+        self.transmit_wire();
+        self.output.pop_front()
+    }
+
+    /// When [`Connection::handle_timeout`] must run next.
+    pub fn next_deadline(&self) -> Option<u64> {
+        [
+            self.reconnect_at,
+            self.connect_deadline,
+            self.ping_at,
+            self.pong_deadline,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    // ----- the machine -----
+
+    fn is_current(&mut self, now: u64, attempt: u64) -> bool {
+        if attempt != self.attempt || self.phase == Phase::Down {
+            return false;
+        }
+        self.last_rx = now;
+        true
+    }
+
+    fn transmit_wire(&mut self) {
+        while let Some(frame) = self.wire.poll_transmit() {
+            self.output.push_back(ConnOutput::Send(frame));
+        }
+    }
+
+    /// Starts an attempt now (or waits offline while the browser is offline).
+    fn attempt_now(&mut self, now: u64) {
+        self.reconnect_at = None;
+        if self.peer == Peer::Unknown {
+            self.state = ConnectionState::Connecting;
+            return;
+        }
+        let link = self.peer == Peer::Leader;
+        // A link to a tab of this browser does not care about the network.
+        if !self.online && !link {
+            self.state = ConnectionState::Offline;
+            return;
+        }
+        self.attempt += 1;
+        let attempt = self.attempt;
+        if link != self.wire_is_link {
+            self.wire_is_link = link;
+            self.wire = if link {
+                Protocol::Envelope.wire()
+            } else {
+                self.config.protocol.wire()
+            };
+        }
+        self.connect_deadline = Some(now.saturating_add(self.config.connect_timeout_ms));
+        self.state = ConnectionState::Connecting;
+        // Credentials are for the server; a link to the leader carries none.
+        if self.config.use_auth && !link {
+            self.phase = Phase::Auth;
+            self.output.push_back(ConnOutput::RequestAuth { attempt });
+        } else {
+            self.phase = Phase::Socket;
+            let url = self.config.url.clone();
+            self.output
+                .push_back(ConnOutput::OpenSocket { attempt, url });
+        }
+    }
+
+    fn lose(&mut self, now: u64, error: ClientError) {
+        self.drop_socket(1000, "");
+        self.output.push_back(ConnOutput::Error(error));
+        self.output.push_back(ConnOutput::Lost { failure: true });
+        if !self.want_open {
+            self.state = ConnectionState::Closed;
+        } else if !self.online {
+            self.state = ConnectionState::Offline;
+        } else {
+            let delay = self
+                .config
+                .reconnect
+                .delay(self.failures, self.rng.next_u64());
+            self.failures = self.failures.saturating_add(1);
+            self.reconnect_at = Some(now.saturating_add(delay));
+            self.state = ConnectionState::Waiting;
+        }
+    }
+
+    /// Forgets the socket (asking the browser to close it) and its deadlines.
+    fn drop_socket(&mut self, code: u16, reason: &'static str) {
+        if self.phase != Phase::Down {
+            self.flush();
+            let attempt = self.attempt;
+            self.output.push_back(ConnOutput::CloseSocket {
+                attempt,
+                code,
+                reason,
+            });
+        }
+        self.phase = Phase::Down;
+        self.wire.reset();
+        self.outgoing.clear();
+        self.answered.clear();
+        self.ping_sent_at = None;
+        (self.connect_deadline, self.ping_at, self.pong_deadline) = (None, None, None);
+        self.session = None;
+    }
+
+    fn health_check(&mut self, now: u64) {
+        if self.ping_sent_at.is_none() {
+            self.send_ping(now);
+        }
+    }
+
+    fn send_ping(&mut self, now: u64) {
+        if self.wire.heartbeat() != Heartbeat::ClientPings {
+            // The server pings and the wire answers (a Socket.IO client's ping would end the
+            // session); the period still paces the leader's sweep of silent tabs.
+            self.ping_at = Some(now.saturating_add(self.config.heartbeat_interval_ms));
+            return;
+        }
+        self.ping_sent_at = Some(now);
+        self.ping_at = None;
+        self.pong_deadline = Some(now.saturating_add(self.config.heartbeat_timeout_ms));
+        self.send(Outbound::Ping { ts: now });
+    }
+
+    fn pong_deadline(&mut self, now: u64) {
+        if self.wire.heartbeat() != Heartbeat::ClientPings {
+            // No frame, not even the server's ping, within the time the server promised.
+            if self.phase != Phase::Down {
+                self.lose(now, ClientError::HeartbeatTimeout);
+            }
+            return;
+        }
+        let Some(sent) = self.ping_sent_at else {
+            return;
+        };
+        if self.phase == Phase::Open && self.last_rx > sent {
+            // Frames are flowing, just not the pong yet (a busy socket): alive.
+            self.ping_sent_at = None;
+            self.ping_at = Some(now.saturating_add(self.config.heartbeat_interval_ms));
+        } else {
+            self.lose(now, ClientError::HeartbeatTimeout);
+        }
+    }
+
+    /// Where the server keeps the heartbeat, any frame means alive for as long again as it
+    /// promised.
+    fn server_alive(&mut self, now: u64) {
+        if let Heartbeat::ServerPings {
+            liveness_ms: Some(liveness),
+        } = self.wire.heartbeat()
+        {
+            if self.phase != Phase::Down {
+                self.pong_deadline = Some(now.saturating_add(liveness));
+            }
+        }
+    }
+}
+
+/// True (and cleared) when the deadline passed.
+fn take_due(deadline: &mut Option<u64>, now: u64) -> bool {
+    if deadline.is_some_and(|at| at <= now) {
+        *deadline = None;
+        return true;
+    }
+    false
+}
