@@ -8,6 +8,9 @@
 //! a socket that was already replaced cannot confuse it.
 
 pub mod backoff;
+mod heartbeat;
+#[cfg(test)]
+mod tests;
 
 use std::collections::VecDeque;
 
@@ -571,58 +574,6 @@ impl Connection {
         self.ping_sent_at = None;
         (self.connect_deadline, self.ping_at, self.pong_deadline) = (None, None, None);
         self.session = None;
-    }
-
-    fn health_check(&mut self, now: u64) {
-        if self.ping_sent_at.is_none() {
-            self.send_ping(now);
-        }
-    }
-
-    fn send_ping(&mut self, now: u64) {
-        if self.wire.heartbeat() != Heartbeat::ClientPings {
-            // The server pings and the wire answers (a Socket.IO client's ping would end the
-            // session); the period still paces the leader's sweep of silent tabs.
-            self.ping_at = Some(now.saturating_add(self.config.heartbeat_interval_ms));
-            return;
-        }
-        self.ping_sent_at = Some(now);
-        self.ping_at = None;
-        self.pong_deadline = Some(now.saturating_add(self.config.heartbeat_timeout_ms));
-        self.send(Outbound::Ping { ts: now });
-    }
-
-    fn pong_deadline(&mut self, now: u64) {
-        if self.wire.heartbeat() != Heartbeat::ClientPings {
-            // No frame, not even the server's ping, within the time the server promised.
-            if self.phase != Phase::Down {
-                self.lose(now, ClientError::HeartbeatTimeout);
-            }
-            return;
-        }
-        let Some(sent) = self.ping_sent_at else {
-            return;
-        };
-        if self.phase == Phase::Open && self.last_rx > sent {
-            // Frames are flowing, just not the pong yet (a busy socket): alive.
-            self.ping_sent_at = None;
-            self.ping_at = Some(now.saturating_add(self.config.heartbeat_interval_ms));
-        } else {
-            self.lose(now, ClientError::HeartbeatTimeout);
-        }
-    }
-
-    /// Where the server keeps the heartbeat, any frame means alive for as long again as it
-    /// promised.
-    fn server_alive(&mut self, now: u64) {
-        if let Heartbeat::ServerPings {
-            liveness_ms: Some(liveness),
-        } = self.wire.heartbeat()
-        {
-            if self.phase != Phase::Down {
-                self.pong_deadline = Some(now.saturating_add(liveness));
-            }
-        }
     }
 }
 
