@@ -342,3 +342,170 @@ async fn a_database_that_stays_blocked_gives_up_after_5_s_and_works_from_memory(
     );
     c.close();
 }
+
+/// Runs `body` as an async JS function of `(name, ...)` and awaits it.
+async fn run_js(args: &str, body: &str, values: &[JsValue]) -> JsValue {
+    let f = js_sys::Function::new_with_args(args, body);
+    let list: js_sys::Array = values.iter().collect();
+    let promise = f.apply(&JsValue::NULL, &list).unwrap();
+    settle(promise.unchecked_into()).await.unwrap()
+}
+
+#[wasm_bindgen_test]
+async fn records_keep_their_shape_so_a_database_written_by_an_earlier_version_loads() {
+    fresh_relay().await;
+    supervisor("kill", "").await;
+    let key = channel("shape");
+    let name = JsValue::from_str(&format!("syncline:{key}"));
+    let ch = channel("shape-ch");
+    // Recent, or the outbox's retention would expire them at once.
+    let t0 = js_sys::Date::now() as u64 - 1_000;
+    let t1 = t0 + 1;
+    // The records exactly as the earlier (inline JS) store wrote them, and one that is not ours.
+    let seeded = js(&format!(
+        r#"{{"outbox":[
+          {{"id":"0190a000-0000-7000-8000-000000000001","channel":"{ch}","event":"e","data":"{{\"n\":1}}","createdAt":{t0},"priority":0}},
+          {{"id":"0190a000-0000-7000-8000-000000000002","channel":"{ch}","event":"e","data":"{{\"n\":2}}","createdAt":{t1},"priority":0}},
+          {{"id":"junk","channel":5}}],
+          "dead":[{{"id":"0190a000-0000-7000-8000-000000000003","channel":"{ch}","event":"e","data":"[3]","createdAt":{t0},"priority":2,"reason":"expired","failedAt":{t1}}}]}}"#
+    ));
+    run_js(
+        "name, seeded",
+        "return new Promise((ok, fail) => { const r = indexedDB.open(name, 1); \
+         r.onupgradeneeded = () => { for (const s of ['outbox', 'dead']) r.result.createObjectStore(s, { keyPath: 'id' }); }; \
+         r.onerror = () => fail(r.error); \
+         r.onsuccess = () => { const db = r.result, tx = db.transaction(['outbox', 'dead'], 'readwrite'); \
+           for (const s of ['outbox', 'dead']) for (const x of seeded[s]) tx.objectStore(s).put(x); \
+           tx.oncomplete = () => { db.close(); ok(); }; tx.onabort = () => fail(tx.error); }; });",
+        &[name.clone(), seeded],
+    )
+    .await;
+
+    let c = client(&format!(r#""storageKey":"{key}""#));
+    wait_until("storage loaded", 5_000, || {
+        outbox_field(&c, "storage").as_string().as_deref() == Some("indexeddb")
+    })
+    .await;
+    assert_eq!(outbox_field(&c, "depth").as_f64(), Some(2.0));
+    assert_eq!(outbox_field(&c, "deadLetters").as_f64(), Some(1.0));
+    let letter = c.dead_letters().get(0);
+    assert_eq!(
+        get(&letter, "id").as_string().as_deref(),
+        Some("0190a000-0000-7000-8000-000000000003")
+    );
+    assert_eq!(
+        get(&letter, "reason").as_string().as_deref(),
+        Some("expired")
+    );
+    assert_eq!(get(&letter, "failedAt").as_f64(), Some(t1 as f64));
+    let last = get(&c.get_state(), "lastError");
+    assert!(
+        get(&last, "message")
+            .as_string()
+            .is_some_and(|m| m.contains("1 unreadable")),
+        "{last:?}"
+    );
+
+    // What this version writes has the same shape, field for field.
+    let queued = settle(publish(&c, &ch, 7)).await.unwrap();
+    let id = get(&queued, "id");
+    let read = "return new Promise((ok, fail) => { const r = indexedDB.open(name); \
+         r.onerror = () => fail(r.error); \
+         r.onsuccess = () => { const db = r.result, g = db.transaction('outbox').objectStore('outbox').get(id); \
+           g.onsuccess = () => { db.close(); ok(g.result === undefined ? null : g.result); }; \
+           g.onerror = () => fail(g.error); }; });";
+    let mut stored = JsValue::NULL;
+    for _ in 0..100 {
+        stored = run_js("name, id", read, &[name.clone(), id.clone()]).await;
+        if !stored.is_null() {
+            break;
+        }
+        sleep(20).await;
+    }
+    assert!(stored.is_object(), "the entry was stored");
+    let keys: Vec<String> = js_sys::Object::keys(stored.unchecked_ref::<js_sys::Object>())
+        .iter()
+        .filter_map(|k| k.as_string())
+        .collect();
+    assert_eq!(
+        keys,
+        ["id", "channel", "event", "data", "createdAt", "priority"]
+    );
+    assert_eq!(get(&stored, "id"), id);
+    assert_eq!(
+        get(&stored, "data").as_string().as_deref(),
+        Some(r#"{"n":7}"#)
+    );
+    assert!(
+        get(&stored, "createdAt")
+            .as_f64()
+            .is_some_and(|t| t > 1.7e12)
+    );
+    assert_eq!(get(&stored, "priority").as_f64(), Some(0.0));
+
+    supervisor("start", "").await;
+    wait_drained(&c, 10_000).await;
+    let mut expected = vec![
+        "0190a000-0000-7000-8000-000000000001".to_owned(),
+        "0190a000-0000-7000-8000-000000000002".to_owned(),
+    ];
+    expected.extend(id.as_string());
+    assert_eq!(
+        relay_ids(&ch).await,
+        expected,
+        "the old entries first, in order"
+    );
+    c.close();
+}
+
+/// Opens `name` at version 2 as a newer build in another tab would: "opened", or "blocked"
+/// if a connection of this page did not step aside.
+async fn upgrade_elsewhere(name: &JsValue) -> String {
+    run_js(
+        "name",
+        "return new Promise((ok, fail) => { const r = indexedDB.open(name, 2); \
+         r.onblocked = () => ok('blocked'); r.onerror = () => fail(r.error); \
+         r.onsuccess = () => { r.result.close(); ok('opened'); }; });",
+        &[name.clone()],
+    )
+    .await
+    .as_string()
+    .unwrap_or_default()
+}
+
+#[wasm_bindgen_test]
+async fn a_newer_version_opened_elsewhere_is_not_blocked_by_a_client_open_or_dropped() {
+    fresh_relay().await;
+    // An open client closes its connection on versionchange, then says it is degraded.
+    let key = channel("upgrade");
+    let c = client(&format!(r#""storageKey":"{key}""#));
+    wait_until("storage loaded", 5_000, || {
+        outbox_field(&c, "storage").as_string().as_deref() == Some("indexeddb")
+    })
+    .await;
+    let name = JsValue::from_str(&format!("syncline:{key}"));
+    assert_eq!(upgrade_elsewhere(&name).await, "opened");
+    wait_open(&c).await;
+    let acked = settle(publish(&c, &channel("upgrade-ch"), 1))
+        .await
+        .unwrap();
+    assert_eq!(get(&acked, "status").as_string().as_deref(), Some("acked"));
+    wait_until("write failure reported", 2_000, || {
+        outbox_field(&c, "degraded") == JsValue::TRUE
+    })
+    .await;
+    c.close();
+
+    // A dropped client leaves no connection behind.
+    let key = channel("upgrade-dropped");
+    let c = client(&format!(r#""storageKey":"{key}""#));
+    wait_until("storage loaded", 5_000, || {
+        outbox_field(&c, "storage").as_string().as_deref() == Some("indexeddb")
+    })
+    .await;
+    c.close();
+    drop(c);
+    sleep(50).await;
+    let name = JsValue::from_str(&format!("syncline:{key}"));
+    assert_eq!(upgrade_elsewhere(&name).await, "opened");
+}

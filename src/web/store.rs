@@ -1,102 +1,68 @@
-//! The outbox's IndexedDB database: two object stores keyed by entry id, `outbox` and
-//! `dead`. Records are plain objects; the payload stays JSON text. The IndexedDB calls are a
-//! few lines of JS; every failure comes back as a rejected promise, never as a panic.
+//! The outbox's IndexedDB database, through rexie: two object stores keyed by entry id,
+//! `outbox` and `dead`. Records are plain objects (serde-wasm-bindgen); the payload stays JSON
+//! text. Every failure comes back as an error, never as a panic.
+//!
+//! What rexie 0.6 does for us and what it does not (read in its source and idb 0.6's, which
+//! it is built on):
+//! - `RexieBuilder::build` opens at version 1, creates the stores on upgrade, deletes stores it
+//!   was not told about, and closes the connection on `versionchange`. The `expect`s in idb's
+//!   upgrade callback cannot fire for this schema: the upgrade only ever runs on a new (empty)
+//!   database, where it creates two stores with a key path.
+//! - A blocked open is not reported (rexie has no `blocked` hook): its future just waits, and
+//!   `driver/storage.rs` gives up after 5 s. A newer database fails the open with a
+//!   `VersionError`, which degrades to memory like any other failure.
+//! - A rexie request starts only when its future is first polled, and `Transaction::done`
+//!   listens for `complete`/`abort` only once polled. Awaiting one put after the other would
+//!   cost a round trip per entry, and a transaction listened to only after its requests could
+//!   abort unheard. So [`settle_in_order`] polls the transaction's future and then every
+//!   request in one go (IndexedDB runs them in that order), and waits until all have settled.
+//!   Waiting for every request, not just the first error, keeps their callbacks alive until
+//!   IndexedDB has called them.
+//! - idb keeps its callbacks in the `Database` and does not close the connection when it is
+//!   dropped, so [`Store`] closes it on `Drop`: a connection nobody uses must not hold up
+//!   another tab's upgrade, and its `versionchange` callback goes with it.
 
-use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::JsFuture;
+use std::borrow::Cow;
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
+use std::task::Poll;
+
+use rexie::{ObjectStore, Rexie, TransactionMode, TransactionResult};
+use serde::{Deserialize, Serialize};
+use wasm_bindgen::{JsCast, JsValue};
 
 use crate::core::{DeadLetter, OutboxEntry, StoreOp};
 use crate::protocol::envelope::RawJson;
 
-#[wasm_bindgen(inline_js = r#"
-const STORES = ["outbox", "dead"];
-export function idbOpen(name) {
-  return new Promise((resolve, reject) => {
-    const req = indexedDB.open(name, 1);
-    req.onupgradeneeded = () => {
-      const db = req.result;
-      for (const s of Array.from(db.objectStoreNames)) if (!STORES.includes(s)) db.deleteObjectStore(s);
-      for (const s of STORES) if (!db.objectStoreNames.contains(s)) db.createObjectStore(s, { keyPath: "id" });
-    };
-    req.onsuccess = () => {
-      const db = req.result;
-      db.onversionchange = () => db.close();
-      resolve(db);
-    };
-    req.onerror = () => reject(req.error);
-  });
-}
-export function idbLoad(db) {
-  return new Promise((resolve, reject) => {
-    const tx = db.transaction(STORES, "readonly");
-    const entries = tx.objectStore("outbox").getAll();
-    const dead = tx.objectStore("dead").getAll();
-    dead.onsuccess = () => resolve([entries.result, dead.result]);
-    tx.onerror = () => reject(tx.error);
-    tx.onabort = () => reject(tx.error);
-  });
-}
-export function idbApply(db, ops) {
-  return new Promise((resolve, reject) => {
-    const tx = db.transaction(STORES, "readwrite");
-    tx.oncomplete = () => resolve(true);
-    tx.onerror = () => reject(tx.error);
-    tx.onabort = () => resolve(false);
-    try {
-      const outbox = tx.objectStore("outbox"), dead = tx.objectStore("dead");
-      for (let i = 0; i < ops.length; i += 2) {
-        const op = ops[i], value = ops[i + 1];
-        if (op === 0) outbox.put(value);
-        else if (op === 1) outbox.delete(value);
-        else if (op === 2) dead.put(value);
-        else if (op === 3) dead.delete(value);
-        else { outbox.clear(); dead.clear(); }
-      }
-    } catch (e) {
-      reject(e);
-      try { tx.abort(); } catch {}
-    }
-  });
-}
-export function makeRecord(id, channel, event, data, createdAt, priority, reason, failedAt) {
-  const r = { id, channel, event, data, createdAt, priority };
-  if (reason !== undefined) { r.reason = reason; r.failedAt = failedAt; }
-  return r;
-}
-export function readRecord(r) {
-  if (r === null || typeof r !== "object") return null;
-  const { id, channel, event, data, createdAt, priority, reason, failedAt } = r;
-  if (typeof id !== "string" || typeof channel !== "string" || typeof event !== "string" ||
-      typeof data !== "string" || !Number.isFinite(createdAt) || createdAt < 0) return null;
-  return [id, channel, event, data, createdAt, Number.isInteger(priority) ? priority : 0,
-          typeof reason === "string" ? reason : "", Number.isFinite(failedAt) ? failedAt : 0];
-}
-"#)]
-extern "C" {
-    #[wasm_bindgen(js_name = idbOpen)]
-    fn idb_open(name: &str) -> js_sys::Promise;
-    #[wasm_bindgen(js_name = idbLoad)]
-    fn idb_load(db: &JsValue) -> js_sys::Promise;
-    #[wasm_bindgen(js_name = idbApply)]
-    fn idb_apply(db: &JsValue, ops: &js_sys::Array) -> js_sys::Promise;
-    #[wasm_bindgen(js_name = makeRecord)]
-    fn make_record(
-        id: &str,
-        channel: &str,
-        event: &str,
-        data: &str,
-        created_at: f64,
-        priority: i32,
-        reason: Option<String>,
-        failed_at: Option<f64>,
-    ) -> JsValue;
-    #[wasm_bindgen(js_name = readRecord)]
-    fn read_record(record: &JsValue) -> JsValue;
+const VERSION: u32 = 1;
+const OUTBOX: &str = "outbox";
+const DEAD: &str = "dead";
+const STORES: [&str; 2] = [OUTBOX, DEAD];
+const WRITE_FAILED: &str = "the storage transaction failed";
+
+/// One stored record, as earlier versions wrote them: `{id, channel, event, data, createdAt,
+/// priority}`, plus `reason` and `failedAt` for a dead letter. Times are numbers (ms).
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Record<'a> {
+    id: Cow<'a, str>,
+    channel: Cow<'a, str>,
+    event: Cow<'a, str>,
+    /// The payload, JSON text.
+    data: Cow<'a, str>,
+    created_at: f64,
+    #[serde(default)]
+    priority: i32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reason: Option<Cow<'a, str>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    failed_at: Option<f64>,
 }
 
 /// The outbox database of one storage key.
 pub struct Store {
-    db: JsValue,
+    /// Taken only by `Drop`.
+    db: Option<Rexie>,
 }
 
 /// What was in the database when it was opened.
@@ -105,15 +71,6 @@ pub struct Loaded {
     pub dead: Vec<DeadLetter>,
     /// Records that were not syncline entries (corrupt, or another version's): left alone.
     pub skipped: usize,
-}
-
-/// What a failed IndexedDB call reports.
-const IDB_ERROR: &str = "idb error";
-
-async fn settle(promise: js_sys::Promise) -> Result<JsValue, String> {
-    JsFuture::from(promise)
-        .await
-        .map_err(|_| IDB_ERROR.to_owned())
 }
 
 impl Store {
@@ -125,28 +82,55 @@ impl Store {
         if !has_idb {
             return Err("IndexedDB is not available in this context".to_owned());
         }
-        let db = settle(idb_open(name)).await?;
-        Ok(Self { db })
+        let db = Rexie::builder(name)
+            .version(VERSION)
+            .add_object_store(ObjectStore::new(OUTBOX).key_path("id"))
+            .add_object_store(ObjectStore::new(DEAD).key_path("id"))
+            .build()
+            .await
+            .map_err(|e| describe("IndexedDB did not open", e))?;
+        Ok(Self { db: Some(db) })
     }
 
-    /// Reads every entry and dead letter, in id order.
+    fn db(&self) -> Result<&Rexie, String> {
+        self.db
+            .as_ref()
+            .ok_or_else(|| "the database is closed".to_owned())
+    }
+
+    /// Reads every entry and dead letter, in id order, in one transaction.
     pub async fn load(&self) -> Result<Loaded, String> {
-        let both = js_sys::Array::from(&settle(idb_load(&self.db)).await?);
-        let records = js_sys::Array::from(&both.get(0));
-        let dead_records = js_sys::Array::from(&both.get(1));
+        const FAILED: &str = "IndexedDB could not be read";
+        let tx = self
+            .db()?
+            .transaction(&STORES, TransactionMode::ReadOnly)
+            .map_err(|e| describe(FAILED, e))?;
+        let outbox = tx.store(OUTBOX).map_err(|e| describe(FAILED, e))?;
+        let dead = tx.store(DEAD).map_err(|e| describe(FAILED, e))?;
+        let mut both = settle_in_order(vec![
+            Box::pin(outbox.get_all(None, None)),
+            Box::pin(dead.get_all(None, None)),
+        ])
+        .await
+        .into_iter();
+        let (Some(records), Some(dead_records)) = (both.next(), both.next()) else {
+            return Err(FAILED.to_owned());
+        };
+        let records = records.map_err(|e| describe(FAILED, e))?;
+        let dead_records = dead_records.map_err(|e| describe(FAILED, e))?;
         let mut loaded = Loaded {
-            entries: Vec::with_capacity(records.length() as usize),
-            dead: Vec::with_capacity(dead_records.length() as usize),
+            entries: Vec::with_capacity(records.len()),
+            dead: Vec::with_capacity(dead_records.len()),
             skipped: 0,
         };
-        for record in records.iter() {
-            match from_record(&record) {
+        for record in records {
+            match from_record(record) {
                 Some((entry, _)) => loaded.entries.push(entry),
                 None => loaded.skipped += 1,
             }
         }
-        for record in dead_records.iter() {
-            match from_record(&record) {
+        for record in dead_records {
+            match from_record(record) {
                 Some((entry, (reason, failed_at))) => loaded.dead.push(DeadLetter {
                     entry,
                     reason,
@@ -160,62 +144,145 @@ impl Store {
 
     /// Applies storage changes in order, in one transaction; Ok once it has committed.
     pub async fn apply(&self, ops: &[StoreOp]) -> Result<(), String> {
-        // Pairs of (operation code, record or id), as `idbApply` reads them.
-        let list = js_sys::Array::new();
+        let tx = self
+            .db()?
+            .transaction(&STORES, TransactionMode::ReadWrite)
+            .map_err(|e| describe(WRITE_FAILED, e))?;
+        let outbox = tx.store(OUTBOX).map_err(|e| describe(WRITE_FAILED, e))?;
+        let dead = tx.store(DEAD).map_err(|e| describe(WRITE_FAILED, e))?;
+        let (outbox, dead) = (&outbox, &dead);
+        // Every value is made before the first request goes out: a failure here leaves the
+        // transaction empty, and it commits nothing.
+        let mut steps: Vec<Step<'_>> = Vec::with_capacity(ops.len() + 1);
+        steps.push(Box::pin(async move {
+            match tx.done().await {
+                Ok(TransactionResult::Committed) => Ok(()),
+                Ok(TransactionResult::Aborted) => {
+                    Err("the storage transaction was aborted".to_owned())
+                }
+                Err(e) => Err(describe(WRITE_FAILED, e)),
+            }
+        }));
         for op in ops {
-            let (code, value) = match op {
-                StoreOp::Put(entry) => (0, to_record(entry, None)),
-                StoreOp::Delete(id) => (1, JsValue::from_str(id)),
-                StoreOp::PutDead(letter) => (2, to_record(&letter.entry, Some(letter))),
-                StoreOp::DeleteDead(id) => (3, JsValue::from_str(id)),
-                StoreOp::Clear => (4, JsValue::NULL),
+            let step: Step<'_> = match op {
+                StoreOp::Put(entry) => {
+                    let value = to_record(entry, None)?;
+                    Box::pin(async move { failed(outbox.put(&value, None).await.map(drop)) })
+                }
+                StoreOp::Delete(id) => {
+                    Box::pin(async move { failed(outbox.delete(JsValue::from_str(id)).await) })
+                }
+                StoreOp::PutDead(letter) => {
+                    let value = to_record(&letter.entry, Some(letter))?;
+                    Box::pin(async move { failed(dead.put(&value, None).await.map(drop)) })
+                }
+                StoreOp::DeleteDead(id) => {
+                    Box::pin(async move { failed(dead.delete(JsValue::from_str(id)).await) })
+                }
+                StoreOp::Clear => Box::pin(async move {
+                    let both =
+                        settle_in_order(vec![Box::pin(outbox.clear()), Box::pin(dead.clear())]);
+                    failed(both.await.into_iter().collect())
+                }),
             };
-            list.push(&JsValue::from_f64(code as f64));
-            list.push(&value);
+            steps.push(step);
         }
-        if settle(idb_apply(&self.db, &list)).await?.is_truthy() {
-            Ok(())
-        } else {
-            Err("the storage transaction was aborted".to_owned())
+        let mut results = settle_in_order(steps).await.into_iter();
+        let committed = results.next().unwrap_or(Err(WRITE_FAILED.to_owned()));
+        // A failed request says more than the transaction's abort that follows it.
+        match results.find_map(Result::err) {
+            Some(e) => Err(e),
+            None => committed,
         }
     }
 }
 
-fn to_record(entry: &OutboxEntry, dead: Option<&DeadLetter>) -> JsValue {
-    make_record(
-        &entry.id,
-        &entry.channel,
-        &entry.event,
-        entry.data.as_str(),
-        entry.created_at as f64,
-        entry.priority,
-        dead.map(|d| d.reason.clone()),
-        dead.map(|d| d.failed_at as f64),
-    )
+impl Drop for Store {
+    fn drop(&mut self) {
+        if let Some(db) = self.db.take() {
+            db.close();
+        }
+    }
+}
+
+/// One step of a transaction, boxed so steps of different kinds run together.
+type Step<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + 'a>>;
+
+fn failed(result: rexie::Result<()>) -> Result<(), String> {
+    result.map_err(|e| describe(WRITE_FAILED, e))
+}
+
+/// Polls every future in order, all in the same tick, then until each has settled; their
+/// outputs in the same order. For rexie this issues the requests in order and at once.
+async fn settle_in_order<F, T>(futures: Vec<F>) -> Vec<T>
+where
+    F: Future<Output = T> + Unpin,
+{
+    let mut slots: Vec<(F, Option<T>)> = futures.into_iter().map(|f| (f, None)).collect();
+    poll_fn(|cx| {
+        let mut pending = false;
+        for (future, output) in slots.iter_mut() {
+            if output.is_none() {
+                match Pin::new(future).poll(cx) {
+                    Poll::Ready(value) => *output = Some(value),
+                    Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    })
+    .await;
+    slots.into_iter().filter_map(|(_, output)| output).collect()
+}
+
+/// `context`, and the name of the browser's exception when there is one (`QuotaExceededError`,
+/// `VersionError`, …).
+fn describe(context: &str, error: rexie::Error) -> String {
+    let exception = match &error {
+        rexie::Error::IdbError(idb::Error::DomException(e)) => Some(e.name()),
+        rexie::Error::IdbError(idb::Error::TransactionOpenFailed(value)) => value
+            .dyn_ref::<web_sys::DomException>()
+            .map(web_sys::DomException::name),
+        _ => None,
+    };
+    match exception {
+        Some(name) => context.to_owned() + ": " + &name,
+        None => context.to_owned(),
+    }
+}
+
+fn to_record(entry: &OutboxEntry, dead: Option<&DeadLetter>) -> Result<JsValue, String> {
+    let record = Record {
+        id: Cow::Borrowed(&entry.id),
+        channel: Cow::Borrowed(&entry.channel),
+        event: Cow::Borrowed(&entry.event),
+        data: Cow::Borrowed(entry.data.as_str()),
+        created_at: entry.created_at as f64,
+        priority: entry.priority,
+        reason: dead.map(|d| Cow::Borrowed(d.reason.as_str())),
+        failed_at: dead.map(|d| d.failed_at as f64),
+    };
+    serde_wasm_bindgen::to_value(&record).map_err(|_| "an entry could not be stored".to_owned())
 }
 
 /// A stored record as an entry (and, for dead letters, reason and time); `None` if it is not
 /// one. Nothing read from storage is trusted: fields are checked here and the payload is
 /// validated as JSON before it can be sent.
-fn from_record(record: &JsValue) -> Option<(OutboxEntry, (String, u64))> {
-    let fields = js_sys::Array::from(&read_record(record));
-    if fields.length() != 8 {
-        return None;
-    }
-    let text = |i: u32| fields.get(i).as_string();
-    let number = |i: u32| {
-        fields
-            .get(i)
-            .as_f64()
-            .filter(|n| n.is_finite() && *n >= 0.0)
-    };
+fn from_record(record: JsValue) -> Option<(OutboxEntry, (String, u64))> {
+    let record: Record<'static> = serde_wasm_bindgen::from_value(record).ok()?;
+    let time = |n: f64| (n.is_finite() && n >= 0.0).then_some(n as u64);
     let entry = OutboxEntry {
-        id: text(0)?,
-        channel: text(1)?,
-        event: text(2)?,
-        data: RawJson::parse(text(3)?).ok()?,
-        created_at: number(4)? as u64,
-        priority: fields.get(5).as_f64()? as i32,
+        id: record.id.into_owned(),
+        channel: record.channel.into_owned(),
+        event: record.event.into_owned(),
+        data: RawJson::parse(record.data.into_owned()).ok()?,
+        created_at: time(record.created_at)?,
+        priority: record.priority,
     };
-    Some((entry, (text(6)?, number(7)? as u64)))
+    let reason = record.reason.map(Cow::into_owned).unwrap_or_default();
+    Some((entry, (reason, time(record.failed_at.unwrap_or(0.0))?)))
 }

@@ -17,7 +17,7 @@ use std::collections::VecDeque;
 use super::error::ClientError;
 use super::rng::Rng;
 use super::state::{ConnectionState, Snapshot};
-use crate::protocol::{Decoded, Encoded, Heartbeat, Inbound, Outbound, Protocol, Wire};
+use crate::protocol::{Decoded, Encoded, Inbound, Outbound, Protocol, Wire};
 use backoff::Backoff;
 
 /// Where the current attempt is.
