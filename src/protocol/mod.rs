@@ -4,6 +4,7 @@
 //! app's payload stays raw JSON text ([`RawJson`]).
 
 pub mod envelope;
+pub mod error;
 // The hand-written scanner: still read by the tab codec and the facade until they move to serde.
 pub mod json;
 pub mod message;

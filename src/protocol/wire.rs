@@ -3,33 +3,8 @@
 //! protocol answers by itself (an Engine.IO pong, an ack the server asked for), and what a
 //! message too large for the server becomes. The core speaks [`Inbound`]/[`Outbound`] only.
 
-use super::envelope::DecodeError;
+pub use super::error::WireError;
 use super::message::{Inbound, Outbound};
-use super::socketio::SocketIoError;
-
-/// Why a frame could not be used, or a message could not be sent.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum WireError {
-    /// An envelope frame or message that does not decode.
-    #[error("malformed frame: {0}")]
-    Envelope(#[from] DecodeError),
-    /// An Engine.IO / Socket.IO packet that does not decode.
-    #[error("malformed Socket.IO packet: {0}")]
-    SocketIo(#[from] SocketIoError),
-    /// Something the protocol allows that syncline does not support.
-    #[error("unsupported: {0}")]
-    Unsupported(&'static str),
-    /// A binary frame the protocol did not announce.
-    #[error("unexpected binary frame of {0} bytes")]
-    UnexpectedBinary(usize),
-    /// An answer (ack) for an id nothing waits for.
-    #[error("answer for unknown ack id {0}")]
-    UnknownAck(u64),
-    /// A message larger than the server accepts (it would close the connection).
-    #[error("message of {size} bytes is larger than the server's limit of {limit}")]
-    TooLarge { size: usize, limit: u64 },
-}
 
 /// What becomes of one outbound message.
 #[derive(Debug, Clone, PartialEq, Eq)]

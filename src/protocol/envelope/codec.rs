@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
+use crate::protocol::error::DecodeError;
 use crate::protocol::message::{Outbound, ServerError};
 use crate::protocol::raw::{JsonError, RawJson};
 
@@ -56,36 +57,6 @@ pub enum ServerMessage {
     Pong { ts: u64 },
     /// The server could not process something the client sent.
     Error(ServerError),
-}
-
-/// Why a frame or a message in it could not be decoded.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum DecodeError {
-    /// The frame is not valid JSON.
-    #[error("frame is not valid JSON: {0}")]
-    Json(#[from] JsonError),
-    /// A message is not a JSON object.
-    #[error("message is not a JSON object")]
-    NotAnObject,
-    /// A message has no `t` field.
-    #[error("message has no type field")]
-    MissingType,
-    /// A message type this version does not know; forward-compatible peers skip it.
-    #[error("unknown message type {0:?}")]
-    UnknownType(String),
-    /// A required field is absent.
-    #[error("message {kind:?} lacks field {field:?}")]
-    MissingField {
-        kind: &'static str,
-        field: &'static str,
-    },
-    /// A field has the wrong type or an invalid value.
-    #[error("message {kind:?} has an invalid field {field:?}")]
-    InvalidField {
-        kind: &'static str,
-        field: &'static str,
-    },
 }
 
 /// Every field any envelope message has, each a raw slice of the frame (`None` when absent

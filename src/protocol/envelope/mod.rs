@@ -3,11 +3,12 @@
 
 mod codec;
 
+pub use crate::protocol::error::DecodeError;
 pub use crate::protocol::message::ServerError;
 pub use crate::protocol::raw::RawJson;
 pub use codec::{
-    ClientMessage, DecodeError, PROTOCOL_VERSION, ServerMessage, decode_client_frame,
-    decode_server_frame, encode_batch,
+    ClientMessage, PROTOCOL_VERSION, ServerMessage, decode_client_frame, decode_server_frame,
+    encode_batch,
 };
 
 use crate::protocol::message::{InEvent, Inbound, Outbound};

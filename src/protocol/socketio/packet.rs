@@ -11,6 +11,7 @@
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+pub use crate::protocol::error::SocketIoError;
 use crate::protocol::raw::{JsonError, RawJson, write_str, write_u64};
 
 /// Ping interval the server announces when the handshake does not say (Socket.IO's default).
@@ -20,39 +21,6 @@ pub const DEFAULT_PING_TIMEOUT_MS: u64 = 20_000;
 
 /// Ack ids longer than this are refused rather than overflowing.
 const MAX_ID_DIGITS: usize = 15;
-
-/// Why a frame is not a Socket.IO packet this client can use.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum SocketIoError {
-    /// An empty frame.
-    #[error("empty Engine.IO frame")]
-    Empty,
-    /// An Engine.IO packet type other than 0–6.
-    #[error("unknown Engine.IO packet type {0:?}")]
-    UnknownEngineType(char),
-    /// A Socket.IO packet type other than 0–6.
-    #[error("unknown Socket.IO packet type {0:?}")]
-    UnknownType(char),
-    /// The Engine.IO open packet lacks a usable handshake.
-    #[error("bad Engine.IO handshake: {0}")]
-    Handshake(&'static str),
-    /// A binary packet's attachment count is missing or not a number.
-    #[error("bad attachment count in a binary packet")]
-    Attachments,
-    /// An ack id that is not a number, or too long.
-    #[error("bad ack id")]
-    AckId,
-    /// The payload is not JSON.
-    #[error("payload is not valid JSON: {0}")]
-    Json(#[from] JsonError),
-    /// The payload's shape does not fit the packet type.
-    #[error("invalid payload for a {0} packet")]
-    Payload(&'static str),
-    /// A packet for a namespace this client did not join.
-    #[error("packet for namespace {got:?}, expected {expected:?}")]
-    WrongNamespace { expected: String, got: String },
-}
 
 /// The Engine.IO handshake: the session and the heartbeat the server keeps.
 #[derive(Debug, Clone, PartialEq, Eq)]
