@@ -64,6 +64,16 @@ impl Breaker {
         self.state
     }
 
+    /// The state as it reads at `now`, without moving it (for reads that change nothing).
+    pub fn state_at(&self, now: u64) -> BreakerState {
+        match self.state {
+            BreakerState::Open { until } if now >= until => {
+                BreakerState::HalfOpen { probing: false }
+            }
+            state => state,
+        }
+    }
+
     /// Consecutive failures counted.
     pub fn failures(&self) -> u32 {
         self.failures

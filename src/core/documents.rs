@@ -28,7 +28,8 @@ pub struct SubscribeSpec {
 }
 
 /// Numbers about the client, read as a whole (`client.metrics()`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct MetricsSnapshot {
     pub rtt_last_ms: Option<u64>,
     pub rtt_p50_ms: Option<u64>,
@@ -45,6 +46,7 @@ pub struct MetricsSnapshot {
     pub deliveries_coalesced: u64,
     pub tab_messages_rejected: u64,
     pub breaker: &'static str,
+    #[serde(serialize_with = "super::view::errors_by_kind")]
     pub errors: Vec<(&'static str, u64)>,
 }
 
@@ -254,7 +256,7 @@ impl ClientCore {
     }
 
     /// The metrics, now.
-    pub fn metrics(&mut self, now: u64) -> MetricsSnapshot {
+    pub fn metrics(&self, now: u64) -> MetricsSnapshot {
         let m = &self.metrics;
         MetricsSnapshot {
             rtt_last_ms: m.rtt.last(),
@@ -270,7 +272,7 @@ impl ClientCore {
             duplicates_dropped: m.duplicates_dropped,
             deliveries_coalesced: m.deliveries_coalesced,
             tab_messages_rejected: self.snap.tab_messages_rejected,
-            breaker: self.breaker.state(now).as_str(),
+            breaker: self.breaker.state_at(now).as_str(),
             errors: m.errors.clone(),
         }
     }

@@ -17,6 +17,7 @@ mod inbound;
 mod leader;
 mod lifecycle;
 pub mod metrics;
+pub mod options;
 pub mod outbox;
 pub mod pending;
 pub mod rng;
@@ -26,6 +27,7 @@ pub mod socketio;
 pub mod state;
 pub mod tabs;
 pub mod timer;
+pub mod view;
 
 pub use client::{Action, ClientCore, Delivery, DocChange, Event};
 pub use config::Config;
