@@ -1,27 +1,31 @@
-//! Rust values into JS values and back: errors, the state snapshot, event contexts, payloads.
-//! Every Rust error becomes a JS `Error` here and only here.
+//! Rust values into JS values and back. Options come in and state, metrics and publish
+//! results go out through serde-wasm-bindgen; objects that carry the app's JSON payloads
+//! (messages, documents, conflicts, dead letters) are built by small JS functions that parse
+//! the payload text with the browser's `JSON.parse`, so the payload never goes through Rust
+//! values. Every Rust error becomes a JS `Error` here and only here.
 
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use wasm_bindgen::prelude::*;
 
-use super::read::Builder;
-use crate::core::{ClientError, DeadLetter, RequestError, SendError, Snapshot, StorageState};
+use crate::driver::{
+    Busy, ClientError, Conflict, DeadLetter, Delivery, OptionsError, Refused, RequestError,
+    SendError, Snapshot, StateView,
+};
 use crate::protocol::envelope::RawJson;
 use crate::web::clock;
 
 #[wasm_bindgen(inline_js = r#"
-export function makeError(kind, message, retryable, details) {
+export function makeError(kind, message, retryable, code) {
   const e = new Error(message);
   e.name = "SynclineError";
   e.kind = kind;
   e.retryable = retryable;
-  if (details) Object.assign(e, details);
+  if (code !== undefined) e.code = code;
   return e;
 }
 export function makeMessage(channel, event, seq, id, dataText, coalesced) {
   return { channel, event, seq, id: id === undefined ? null : id, data: JSON.parse(dataText), coalesced };
-}
-export function makeAck(id, seq) {
-  return { id, seq, status: "acked" };
 }
 export function makeDocument(key, valueText, version, pending, rev) {
   return Object.freeze({ key, value: JSON.parse(valueText), version, pending, rev });
@@ -29,9 +33,6 @@ export function makeDocument(key, valueText, version, pending, rev) {
 export function makeConflict(key, version, strategy, server, client, resolved, serverTs, clientTs, serverBy, clientBy, id, at) {
   return { key, version, strategy, server: JSON.parse(server), client: JSON.parse(client), resolved: JSON.parse(resolved),
     serverTs, clientTs, serverBy, clientBy, id, at };
-}
-export function makeQueued(id) {
-  return { id, seq: null, status: "queued" };
 }
 export function callWithArgs(handler, message, spread) {
   return spread && Array.isArray(message.data) ? handler(...message.data) : handler(message.data);
@@ -49,7 +50,7 @@ extern "C" {
         spread: bool,
     ) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(js_name = makeError)]
-    fn make_error(kind: &str, message: &str, retryable: bool, details: JsValue) -> JsValue;
+    fn make_error(kind: &str, message: &str, retryable: bool, code: Option<&str>) -> JsValue;
     #[wasm_bindgen(js_name = makeMessage, catch)]
     fn make_message(
         channel: &str,
@@ -59,8 +60,6 @@ extern "C" {
         data: &str,
         coalesced: u32,
     ) -> Result<JsValue, JsValue>;
-    #[wasm_bindgen(js_name = makeAck)]
-    fn make_ack(id: &str, seq: f64) -> JsValue;
     #[wasm_bindgen(js_name = makeDocument, catch)]
     fn make_document(
         key: &str,
@@ -85,8 +84,6 @@ extern "C" {
         id: &str,
         at: f64,
     ) -> Result<JsValue, JsValue>;
-    #[wasm_bindgen(js_name = makeQueued)]
-    fn make_queued(id: &str) -> JsValue;
     #[wasm_bindgen(js_name = makeDeadLetter, catch)]
     #[allow(clippy::too_many_arguments)]
     fn make_dead_letter(
@@ -101,14 +98,35 @@ extern "C" {
     ) -> Result<JsValue, JsValue>;
 }
 
+// ----- errors -----
+
 /// A `SynclineError` with a stable `kind`.
 pub fn error(kind: &str, message: &str, retryable: bool) -> JsValue {
-    make_error(kind, message, retryable, JsValue::UNDEFINED)
+    make_error(kind, message, retryable, None)
 }
 
 /// The caller passed something unusable.
 pub fn invalid_argument(message: &str) -> JsValue {
     error("invalid_argument", message, false)
+}
+
+/// Options that do not fit, with the field named.
+pub fn options_error(e: &OptionsError) -> JsValue {
+    invalid_argument(&e.to_string())
+}
+
+/// The core was in use (an app callback called back in a way the client cannot take).
+pub fn busy(_: Busy) -> JsValue {
+    error("busy", &Busy.to_string(), true)
+}
+
+/// An operation the driver did not carry out.
+pub fn refused(e: Refused) -> JsValue {
+    match e {
+        Refused::Busy(b) => busy(b),
+        Refused::Send(e) => send_error(&e),
+        e @ (Refused::EmptyName | Refused::Reserved(_)) => invalid_argument(&e.to_string()),
+    }
 }
 
 /// A connection error, for `onError` listeners.
@@ -118,15 +136,11 @@ pub fn client_error(e: &ClientError) -> JsValue {
 
 /// A failed request or publish, for its promise.
 pub fn request_error(e: &RequestError) -> JsValue {
-    let details = match e {
-        RequestError::Server(server) => {
-            let details = Builder::new();
-            details.str("code", &server.code);
-            details.build()
-        }
-        _ => JsValue::UNDEFINED,
+    let code = match e {
+        RequestError::Server(server) => Some(server.code.as_str()),
+        _ => None,
     };
-    make_error(e.kind(), &e.to_string(), e.retryable(), details)
+    make_error(e.kind(), &e.to_string(), e.retryable(), code)
 }
 
 /// A send the client could not accept.
@@ -138,8 +152,114 @@ pub fn send_error<T>(e: &SendError<T>) -> JsValue {
     )
 }
 
+// ----- serde at the boundary -----
+
+/// `None` becomes `null` (as the TypeScript declarations say), maps become plain objects.
+const SERIALIZER: serde_wasm_bindgen::Serializer = serde_wasm_bindgen::Serializer::new()
+    .serialize_missing_as_null(true)
+    .serialize_maps_as_objects(true);
+
+/// A Rust value as a plain JS value.
+pub fn to_js<T: Serialize + ?Sized>(value: &T) -> Result<JsValue, JsValue> {
+    value
+        .serialize(&SERIALIZER)
+        .map_err(|e| error("internal", &e.to_string(), false))
+}
+
+/// The value, or `null` once the error is on the console (a value that cannot become JS,
+/// such as a number past 2^53, must not throw out of a getter).
+pub fn or_null(value: Result<JsValue, JsValue>) -> JsValue {
+    value.unwrap_or_else(|e| {
+        web_sys::console::error_2(&JsValue::from_str("syncline: cannot convert"), &e);
+        JsValue::NULL
+    })
+}
+
+/// A JS options argument as `T`; `undefined` and `null` read as `{}`. A field of the wrong
+/// type fails with its path: `options.reconnect.maxDelayMs: invalid type: …`.
+pub fn from_js<T: DeserializeOwned>(value: JsValue, what: &str) -> Result<T, JsValue> {
+    let value = if value.is_undefined() || value.is_null() {
+        js_sys::Object::new().into()
+    } else {
+        value
+    };
+    read(value, what)
+}
+
+/// A JS value as `T`, or the error naming the field that did not fit.
+pub fn read<T: DeserializeOwned>(value: JsValue, what: &str) -> Result<T, JsValue> {
+    serde_path_to_error::deserialize(serde_wasm_bindgen::Deserializer::from(value)).map_err(|e| {
+        let path = e.path().to_string();
+        let path = if path == "." {
+            what.to_owned()
+        } else {
+            [what, ".", &path].concat()
+        };
+        options_error(&OptionsError::Type {
+            path,
+            message: e.into_inner().to_string(),
+        })
+    })
+}
+
+/// What a publish promise resolves with, and what `delivered` listeners receive.
+#[derive(Serialize)]
+struct PublishResult<'a> {
+    id: &'a str,
+    seq: Option<f64>,
+    status: &'static str,
+}
+
+/// A publish the server acked with `seq`.
+pub fn ack(id: &str, seq: u64) -> Result<JsValue, JsValue> {
+    to_js(&PublishResult {
+        id,
+        seq: Some(seq as f64),
+        status: "acked",
+    })
+}
+
+/// A durable publish stored locally, not yet acked.
+pub fn queued(id: &str) -> Result<JsValue, JsValue> {
+    to_js(&PublishResult {
+        id,
+        seq: None,
+        status: "queued",
+    })
+}
+
+/// The frozen JS object `getState()` returns.
+pub fn state(snapshot: &Snapshot) -> Result<JsValue, JsValue> {
+    let now = clock::now_ms();
+    let view = StateView {
+        snapshot,
+        // Epoch milliseconds of the next attempt, while waiting.
+        retry_at: snapshot
+            .retry_at
+            .map(|at| clock::unix_ms().saturating_add(at.saturating_sub(now))),
+    };
+    let value = to_js(&view)?;
+    freeze_deep(&value);
+    Ok(value)
+}
+
+/// Freezes an object and the objects in it (the snapshot is a few levels deep at most).
+fn freeze_deep(value: &JsValue) {
+    let Some(object) = value.dyn_ref::<js_sys::Object>() else {
+        return;
+    };
+    for inner in js_sys::Object::values(object).iter() {
+        if inner.is_object() {
+            freeze_deep(&inner);
+        }
+    }
+    js_sys::Object::freeze(object);
+}
+
+// ----- objects that carry the app's payloads -----
+
 /// The context object a subscription handler receives.
-pub fn message(d: &crate::core::Delivery) -> Result<JsValue, JsValue> {
+pub fn message(d: &Delivery) -> Result<JsValue, JsValue> {
     make_message(
         &d.channel,
         &d.event,
@@ -148,16 +268,6 @@ pub fn message(d: &crate::core::Delivery) -> Result<JsValue, JsValue> {
         d.data.as_str(),
         d.coalesced,
     )
-}
-
-/// What a publish promise resolves with.
-pub fn ack(id: &str, seq: u64) -> JsValue {
-    make_ack(id, seq as f64)
-}
-
-/// What a durable publish promise resolves with when the entry is stored, not yet acked.
-pub fn queued(id: &str) -> JsValue {
-    make_queued(id)
 }
 
 /// A dead letter, for `deadLetters()` and `deadLetter` listeners.
@@ -189,7 +299,7 @@ pub fn document(key: &str, value: &RawJson, version: u64, pending: usize, rev: u
 }
 
 /// A conflict record, for the audit trail and the app's resolver.
-pub fn conflict(c: &crate::core::docs::Conflict) -> JsValue {
+pub fn conflict(c: &Conflict) -> JsValue {
     make_conflict(
         &c.key,
         c.version as f64,
@@ -205,32 +315,6 @@ pub fn conflict(c: &crate::core::docs::Conflict) -> JsValue {
         c.at as f64,
     )
     .unwrap_or(JsValue::NULL)
-}
-
-/// The metrics snapshot as a plain object.
-pub fn metrics(m: &crate::core::documents::MetricsSnapshot) -> JsValue {
-    let errors = Builder::new();
-    // Already sorted by kind, each kind once.
-    for (kind, n) in &m.errors {
-        errors.num(kind, *n);
-    }
-    let o = Builder::new();
-    o.opt("rttLastMs", m.rtt_last_ms)
-        .opt("rttP50Ms", m.rtt_p50_ms)
-        .opt("rttP99Ms", m.rtt_p99_ms)
-        .num("reconnects", m.reconnects)
-        .num("messagesIn", m.messages_in)
-        .num("messagesOut", m.messages_out)
-        .opt("dispatchP50Us", m.dispatch_p50_us)
-        .opt("dispatchP99Us", m.dispatch_p99_us)
-        .num("queueDepth", m.queue_depth as u64)
-        .num("conflicts", m.conflicts)
-        .num("duplicatesDropped", m.duplicates_dropped)
-        .num("deliveriesCoalesced", m.deliveries_coalesced)
-        .num("tabMessagesRejected", m.tab_messages_rejected)
-        .str("breaker", m.breaker)
-        .set("errors", errors.build());
-    o.build()
 }
 
 /// A payload from the server, parsed by the browser.
@@ -270,77 +354,4 @@ fn app_data_depth(text: String) -> Result<String, JsValue> {
         }
     }
     Ok(text)
-}
-
-fn error_view(e: Option<&crate::core::state::ErrorInfo>) -> JsValue {
-    match e {
-        None => JsValue::NULL,
-        Some(e) => {
-            let o = Builder::new();
-            o.str("kind", e.kind).str("message", &e.message);
-            o.build()
-        }
-    }
-}
-
-/// The frozen JS object `getState()` returns.
-pub fn state(snapshot: &Snapshot) -> JsValue {
-    let now = clock::now_ms();
-    let s = snapshot;
-    let b = &s.outbox;
-    let outbox = Builder::new();
-    outbox
-        .num("depth", b.depth as u64)
-        .num("inFlight", b.in_flight as u64)
-        .opt("oldestCreatedAt", b.oldest_created_at)
-        .num("deadLetters", b.dead_letters as u64)
-        .str("storage", b.storage.as_str())
-        .flag("degraded", b.storage == StorageState::Memory)
-        .str("breaker", b.breaker)
-        .set("lastError", error_view(b.last_error.as_ref()));
-    let o = Builder::new();
-    o.num("version", s.version)
-        .str("state", s.state.as_str())
-        .flag("online", s.online)
-        .flag("visible", s.visible)
-        .num("attempt", u64::from(s.attempt))
-        .num("reconnects", s.reconnects)
-        .opt("rttMs", s.rtt_ms)
-        // Epoch milliseconds of the next attempt, while waiting.
-        .opt(
-            "retryAt",
-            s.retry_at
-                .map(|at| clock::unix_ms().saturating_add(at.saturating_sub(now))),
-        )
-        .set("lastError", error_view(s.last_error.as_ref()))
-        .set(
-            "session",
-            s.session
-                .as_deref()
-                .map_or(JsValue::NULL, JsValue::from_str),
-        )
-        .num("buffered", s.buffered as u64)
-        .num("pending", s.pending as u64)
-        .num("channels", s.channels as u64)
-        .set("outbox", outbox.build())
-        .str("role", s.role.as_str())
-        .num("tabs", s.tabs as u64)
-        .str("bus", s.bus)
-        .num("tabMessagesRejected", s.tab_messages_rejected);
-    let value = o.build();
-    freeze_deep(&value);
-    value
-}
-
-/// Freezes an object and the objects in it (the snapshot is a few levels deep at most).
-fn freeze_deep(value: &JsValue) {
-    let Some(object) = value.dyn_ref::<js_sys::Object>() else {
-        return;
-    };
-    for inner in js_sys::Object::values(object).iter() {
-        if inner.is_object() {
-            freeze_deep(&inner);
-        }
-    }
-    js_sys::Object::freeze(object);
 }

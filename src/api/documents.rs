@@ -5,35 +5,14 @@ use std::rc::Rc;
 use js_sys::Function;
 use wasm_bindgen::prelude::*;
 
-use super::read::Fields;
-use super::{SynclineClient, busy, convert, disposer};
-use crate::core::docs::merge::Strategy;
-use crate::core::docs::{Conflict, Op};
+use super::convert::{self, busy, from_js, refused};
+use super::{SynclineClient, disposer};
+use crate::driver::{DocumentOptions, Op, Resolver, Strategy};
 use crate::protocol::value::Value;
-use crate::web::clock;
-
-/// Options of `mutate()` and `watchDocument()`.
-struct DocumentOptions {
-    channel: Option<String>,
-    event: Option<String>,
-    replace: Option<bool>,
-}
-
-const DEFAULT_CHANNEL: &str = "docs";
-const DEFAULT_EVENT: &str = "doc";
-
-fn document_options(options: &JsValue) -> Result<DocumentOptions, JsValue> {
-    let f = Fields::top(options, "document options", "DocumentOptions")?;
-    Ok(DocumentOptions {
-        channel: f.string("channel")?,
-        event: f.string("event")?,
-        replace: f.boolean("replace")?,
-    })
-}
 
 /// The app's conflict resolver, called with a conflict object; what it returns (any JSON
 /// value) is kept. If it throws or returns `undefined`, last-writer-wins decides.
-pub fn resolver_hook(resolver: Function) -> Box<dyn FnMut(&Conflict) -> Option<Value>> {
+pub fn resolver_hook(resolver: Function) -> Box<Resolver<'static>> {
     Box::new(move |conflict| {
         let answer = resolver
             .call1(&JsValue::NULL, &convert::conflict(conflict))
@@ -75,14 +54,9 @@ impl SynclineClient {
         if key.is_empty() {
             return Err(convert::invalid_argument("key must not be empty"));
         }
-        let o = document_options(options)?;
-        let channel = o.channel.unwrap_or_else(|| DEFAULT_CHANNEL.to_owned());
-        let event = o.event.unwrap_or_else(|| DEFAULT_EVENT.to_owned());
+        let o = from_js::<DocumentOptions>(options.clone(), "options")?;
         let op = if let Some(f) = change.dyn_ref::<Function>() {
-            let current = self
-                .driver
-                .input(|core, _| core.document_value(&key).to_raw())
-                .ok_or_else(busy)?;
+            let current = self.driver.document_value(&key).map_err(busy)?;
             let next = f.call1(&JsValue::NULL, &convert::parse_data(&current))?;
             Op::Set(Value::from_raw(&convert::data_to_json(&next)?))
         } else {
@@ -93,21 +67,16 @@ impl SynclineClient {
                 Op::Patch(value)
             }
         };
-        let random = clock::random_bytes();
-        let id = self
-            .driver
-            .input(|core, now| core.next_publish_id(now, random))
-            .ok_or_else(busy)?;
+        let id = self.driver.next_publish_id().map_err(busy)?;
         let promise = self.registry.wait_for(id.clone());
-        let sent = self
+        match self
             .driver
-            .input(|core, now| core.mutate(now, id.clone(), &channel, &event, &key, op))
-            .ok_or_else(busy)?;
-        match sent {
+            .mutate(id.clone(), o.channel(), o.event(), &key, op)
+        {
             Ok(()) => Ok(promise),
             Err(e) => {
                 self.registry.forget(&id);
-                Err(convert::send_error(&e))
+                Err(refused(e))
             }
         }
     }
@@ -116,14 +85,9 @@ impl SynclineClient {
     /// nothing is known of it yet.
     #[wasm_bindgen(js_name = getDocument, unchecked_return_type = "DocumentState | null")]
     pub fn get_document(&self, key: String) -> JsValue {
-        self.driver
-            .input(|core, _| {
-                core.document(&key).map(|d| {
-                    convert::document(&key, &d.value.to_raw(), d.version, d.pending, d.rev)
-                })
-            })
-            .flatten()
-            .unwrap_or(JsValue::NULL)
+        self.driver.document(&key).map_or(JsValue::NULL, |d| {
+            convert::document(&d.key, &d.value, d.version, d.pending, d.rev)
+        })
     }
 
     /// Follows the documents of a channel (default "docs") and calls `listener(document)`
@@ -136,11 +100,8 @@ impl SynclineClient {
         listener: Function,
         #[wasm_bindgen(unchecked_param_type = "{ channel?: string }")] options: JsValue,
     ) -> Result<JsValue, JsValue> {
-        let o = document_options(&options)?;
-        let channel = o.channel.unwrap_or_else(|| DEFAULT_CHANNEL.to_owned());
-        self.driver
-            .input(|core, now| core.watch_documents(now, &channel))
-            .ok_or_else(busy)?;
+        let o = from_js::<DocumentOptions>(options, "options")?;
+        self.driver.watch_documents(o.channel()).map_err(busy)?;
         let id = self.registry.add_doc_watcher(key, listener);
         let registry = Rc::downgrade(&self.registry);
         Ok(disposer(move || {
@@ -163,20 +124,17 @@ impl SynclineClient {
             convert::invalid_argument(&format!("unknown conflict strategy {strategy:?}"))
         })?;
         self.driver
-            .input(|core, _| core.set_conflict_strategy(key.as_deref(), strategy))
-            .ok_or_else(busy)
+            .set_conflict_strategy(key.as_deref(), strategy)
+            .map_err(busy)
     }
 
     /// The audit trail: the last conflicts (500 by default) and how each was settled.
     #[wasm_bindgen(unchecked_return_type = "ConflictRecord[]")]
     pub fn conflicts(&self) -> js_sys::Array {
         self.driver
-            .input(|core, _| {
-                core.conflicts()
-                    .map(convert::conflict)
-                    .collect::<js_sys::Array>()
-            })
-            .unwrap_or_default()
+            .conflicts(convert::conflict)
+            .into_iter()
+            .collect()
     }
 
     /// Counters and percentiles: RTT, reconnects, messages in and out, handler time per
@@ -184,7 +142,7 @@ impl SynclineClient {
     #[wasm_bindgen(unchecked_return_type = "Metrics")]
     pub fn metrics(&self) -> JsValue {
         self.driver
-            .input(|core, now| convert::metrics(&core.metrics(now)))
-            .unwrap_or(JsValue::NULL)
+            .metrics()
+            .map_or(JsValue::NULL, |m| convert::or_null(convert::to_js(&m)))
     }
 }

@@ -3,7 +3,6 @@
 mod convert;
 mod documents;
 mod options;
-mod read;
 mod registry;
 mod types;
 
@@ -12,11 +11,12 @@ use std::rc::{Rc, Weak};
 use js_sys::Function;
 use wasm_bindgen::prelude::*;
 
-use crate::core::Protocol;
-use crate::core::router::SubId;
-use crate::driver::{Driver, Hooks};
-use crate::web::clock;
-use options::PublishMode;
+use crate::driver::{
+    self, ClientOptions, Driver, Hooks, PublishOptions, RequestOptions, SubId, SubscribeOptions,
+};
+use crate::protocol::envelope::RawJson;
+use convert::{busy, from_js, refused};
+use options::Callback;
 use registry::{ListenerKind, Registry};
 
 /// A syncline client: one connection to a relay, kept alive, with subscriptions, publishes
@@ -35,33 +35,35 @@ impl SynclineClient {
     pub fn new(
         #[wasm_bindgen(unchecked_param_type = "ClientOptions")] options: JsValue,
     ) -> Result<SynclineClient, JsValue> {
-        let client_id = crate::core::id::uuid_v7(clock::unix_ms(), clock::random_bytes());
-        let tab_id = hex(&clock::random_bytes::<6>());
-        let parsed =
-            options::parse_client(&options, client_id, tab_id.clone(), clock::random_u64())?;
+        let identity = driver::identity();
+        let tab_id = identity.tab_id.clone();
+        let setup = from_js::<ClientOptions<Callback>>(options, "options")?
+            .into_setup(identity)
+            .map_err(|e| convert::options_error(&e))?;
         let registry = Rc::new(Registry::default());
         let (on_event, on_state, on_broadcast) =
             (registry.clone(), registry.clone(), registry.clone());
         let hooks = Hooks {
-            auth: parsed.auth.map(options::auth_hook),
+            auth: setup.auth.map(options::auth_hook),
             on_event: Box::new(move |event| on_event.dispatch(event)),
             on_state: Box::new(move |snapshot| on_state.notify_state(snapshot)),
             on_broadcast: Box::new(move |topic, data, from| {
                 on_broadcast.broadcast_arrived(topic, data, from)
             }),
         };
-        let resolver = parsed.resolver.clone();
         let driver = Rc::new(Driver::new(
-            parsed.config,
-            parsed.database,
-            parsed.share_connection,
+            setup.config,
+            setup.database,
+            setup.share_connection,
             hooks,
         ));
-        if let Some(resolver) = resolver {
-            driver.input(|core, _| core.set_resolver(documents::resolver_hook(resolver)));
+        if let Some(resolver) = setup.resolver {
+            driver
+                .set_resolver(documents::resolver_hook(resolver.0))
+                .map_err(busy)?;
         }
-        if parsed.auto_connect {
-            driver.input(|core, now| core.connect(now));
+        if setup.auto_connect {
+            driver.connect().map_err(busy)?;
         }
         Ok(Self {
             driver,
@@ -72,27 +74,29 @@ impl SynclineClient {
 
     /// Starts connecting (after `autoConnect: false` or `disconnect()`).
     pub fn connect(&self) {
-        self.driver.input(|core, now| core.connect(now));
+        // Refused only while the core is in use further up, which the drain loop rules out.
+        let _ = self.driver.connect();
     }
 
     /// Closes the connection and stays closed; waiting requests and publishes fail with "closed".
     pub fn disconnect(&self) {
-        self.driver.input(|core, now| core.disconnect(now));
+        // Refused only while the core is in use further up, which the drain loop rules out.
+        let _ = self.driver.disconnect();
     }
 
     /// Skips the reconnect wait.
     #[wasm_bindgen(js_name = reconnectNow)]
     pub fn reconnect_now(&self) {
-        self.driver.input(|core, now| core.reconnect_now(now));
+        // Refused only while the core is in use further up, which the drain loop rules out.
+        let _ = self.driver.reconnect_now();
     }
 
     /// The current state; the same object until something changes.
     #[wasm_bindgen(js_name = getState, unchecked_return_type = "ClientState")]
     pub fn get_state(&self) -> JsValue {
-        match self.driver.snapshot() {
-            Some(snapshot) => self.registry.state_object(&snapshot),
-            None => JsValue::NULL,
-        }
+        self.driver
+            .with_snapshot(|snapshot| self.registry.state_object(snapshot))
+            .unwrap_or(JsValue::NULL)
     }
 
     /// Calls `listener(state)` whenever the state changes; returns the function that stops it.
@@ -129,11 +133,10 @@ impl SynclineClient {
         if name.is_empty() {
             return Err(convert::invalid_argument("event name must not be empty"));
         }
-        let spec = options::parse_subscribe(&JsValue::UNDEFINED, name)?;
-        let id = self
-            .driver
-            .input(|core, now| core.subscribe_with(now, spec))
-            .ok_or_else(busy)?;
+        let spec = SubscribeOptions::default()
+            .into_spec(name)
+            .map_err(|e| convert::options_error(&e))?;
+        let id = self.driver.subscribe(spec).map_err(busy)?;
         self.registry.add_args_handler(id, listener);
         let (driver, registry): (Weak<Driver>, Weak<Registry>) =
             (Rc::downgrade(&self.driver), Rc::downgrade(&self.registry));
@@ -152,24 +155,22 @@ impl SynclineClient {
     }
 
     fn try_emit(&self, event: String, args: &js_sys::Array) -> Result<js_sys::Promise, JsValue> {
-        self.check_event_name(&event)?;
-        if !self.speaks_socketio()? {
+        self.driver.check_event_name(&event).map_err(refused)?;
+        if !self.driver.carries_emits().map_err(busy)? {
             let data = if args.length() == 1 {
                 args.get(0)
             } else {
                 args.clone().into()
             };
-            let options = js_sys::Object::new();
-            let _ = js_sys::Reflect::set(&options, &"durable".into(), &JsValue::FALSE);
-            return self.try_publish(event.clone(), event, &data, &options);
+            let memory = PublishOptions {
+                durable: Some(false),
+                ..PublishOptions::default()
+            };
+            return self.publish_with(event.clone(), event, &data, memory);
         }
         let (data, spread) = arguments(args)?;
-        let sent = self
-            .driver
-            .input(|core, now| core.emit(now, event, data, spread))
-            .ok_or_else(busy)?;
-        sent.map(|()| js_sys::Promise::resolve(&JsValue::UNDEFINED))
-            .map_err(|e| convert::send_error(&e))
+        self.driver.emit(event, data, spread).map_err(refused)?;
+        Ok(js_sys::Promise::resolve(&JsValue::UNDEFINED))
     }
 
     /// `emitWithAck(event, ...args)` in `index.js`: an event whose answer is the server's ack
@@ -177,36 +178,15 @@ impl SynclineClient {
     #[wasm_bindgen(js_name = emitWithAckArgs, skip_typescript)]
     pub fn emit_with_ack_args(&self, event: String, args: js_sys::Array) -> js_sys::Promise {
         let sent = arguments(&args).and_then(|(data, spread)| {
-            self.check_event_name(&event)?;
+            self.driver.check_event_name(&event).map_err(refused)?;
             self.driver
-                .input(|core, now| core.request_with(now, event, data, spread, None))
-                .ok_or_else(busy)
+                .request(event, data, spread, None)
+                .map_err(refused)
         });
         match sent {
-            Ok(Ok(id)) => self.registry.wait_for(id),
-            Ok(Err(e)) => js_sys::Promise::reject(&convert::send_error(&e)),
+            Ok(id) => self.registry.wait_for(id),
             Err(e) => js_sys::Promise::reject(&e),
         }
-    }
-
-    /// A name to send as an event: not empty, and not one a Socket.IO server reserves (it
-    /// would close the connection, and a durable publish would then be retried forever).
-    fn check_event_name(&self, name: &str) -> Result<(), JsValue> {
-        if name.is_empty() {
-            return Err(convert::invalid_argument("event name must not be empty"));
-        }
-        if crate::protocol::socketio::RESERVED_EVENTS.contains(&name) && self.speaks_socketio()? {
-            return Err(convert::invalid_argument(&format!(
-                "{name:?} is reserved by Socket.IO and cannot be sent as an event"
-            )));
-        }
-        Ok(())
-    }
-
-    fn speaks_socketio(&self) -> Result<bool, JsValue> {
-        self.driver
-            .input(|core, _| matches!(core.config().protocol, Protocol::SocketIo { .. }))
-            .ok_or_else(busy)
     }
 
     fn listen(&self, kind: ListenerKind, listener: Function) -> JsValue {
@@ -231,11 +211,10 @@ impl SynclineClient {
         if channel.is_empty() {
             return Err(convert::invalid_argument("channel must not be empty"));
         }
-        let spec = options::parse_subscribe(&options, channel)?;
-        let id = self
-            .driver
-            .input(|core, now| core.subscribe_with(now, spec))
-            .ok_or_else(busy)?;
+        let spec = from_js::<SubscribeOptions>(options, "options")?
+            .into_spec(channel)
+            .map_err(|e| convert::options_error(&e))?;
+        let id = self.driver.subscribe(spec).map_err(busy)?;
         self.registry.add_handler(id, handler);
         let (driver, registry): (Weak<Driver>, Weak<Registry>) =
             (Rc::downgrade(&self.driver), Rc::downgrade(&self.registry));
@@ -255,18 +234,20 @@ impl SynclineClient {
         data: JsValue,
         #[wasm_bindgen(unchecked_param_type = "PublishOptions")] options: JsValue,
     ) -> js_sys::Promise {
-        match self.try_publish(channel, event, &data, &options) {
+        let published = from_js::<PublishOptions>(options, "options")
+            .and_then(|options| self.publish_with(channel, event, &data, options));
+        match published {
             Ok(promise) => promise,
             Err(e) => js_sys::Promise::reject(&e),
         }
     }
 
-    fn try_publish(
+    fn publish_with(
         &self,
         channel: String,
         event: String,
         data: &JsValue,
-        options: &JsValue,
+        options: PublishOptions,
     ) -> Result<js_sys::Promise, JsValue> {
         if channel.is_empty() || event.is_empty() {
             return Err(convert::invalid_argument(
@@ -274,27 +255,15 @@ impl SynclineClient {
             ));
         }
         // On Socket.IO the channel is the event name.
-        self.check_event_name(&channel)?;
-        let (mode, priority) = options::parse_publish(options)?;
+        self.driver.check_event_name(&channel).map_err(refused)?;
+        let (mode, priority) = options.mode().map_err(|e| convert::options_error(&e))?;
         let data = convert::data_to_json(data)?;
-        let random = clock::random_bytes();
-        let id = self
-            .driver
-            .input(|core, now| core.next_publish_id(now, random))
-            .ok_or_else(busy)?;
+        let id = self.driver.next_publish_id().map_err(busy)?;
         let promise = self.registry.wait_for(id.clone());
-        let sent = self.driver.input(|core, now| match mode {
-            PublishMode::Durable => core
-                .publish_durable(now, id.clone(), channel, event, data, priority)
-                .map_err(|e| convert::send_error(&e)),
-            PublishMode::Memory => core
-                .publish(now, id.clone(), channel, event, data)
-                .map_err(|e| convert::send_error(&e)),
-            PublishMode::Batched => core
-                .publish_batched(now, id.clone(), channel, event, data)
-                .map_err(|e| convert::send_error(&e)),
-        });
-        match sent.ok_or_else(busy)? {
+        let sent = self
+            .driver
+            .publish(id.clone(), channel, event, data, mode, priority);
+        match sent.map_err(refused) {
             Ok(()) => {
                 // The id is known at once: a UI can show the event as "sending" right away.
                 let _ = js_sys::Reflect::set(
@@ -315,12 +284,9 @@ impl SynclineClient {
     #[wasm_bindgen(js_name = deadLetters, unchecked_return_type = "DeadLetter[]")]
     pub fn dead_letters(&self) -> js_sys::Array {
         self.driver
-            .input(|core, _| {
-                core.dead_letters()
-                    .map(convert::dead_letter)
-                    .collect::<js_sys::Array>()
-            })
-            .unwrap_or_default()
+            .dead_letters(convert::dead_letter)
+            .into_iter()
+            .collect()
     }
 
     /// Puts dead letters (all, or those with these ids) back in the outbox; returns how many.
@@ -329,10 +295,8 @@ impl SynclineClient {
         &self,
         #[wasm_bindgen(unchecked_param_type = "string[] | undefined")] ids: JsValue,
     ) -> Result<usize, JsValue> {
-        let ids = options::parse_ids(&ids)?;
-        self.driver
-            .input(|core, now| core.retry_dead_letters(now, ids.as_deref()))
-            .ok_or_else(busy)
+        let ids = dead_letter_ids(ids)?;
+        self.driver.retry_dead_letters(ids.as_deref()).map_err(busy)
     }
 
     /// Forgets dead letters (all, or those with these ids); returns how many.
@@ -341,10 +305,10 @@ impl SynclineClient {
         &self,
         #[wasm_bindgen(unchecked_param_type = "string[] | undefined")] ids: JsValue,
     ) -> Result<usize, JsValue> {
-        let ids = options::parse_ids(&ids)?;
+        let ids = dead_letter_ids(ids)?;
         self.driver
-            .input(|core, now| core.discard_dead_letters(now, ids.as_deref()))
-            .ok_or_else(busy)
+            .discard_dead_letters(ids.as_deref())
+            .map_err(busy)
     }
 
     /// Asks the server and resolves with its answer, or rejects with a `SynclineError`
@@ -356,25 +320,18 @@ impl SynclineClient {
         data: JsValue,
         #[wasm_bindgen(unchecked_param_type = "RequestOptions")] options: JsValue,
     ) -> js_sys::Promise {
-        let prepared = convert::data_to_json(&data).and_then(|data| {
-            let defaults = self
-                .driver
-                .input(|core, _| core.config().request)
-                .ok_or_else(busy)?;
-            Ok((data, options::parse_request(&options, defaults)?))
+        let sent = convert::data_to_json(&data).and_then(|data| {
+            let defaults = self.driver.request_defaults().map_err(busy)?;
+            let policy = from_js::<RequestOptions>(options, "options")?
+                .policy(defaults)
+                .map_err(|e| convert::options_error(&e))?;
+            self.driver.check_event_name(&event).map_err(refused)?;
+            self.driver
+                .request(event, data, false, Some(policy))
+                .map_err(refused)
         });
-        let (data, policy) = match prepared.and_then(|p| self.check_event_name(&event).map(|()| p))
-        {
-            Ok(p) => p,
-            Err(e) => return js_sys::Promise::reject(&e),
-        };
-        let sent = self
-            .driver
-            .input(|core, now| core.request(now, event, data, Some(policy)))
-            .ok_or_else(busy);
         match sent {
-            Ok(Ok(id)) => self.registry.wait_for(id),
-            Ok(Err(e)) => js_sys::Promise::reject(&convert::send_error(&e)),
+            Ok(id) => self.registry.wait_for(id),
             Err(e) => js_sys::Promise::reject(&e),
         }
     }
@@ -386,8 +343,9 @@ impl SynclineClient {
     /// nothing else is left behind.
     #[wasm_bindgen(js_name = clearLocalData, unchecked_return_type = "Promise<number>")]
     pub fn clear_local_data(&self) -> js_sys::Promise {
-        let Some(dropped) = self.driver.input(|core, now| core.clear_local_data(now)) else {
-            return js_sys::Promise::reject(&busy());
+        let dropped = match self.driver.clear_local_data() {
+            Ok(dropped) => dropped,
+            Err(e) => return js_sys::Promise::reject(&busy(e)),
         };
         // Spawned after the storage flush that carries the deletion, so it waits for it.
         let settled = self.driver.storage_settled();
@@ -449,7 +407,8 @@ fn unsubscribe(driver: &Weak<Driver>, registry: &Weak<Registry>, id: SubId) {
         r.remove_handler(id);
     }
     if let Some(d) = driver.upgrade() {
-        d.input(|core, now| core.unsubscribe(now, id));
+        // Only refused while the core is in use further up, which the drain loop rules out.
+        let _ = d.unsubscribe(id);
     }
 }
 
@@ -466,7 +425,7 @@ fn disposer(f: impl FnOnce() + 'static) -> JsValue {
 
 /// An event's arguments as one JSON value: the argument itself when there is one, else the
 /// list (`spread`).
-fn arguments(args: &js_sys::Array) -> Result<(crate::protocol::envelope::RawJson, bool), JsValue> {
+fn arguments(args: &js_sys::Array) -> Result<(RawJson, bool), JsValue> {
     if args.length() == 1 {
         Ok((convert::data_to_json(&args.get(0))?, false))
     } else {
@@ -474,16 +433,10 @@ fn arguments(args: &js_sys::Array) -> Result<(crate::protocol::envelope::RawJson
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        for nibble in [b >> 4, b & 0x0f] {
-            out.push(char::from_digit(u32::from(nibble), 16).unwrap_or('0'));
-        }
+/// Dead-letter ids: `undefined` or `null` for all of them.
+fn dead_letter_ids(ids: JsValue) -> Result<Option<Vec<String>>, JsValue> {
+    if ids.is_undefined() || ids.is_null() {
+        return Ok(None);
     }
-    out
-}
-
-fn busy() -> JsValue {
-    convert::error("busy", "client is busy in a callback of its own", true)
+    convert::read(ids, "ids").map(Some)
 }

@@ -8,8 +8,7 @@ use js_sys::Function;
 use wasm_bindgen::prelude::*;
 
 use super::convert;
-use crate::core::router::SubId;
-use crate::core::{Event, Snapshot};
+use crate::driver::{Event, Snapshot, SubId};
 
 /// What a listener listens to (the names of `client.on(name, listener)`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,8 +162,10 @@ impl Registry {
                 return value.clone();
             }
         }
-        let value = convert::state(snapshot);
-        *self.cached_state.borrow_mut() = Some((snapshot.version, value.clone()));
+        let value = convert::or_null(convert::state(snapshot));
+        if !value.is_null() {
+            *self.cached_state.borrow_mut() = Some((snapshot.version, value.clone()));
+        }
         value
     }
 
@@ -223,9 +224,10 @@ impl Registry {
                     .map_err(|e| convert::request_error(&e)),
             ),
             Event::PublishDone { id, result } => {
-                let outcome = result
-                    .map(|seq| convert::ack(&id, seq))
-                    .map_err(|e| convert::request_error(&e));
+                let outcome = match result {
+                    Ok(seq) => convert::ack(&id, seq),
+                    Err(e) => Err(convert::request_error(&e)),
+                };
                 self.settle(&id, outcome)
             }
             Event::DocsChanged(changes) => {
@@ -254,10 +256,11 @@ impl Registry {
                     }
                 }
             }
-            Event::PublishQueued { id } => self.settle(&id, Ok(convert::queued(&id))),
+            Event::PublishQueued { id } => self.settle(&id, convert::queued(&id)),
             Event::Delivered { id, seq } => {
                 if self.has_listeners(ListenerKind::Delivered) {
-                    self.call_listeners(ListenerKind::Delivered, &convert::ack(&id, seq));
+                    let ack = convert::or_null(convert::ack(&id, seq));
+                    self.call_listeners(ListenerKind::Delivered, &ack);
                 }
             }
             Event::DeadLetter(letter) => {

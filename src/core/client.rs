@@ -144,6 +144,12 @@ impl ClientCore {
         self.conn.refuses_event(name)
     }
 
+    /// True when the server's protocol has events without an answer (else an app's emit
+    /// goes as a memory-only publish).
+    pub fn carries_emits(&self) -> bool {
+        self.conn.carries_emits()
+    }
+
     /// Unix ms at monotonic `now`.
     pub fn wall(&self, now: u64) -> u64 {
         u64::try_from(i128::from(now) + i128::from(self.wall_offset)).unwrap_or(0)

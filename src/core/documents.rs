@@ -14,7 +14,8 @@ use crate::protocol::envelope::{ClientMessage, RawJson};
 use crate::protocol::value::Value;
 
 /// Numbers about the client, read as a whole (`client.metrics()`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct MetricsSnapshot {
     pub rtt_last_ms: Option<u64>,
     pub rtt_p50_ms: Option<u64>,
@@ -31,6 +32,7 @@ pub struct MetricsSnapshot {
     pub deliveries_coalesced: u64,
     pub tab_messages_rejected: u64,
     pub breaker: &'static str,
+    #[serde(serialize_with = "super::view::errors_by_kind")]
     pub errors: Vec<(&'static str, u64)>,
 }
 
@@ -183,7 +185,7 @@ impl ClientCore {
     }
 
     /// The metrics, now.
-    pub fn metrics(&mut self, now: u64) -> MetricsSnapshot {
+    pub fn metrics(&self, now: u64) -> MetricsSnapshot {
         let m = &self.metrics;
         MetricsSnapshot {
             rtt_last_ms: m.rtt.last(),

@@ -17,6 +17,7 @@ mod leader;
 mod lifecycle;
 pub mod messaging;
 pub mod metrics;
+pub mod options;
 pub mod outbox;
 mod output;
 pub mod rng;
@@ -24,6 +25,7 @@ mod share;
 pub mod state;
 pub mod tabs;
 pub mod timer;
+pub mod view;
 
 pub use crate::protocol::Protocol;
 pub use client::{Action, ClientCore, Event};

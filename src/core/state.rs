@@ -1,7 +1,8 @@
 //! The connection's observable state: what `getState()` returns, as plain Rust values.
 
 /// Where the connection is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ConnectionState {
     /// Created, `connect()` not called yet.
     Idle,
@@ -32,7 +33,8 @@ impl ConnectionState {
 }
 
 /// This tab's part in sharing one connection among the tabs of an origin.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Not sharing: this client has its own connection (`shareConnection: false`, or tests).
     Solo,
@@ -57,11 +59,13 @@ impl Role {
 }
 
 /// Where the outbox keeps its entries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum StorageState {
     /// IndexedDB is being opened and read.
     Loading,
     /// Entries are written to IndexedDB.
+    #[serde(rename = "indexeddb")]
     Durable,
     /// IndexedDB is unavailable or failed: entries live in memory only (degraded).
     Memory,
@@ -112,7 +116,7 @@ impl Default for OutboxStatus {
 }
 
 /// The last error, as JS sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ErrorInfo {
     /// Stable code (`"heartbeat_timeout"`, `"auth_rejected"`, …).
     pub kind: &'static str,

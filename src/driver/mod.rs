@@ -11,10 +11,23 @@ use std::future::Future;
 use std::pin::Pin;
 use std::rc::{Rc, Weak};
 
+mod ops;
 mod storage;
 mod tabs;
 
-use crate::core::{Action, ClientCore, Config, Event, Role, Snapshot};
+pub use crate::core::docs::merge::Strategy;
+pub use crate::core::docs::{Conflict, Op, Resolver};
+pub use crate::core::options::{
+    ClientOptions, DocumentOptions, OptionsError, PublishOptions, RequestOptions, SubscribeOptions,
+};
+pub use crate::core::router::SubId;
+pub use crate::core::view::StateView;
+pub use crate::core::{
+    ClientError, Config, DeadLetter, Delivery, Event, RequestError, SendError, Snapshot,
+};
+pub use ops::identity;
+
+use crate::core::{Action, ClientCore, Role};
 use crate::protocol::envelope::RawJson;
 use crate::web::clock::{self, Deadline, Frame};
 use crate::web::network::{self, NetworkSignal, NetworkWatch};
@@ -22,6 +35,27 @@ use crate::web::socket::{Socket, SocketEvent};
 
 /// The answer of the app's `auth` callback: a token, no token, or why it failed.
 pub type AuthFuture = Pin<Box<dyn Future<Output = Result<Option<String>, String>>>>;
+
+/// The core is in use further up the stack (an app callback called back into the client
+/// in a way the drain loop cannot take).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("client is busy in a callback of its own")]
+pub struct Busy;
+
+/// Why an operation was not carried out.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Refused {
+    #[error(transparent)]
+    Busy(#[from] Busy),
+    /// The client could not take the message (closed, or its buffer is full).
+    #[error(transparent)]
+    Send(SendError<()>),
+    #[error("event name must not be empty")]
+    EmptyName,
+    #[error("{0:?} is reserved by Socket.IO and cannot be sent as an event")]
+    Reserved(String),
+}
 
 /// What the driver needs from the facade.
 pub struct Hooks {
@@ -103,8 +137,13 @@ impl Driver {
 
     /// Runs `f` on the core with the current time, then carries out what it caused.
     /// `None` only if the core is busy, which the drain loop's design rules out.
-    pub fn input<R>(&self, f: impl FnOnce(&mut ClientCore, u64) -> R) -> Option<R> {
+    fn input<R>(&self, f: impl FnOnce(&mut ClientCore, u64) -> R) -> Option<R> {
         self.inner.input(f)
+    }
+
+    /// Reads the core: no time passes, nothing is drained or scheduled.
+    fn read<R>(&self, f: impl FnOnce(&ClientCore) -> R) -> Option<R> {
+        self.inner.core.try_borrow().ok().map(|core| f(&core))
     }
 
     /// Resolves once the storage changes asked for so far have committed (or failed): a read
@@ -123,15 +162,6 @@ impl Driver {
                 }
             }
         }
-    }
-
-    /// A copy of the current snapshot.
-    pub fn snapshot(&self) -> Option<Snapshot> {
-        self.inner
-            .core
-            .try_borrow()
-            .ok()
-            .map(|c| c.snapshot().clone())
     }
 
     /// Leaves the other tabs, stops listening to the page and drops the socket and timer.

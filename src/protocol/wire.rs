@@ -69,6 +69,11 @@ pub trait Wire: std::fmt::Debug {
         None
     }
 
+    /// True when the protocol has events without an answer (an app's `emit`).
+    fn carries_emits(&self) -> bool {
+        false
+    }
+
     /// True when the protocol does not let an app send an event of this name.
     fn refuses_event(&self, name: &str) -> bool {
         let _ = name;

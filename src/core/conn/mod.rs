@@ -175,9 +175,23 @@ impl Connection {
         self.want_open
     }
 
-    /// True when the protocol does not let an app send an event of this name.
+    /// True when the server's protocol does not let an app send an event of this name.
     pub fn refuses_event(&self, name: &str) -> bool {
-        self.config.protocol.wire().refuses_event(name)
+        self.server_rule(|wire| wire.refuses_event(name))
+    }
+
+    /// True when the server's protocol has events without an answer.
+    pub fn carries_emits(&self) -> bool {
+        self.server_rule(|wire| wire.carries_emits())
+    }
+
+    /// Asks the server's wire (a link to the leader tab has its own, the envelope).
+    fn server_rule(&self, rule: impl Fn(&dyn Wire) -> bool) -> bool {
+        if self.wire_is_link {
+            rule(&*self.config.protocol.wire())
+        } else {
+            rule(&*self.wire)
+        }
     }
 
     /// Copies what the app sees of the connection into `snap`.

@@ -419,6 +419,10 @@ impl Wire for SocketIoWire {
         Some(Packet::new(PacketType::Disconnect, &self.namespace).encode())
     }
 
+    fn carries_emits(&self) -> bool {
+        true
+    }
+
     fn refuses_event(&self, name: &str) -> bool {
         RESERVED_EVENTS.contains(&name)
     }

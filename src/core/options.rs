@@ -1,0 +1,518 @@
+//! The options an app passes (`new SynclineClient(options)`, `subscribe`, `publish`,
+//! `request`, documents) as serde types, and their check into core settings: defaults,
+//! ranges, and errors that name the field. The facade deserializes them from JS; native tests
+//! from JSON.
+//!
+//! Numbers are read as `f64` (what JS has) and checked here, so that a wrong range is one
+//! of this module's errors rather than the deserializer's.
+
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
+
+use super::backoff::Backoff;
+use super::config::Config;
+use super::docs::merge::Strategy;
+use super::documents::SubscribeSpec;
+use super::gates::Pace;
+use super::pending::AnswerPolicy;
+use crate::protocol::Protocol;
+use crate::protocol::socketio::engine_url;
+use crate::protocol::url::is_insecure_remote;
+
+/// Why options were refused; the message names the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum OptionsError {
+    /// A field of the wrong type (from the deserializer): where, and what was wrong.
+    #[error("{path}: {message}")]
+    Type { path: String, message: String },
+    #[error("options.url is required")]
+    MissingUrl,
+    #[error("options.url: {0}")]
+    BadUrl(&'static str),
+    #[error(
+        "options.url must use wss:// (or https://) unless the server is on this machine; set allowInsecure: true to override"
+    )]
+    Insecure,
+    #[error("options.protocol must be \"syncline\" or \"socket.io\", not {0:?}")]
+    Protocol(String),
+    #[error("{0} must be a non-negative number")]
+    NotWhole(&'static str),
+    #[error("{0} must be between 0 and 1")]
+    Jitter(&'static str),
+    #[error("unknown conflict strategy {0:?}")]
+    Strategy(String),
+    #[error("priority must be a finite number")]
+    Priority,
+    #[error("batch publishes are memory-only: drop durable: true")]
+    BatchDurable,
+    #[error("choose one of throttleMs, debounceMs and coalesce")]
+    Pace,
+}
+
+/// Reconnect or retry delays (`reconnect`, `outbox.retry`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BackoffOptions {
+    pub initial_delay_ms: Option<f64>,
+    pub max_delay_ms: Option<f64>,
+    pub factor: Option<f64>,
+    pub jitter: Option<f64>,
+}
+
+/// `heartbeat`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HeartbeatOptions {
+    pub interval_ms: Option<f64>,
+    pub timeout_ms: Option<f64>,
+}
+
+/// `outbox`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OutboxOptions {
+    pub window: Option<f64>,
+    pub ack_timeout_ms: Option<f64>,
+    pub retention_ms: Option<f64>,
+    pub max_entries: Option<f64>,
+    #[serde(default)]
+    pub retry: BackoffOptions,
+}
+
+/// `conflicts`; `F` is the app's resolver function (a JS function in the browser).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConflictOptions<F> {
+    pub strategy: Option<String>,
+    pub audit_size: Option<f64>,
+    pub resolver: Option<F>,
+}
+
+impl<F> Default for ConflictOptions<F> {
+    fn default() -> Self {
+        Self {
+            strategy: None,
+            audit_size: None,
+            resolver: None,
+        }
+    }
+}
+
+/// `batching`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchingOptions {
+    pub max_messages: Option<f64>,
+    pub max_delay_ms: Option<f64>,
+}
+
+/// `breaker`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BreakerOptions {
+    pub threshold: Option<f64>,
+    pub cooldown_ms: Option<f64>,
+}
+
+/// The constructor's options (`ClientOptions` in the TypeScript declarations); `F` is the type
+/// of the app's callbacks (`auth`, `conflicts.resolver`).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", bound(deserialize = "F: Deserialize<'de>"))]
+pub struct ClientOptions<F> {
+    pub url: Option<String>,
+    pub protocol: Option<String>,
+    pub allow_insecure: Option<bool>,
+    pub namespace: Option<String>,
+    pub path: Option<String>,
+    pub client_id: Option<String>,
+    pub auto_connect: Option<bool>,
+    pub share_connection: Option<bool>,
+    pub storage_key: Option<String>,
+    pub auth: Option<F>,
+    #[serde(default)]
+    pub reconnect: BackoffOptions,
+    #[serde(default)]
+    pub heartbeat: HeartbeatOptions,
+    #[serde(default)]
+    pub outbox: OutboxOptions,
+    #[serde(default)]
+    pub conflicts: ConflictOptions<F>,
+    #[serde(default)]
+    pub batching: BatchingOptions,
+    #[serde(default)]
+    pub breaker: BreakerOptions,
+    pub connect_timeout_ms: Option<f64>,
+    pub request_timeout_ms: Option<f64>,
+    pub request_retries: Option<f64>,
+    pub publish_timeout_ms: Option<f64>,
+    pub send_buffer_size: Option<f64>,
+    pub max_message_bytes: Option<f64>,
+}
+
+/// What the client gets from its options: the core settings and what the driver needs.
+#[derive(Debug)]
+pub struct ClientSetup<F> {
+    pub config: Config,
+    /// Connect at once (`autoConnect`, default true).
+    pub auto_connect: bool,
+    /// One connection for all tabs of the origin (`shareConnection`, default true).
+    pub share_connection: bool,
+    /// Name of the IndexedDB database (from `storageKey`, default "default").
+    pub database: String,
+    pub auth: Option<F>,
+    pub resolver: Option<F>,
+}
+
+/// What the options cannot say: ids and the jitter seed, chosen by the caller.
+pub struct Identity {
+    pub client_id: String,
+    pub tab_id: String,
+    pub seed: u64,
+}
+
+/// A non-negative whole number (of ms, or a count) from a JS number.
+fn whole(name: &'static str, value: Option<f64>) -> Result<Option<u64>, OptionsError> {
+    match value {
+        None => Ok(None),
+        Some(v) if v.is_finite() && (0.0..=9_007_199_254_740_991.0).contains(&v) => {
+            Ok(Some(v as u64))
+        }
+        Some(_) => Err(OptionsError::NotWhole(name)),
+    }
+}
+
+fn priority(value: Option<f64>) -> Result<i32, OptionsError> {
+    match value {
+        None => Ok(0),
+        Some(p) if p.is_finite() => Ok(p.clamp(-1_000_000.0, 1_000_000.0) as i32),
+        Some(_) => Err(OptionsError::Priority),
+    }
+}
+
+/// The field names of one backoff option, for its errors.
+struct BackoffNames {
+    initial: &'static str,
+    max: &'static str,
+    factor: &'static str,
+    jitter: &'static str,
+}
+
+impl BackoffOptions {
+    fn into_backoff(self, n: &BackoffNames, defaults: Backoff) -> Result<Backoff, OptionsError> {
+        Ok(Backoff {
+            initial_ms: whole(n.initial, self.initial_delay_ms)?.unwrap_or(defaults.initial_ms),
+            max_ms: whole(n.max, self.max_delay_ms)?.unwrap_or(defaults.max_ms),
+            factor: whole(n.factor, self.factor)?
+                .map_or(defaults.factor, |f| f.clamp(1, 100) as u32),
+            jitter_permille: match self.jitter {
+                None => defaults.jitter_permille,
+                Some(j) if (0.0..=1.0).contains(&j) => (j * 1000.0) as u32,
+                Some(_) => return Err(OptionsError::Jitter(n.jitter)),
+            },
+        })
+    }
+}
+
+impl<F> ClientOptions<F> {
+    /// Checks the options and applies them over [`Config::new`]'s defaults.
+    pub fn into_setup(self, id: Identity) -> Result<ClientSetup<F>, OptionsError> {
+        let url = self.url.ok_or(OptionsError::MissingUrl)?;
+        let (url, protocol) = match self.protocol.as_deref() {
+            None | Some("syncline") => (url, Protocol::Envelope),
+            Some("socket.io") => {
+                let path = self.path.as_deref().unwrap_or("/socket.io/");
+                let (url, namespace) = engine_url(&url, path, self.namespace.as_deref())
+                    .map_err(OptionsError::BadUrl)?;
+                (url, Protocol::SocketIo { namespace })
+            }
+            Some(other) => return Err(OptionsError::Protocol(other.to_owned())),
+        };
+        if is_insecure_remote(&url) && self.allow_insecure != Some(true) {
+            return Err(OptionsError::Insecure);
+        }
+        let mut config = Config::new(url, self.client_id.unwrap_or(id.client_id));
+        if matches!(protocol, Protocol::SocketIo { .. }) {
+            // A Socket.IO handler runs once per event it receives and has no id to dedup a
+            // resent request by: requests are not retried unless the app asks.
+            config.request.retries = 0;
+        }
+        config.protocol = protocol;
+        config.seed = id.seed;
+        config.tab_id = id.tab_id;
+        let names = BackoffNames {
+            initial: "options.reconnect.initialDelayMs",
+            max: "options.reconnect.maxDelayMs",
+            factor: "options.reconnect.factor",
+            jitter: "options.reconnect.jitter",
+        };
+        config.reconnect = self.reconnect.into_backoff(&names, config.reconnect)?;
+        let b = self.outbox;
+        let outbox = &mut config.outbox;
+        outbox.window = whole("options.outbox.window", b.window)?
+            .map_or(outbox.window, |n| n.clamp(1, 10_000) as usize);
+        outbox.ack_timeout_ms = whole("options.outbox.ackTimeoutMs", b.ack_timeout_ms)?
+            .unwrap_or(outbox.ack_timeout_ms);
+        outbox.retention_ms =
+            whole("options.outbox.retentionMs", b.retention_ms)?.unwrap_or(outbox.retention_ms);
+        outbox.max_entries = whole("options.outbox.maxEntries", b.max_entries)?
+            .map_or(outbox.max_entries, |n| n as usize);
+        let names = BackoffNames {
+            initial: "options.outbox.retry.initialDelayMs",
+            max: "options.outbox.retry.maxDelayMs",
+            factor: "options.outbox.retry.factor",
+            jitter: "options.outbox.retry.jitter",
+        };
+        outbox.retry = b.retry.into_backoff(&names, outbox.retry)?;
+        let c = self.conflicts;
+        if let Some(name) = c.strategy {
+            config.conflict_strategy =
+                Strategy::from_name(&name).ok_or(OptionsError::Strategy(name))?;
+        }
+        config.audit_size = whole("options.conflicts.auditSize", c.audit_size)?
+            .map_or(config.audit_size, |n| n as usize);
+        let g = self.batching;
+        config.batch_max = whole("options.batching.maxMessages", g.max_messages)?
+            .map_or(config.batch_max, |n| n.max(1) as usize);
+        config.batch_delay_ms =
+            whole("options.batching.maxDelayMs", g.max_delay_ms)?.unwrap_or(config.batch_delay_ms);
+        let k = self.breaker;
+        config.breaker_threshold = whole("options.breaker.threshold", k.threshold)?
+            .map_or(config.breaker_threshold, |n| n.clamp(1, 1_000) as u32);
+        config.breaker_cooldown_ms = whole("options.breaker.cooldownMs", k.cooldown_ms)?
+            .unwrap_or(config.breaker_cooldown_ms);
+        let h = self.heartbeat;
+        config.heartbeat_interval_ms = whole("options.heartbeat.intervalMs", h.interval_ms)?
+            .unwrap_or(config.heartbeat_interval_ms);
+        config.heartbeat_timeout_ms = whole("options.heartbeat.timeoutMs", h.timeout_ms)?
+            .unwrap_or(config.heartbeat_timeout_ms);
+        config.connect_timeout_ms = whole("options.connectTimeoutMs", self.connect_timeout_ms)?
+            .unwrap_or(config.connect_timeout_ms);
+        config.request = AnswerPolicy {
+            timeout_ms: whole("options.requestTimeoutMs", self.request_timeout_ms)?
+                .unwrap_or(config.request.timeout_ms),
+            retries: whole("options.requestRetries", self.request_retries)?
+                .map_or(config.request.retries, |n| n.min(100) as u32),
+        };
+        config.publish_timeout_ms = whole("options.publishTimeoutMs", self.publish_timeout_ms)?
+            .unwrap_or(config.publish_timeout_ms);
+        config.send_buffer = whole("options.sendBufferSize", self.send_buffer_size)?
+            .map_or(config.send_buffer, |n| n as usize);
+        config.max_message_bytes = whole("options.maxMessageBytes", self.max_message_bytes)?
+            .map_or(config.max_message_bytes, |n| n as usize);
+        config.use_auth = self.auth.is_some();
+        let key = self.storage_key.as_deref().unwrap_or("default");
+        Ok(ClientSetup {
+            config,
+            auto_connect: self.auto_connect.unwrap_or(true),
+            share_connection: self.share_connection.unwrap_or(true),
+            database: ["syncline:", key].concat(),
+            auth: self.auth,
+            resolver: c.resolver,
+        })
+    }
+}
+
+/// Per-call options of `request()`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestOptions {
+    pub timeout_ms: Option<f64>,
+    pub retries: Option<f64>,
+}
+
+impl RequestOptions {
+    /// The policy of this request, from the client's defaults.
+    pub fn policy(self, defaults: AnswerPolicy) -> Result<AnswerPolicy, OptionsError> {
+        Ok(AnswerPolicy {
+            timeout_ms: whole("options.timeoutMs", self.timeout_ms)?.unwrap_or(defaults.timeout_ms),
+            retries: whole("options.retries", self.retries)?
+                .map_or(defaults.retries, |n| n.min(100) as u32),
+        })
+    }
+}
+
+/// How a publish goes out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PublishMode {
+    /// Through the durable outbox.
+    Durable,
+    /// Memory only, sent when open or buffered.
+    Memory,
+    /// Memory only, held with other batched publishes.
+    Batched,
+}
+
+/// Per-call options of `publish()`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PublishOptions {
+    /// Through the outbox (default true), or memory only.
+    pub durable: Option<bool>,
+    /// Memory only, held with other batched publishes.
+    pub batch: Option<bool>,
+    /// Higher goes first across channels (default 0).
+    pub priority: Option<f64>,
+}
+
+impl PublishOptions {
+    /// The publish's mode and priority.
+    pub fn mode(self) -> Result<(PublishMode, i32), OptionsError> {
+        let priority = priority(self.priority)?;
+        let mode = match (self.batch.unwrap_or(false), self.durable) {
+            (true, Some(true)) => return Err(OptionsError::BatchDurable),
+            (true, _) => PublishMode::Batched,
+            (false, Some(false)) => PublishMode::Memory,
+            (false, _) => PublishMode::Durable,
+        };
+        Ok((mode, priority))
+    }
+}
+
+/// A number of milliseconds, or a flag (`true`: the default of 1 s, `false`: off).
+#[derive(Debug, Clone, PartialEq)]
+pub enum MsOrFlag {
+    Ms(f64),
+    Flag(bool),
+}
+
+/// `true` (coalesce by event name), `false`, or a dotted path into the data to coalesce by.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FlagOrPath {
+    Flag(bool),
+    Path(String),
+}
+
+struct MsOrFlagVisitor;
+
+impl Visitor<'_> for MsOrFlagVisitor {
+    type Value = MsOrFlag;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a number of milliseconds or a boolean")
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<MsOrFlag, E> {
+        Ok(MsOrFlag::Flag(v))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<MsOrFlag, E> {
+        Ok(MsOrFlag::Ms(v))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<MsOrFlag, E> {
+        Ok(MsOrFlag::Ms(v as f64))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<MsOrFlag, E> {
+        Ok(MsOrFlag::Ms(v as f64))
+    }
+}
+
+impl<'de> Deserialize<'de> for MsOrFlag {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(MsOrFlagVisitor)
+    }
+}
+
+struct FlagOrPathVisitor;
+
+impl Visitor<'_> for FlagOrPathVisitor {
+    type Value = FlagOrPath;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a boolean or a path such as \"id\"")
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<FlagOrPath, E> {
+        Ok(FlagOrPath::Flag(v))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<FlagOrPath, E> {
+        Ok(FlagOrPath::Path(v.to_owned()))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<FlagOrPath, E> {
+        Ok(FlagOrPath::Path(v))
+    }
+}
+
+impl<'de> Deserialize<'de> for FlagOrPath {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(FlagOrPathVisitor)
+    }
+}
+
+/// Per-call options of `subscribe()` (and of `on(event, …)`, with none set).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubscribeOptions {
+    /// Only this event name.
+    pub event: Option<String>,
+    /// Higher runs first (default 0).
+    pub priority: Option<f64>,
+    /// Resume after this channel sequence.
+    pub since: Option<f64>,
+    /// At most one delivery per this many ms (`true`: 1000).
+    pub throttle_ms: Option<MsOrFlag>,
+    /// The latest delivery once events stop for this many ms (`true`: 1000).
+    pub debounce_ms: Option<MsOrFlag>,
+    /// Once per animation frame, the latest event per key.
+    pub coalesce: Option<FlagOrPath>,
+}
+
+fn ms_or_default(name: &'static str, value: Option<MsOrFlag>) -> Result<Option<u64>, OptionsError> {
+    match value {
+        None | Some(MsOrFlag::Flag(false)) => Ok(None),
+        Some(MsOrFlag::Flag(true)) => Ok(Some(1_000)),
+        Some(MsOrFlag::Ms(ms)) => whole(name, Some(ms)),
+    }
+}
+
+impl SubscribeOptions {
+    /// The subscription to `channel` these options describe.
+    pub fn into_spec(self, channel: String) -> Result<SubscribeSpec, OptionsError> {
+        let priority = priority(self.priority)?;
+        let throttle = ms_or_default("options.throttleMs", self.throttle_ms)?;
+        let debounce = ms_or_default("options.debounceMs", self.debounce_ms)?;
+        let coalesce = match self.coalesce {
+            None | Some(FlagOrPath::Flag(false)) => None,
+            Some(FlagOrPath::Flag(true)) => Some(None),
+            Some(FlagOrPath::Path(path)) => Some(Some(path)),
+        };
+        let pace = match (throttle, debounce, coalesce) {
+            (Some(ms), None, None) => Some(Pace::Throttle(ms)),
+            (None, Some(ms), None) => Some(Pace::Debounce(ms)),
+            (None, None, Some(key)) => Some(Pace::Frame(key)),
+            (None, None, None) => None,
+            _ => return Err(OptionsError::Pace),
+        };
+        Ok(SubscribeSpec {
+            channel,
+            event: self.event,
+            priority,
+            since: whole("options.since", self.since)?,
+            pace,
+        })
+    }
+}
+
+/// Options of `mutate()` and `watchDocument()`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DocumentOptions {
+    /// The documents' channel (default "docs").
+    pub channel: Option<String>,
+    /// The event name of a change (default "doc").
+    pub event: Option<String>,
+    /// `change` is the whole value rather than a merge patch.
+    pub replace: Option<bool>,
+}
+
+impl DocumentOptions {
+    /// The channel, or "docs".
+    pub fn channel(&self) -> &str {
+        self.channel.as_deref().unwrap_or("docs")
+    }
+
+    /// The event name, or "doc".
+    pub fn event(&self) -> &str {
+        self.event.as_deref().unwrap_or("doc")
+    }
+}
+
+/// Dead-letter ids (`retryDeadLetters(ids)`); absent means all.
+pub type Ids = Option<Vec<String>>;
