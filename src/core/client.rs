@@ -15,7 +15,6 @@ use super::config::Config;
 use super::docs::{Conflict, Docs};
 use super::error::{ClientError, RequestError, SendError};
 use super::gates::Gates;
-use super::hub::Hub;
 use super::id::IdGen;
 use super::metrics::Metrics;
 use super::outbox::{DeadLetter, Outbox, OutboxEvent, StoreOp};
@@ -23,7 +22,7 @@ use super::pending::{AnswerPolicy, Outgoing, PendingTable};
 use super::rng::Rng;
 use super::router::{Router, SubId};
 use super::state::{ConnectionState, ErrorInfo, Role, Snapshot, StorageState};
-use super::tabs::SharedState;
+use super::tabs::{SharedState, TabAction, Tabs};
 use super::timer::{Timer, TimerTable};
 use crate::protocol::envelope::{ClientMessage, RawJson, encode_batch};
 
@@ -51,6 +50,8 @@ pub enum Action {
     ShareState(SharedState),
     /// Call [`ClientCore::handle_animation_frame`] at the next animation frame.
     RequestFrame,
+    /// Something for the tab bus, the leader's lock or the shared outbox (see [`TabAction`]).
+    Tab(TabAction),
 }
 
 /// An incoming event for some of the app's subscriptions.
@@ -128,16 +129,8 @@ pub struct ClientCore {
     pub(super) snap: Snapshot,
     /// What JS sees: `snap`, or for a follower the leader's shared state over it; versioned.
     pub(super) view: Snapshot,
-    pub(super) role: Role,
-    pub(super) hub: Hub,
-    /// A follower's latest copy of the leader's state.
-    pub(super) leader_view: Option<SharedState>,
-    pub(super) last_shared: Option<SharedState>,
-    /// When `last_shared` went out, and when a held-back change of counts is due.
-    pub(super) shared_at: u64,
-    pub(super) share_due: Option<u64>,
-    /// Frames for follower tabs at the end of this input.
-    pub(super) tab_out: Vec<(Option<String>, String)>,
+    /// This tab among the others: election, role, the leader's hub, shared state.
+    pub(super) tabs: Tabs,
     pub(super) breaker: Breaker,
     pub(super) metrics: Metrics,
     pub(super) gates: Gates,
@@ -189,17 +182,12 @@ impl ClientCore {
         let outbox = Outbox::new(config.outbox);
         let breaker = Breaker::new(config.breaker_threshold, config.breaker_cooldown_ms);
         let docs = Docs::new(config.conflict_strategy, config.audit_size);
+        let tabs = Tabs::new(&config.tab_id);
         Self {
             config,
             snap: Snapshot::default(),
             view: Snapshot::default(),
-            role: Role::Solo,
-            hub: Hub::default(),
-            leader_view: None,
-            last_shared: None,
-            shared_at: 0,
-            share_due: None,
-            tab_out: Vec::new(),
+            tabs,
             breaker,
             metrics: Metrics::default(),
             gates: Gates::default(),
@@ -244,7 +232,7 @@ impl ClientCore {
 
     /// This tab's role.
     pub fn role(&self) -> Role {
-        self.role
+        self.tabs.role()
     }
 
     /// The settings in use.
@@ -354,7 +342,7 @@ impl ClientCore {
         let _ = now;
         if let Some(channel) = self.router.remove(id) {
             // Other tabs may still want the channel through this (leader) connection.
-            if self.is_open() && !self.hub.has_channel(&channel) {
+            if self.is_open() && !self.tabs.hub.has_channel(&channel) {
                 self.send(ClientMessage::Unsubscribe { channel });
             }
         }
@@ -559,7 +547,7 @@ impl ClientCore {
             let allowance = self.breaker.allowance(now);
             let messages = self
                 .outbox
-                .fill(now, self.role == Role::Follower, allowance);
+                .fill(now, self.role() == Role::Follower, allowance);
             self.breaker.sent(messages.len());
             for message in messages {
                 self.send(message);
@@ -619,17 +607,12 @@ impl ClientCore {
             last_error: self.snap.outbox.last_error.take(),
             breaker: self.breaker.state(now).as_str(),
         };
-        self.snap.role = self.role;
-        self.snap.tabs = self.hub.tab_count();
-        if self.role == Role::Leader {
-            self.share_state(now, false);
-        } else {
-            self.share_due = None;
-        }
-        if let Some(due) = self.share_due {
-            if self.timers.get(Timer::Paced).is_none_or(|at| at > due) {
-                self.timers.set(Timer::Paced, due);
-            }
+        self.snap.role = self.tabs.role();
+        self.snap.tabs = self.tabs.linked_tabs();
+        self.share_state(now, false);
+        match self.tabs.next_deadline() {
+            Some(at) => self.timers.set(Timer::Tabs, at),
+            None => self.timers.stop(Timer::Tabs),
         }
         self.update_view();
     }

@@ -75,7 +75,7 @@ impl ClientCore {
             ServerMessage::Welcome { session } => self.on_welcome(now, session),
             ServerMessage::Denied { reason } => self.lose(now, ClientError::AuthRejected(reason)),
             ServerMessage::Subscribed { channel, seq } => {
-                if self.hub.has_channel(&channel) {
+                if self.tabs.hub.has_channel(&channel) {
                     self.to_tab(
                         None,
                         ServerMessage::Subscribed {
@@ -96,8 +96,8 @@ impl ClientCore {
             } => {
                 // Follower tabs get every event of their channels, replays included; each
                 // drops what it has seen, as this router does for this tab.
-                if self.hub.has_channel(&channel) {
-                    self.hub.saw(&channel, seq);
+                if self.tabs.hub.has_channel(&channel) {
+                    self.tabs.hub.saw(&channel, seq);
                     self.to_tab(
                         None,
                         ServerMessage::Event {
@@ -215,7 +215,7 @@ impl ClientCore {
 
     /// Leader: passes an answer to the tab it is owed to; false when no tab waits for it.
     fn forward_answer(&mut self, id: &str, message: impl FnOnce() -> ServerMessage) -> bool {
-        match self.hub.take_owed(id) {
+        match self.tabs.hub.take_owed(id) {
             Some(tab) => {
                 self.to_tab(Some(&tab), message());
                 true

@@ -105,7 +105,7 @@ impl ClientCore {
         }
         if self.timers.expire(Timer::Ping, now) && self.phase == Phase::Open {
             self.send_ping(now);
-            if self.role == Role::Leader {
+            if self.role() == Role::Leader {
                 self.sweep_silent_tabs(now);
             }
         }
@@ -124,6 +124,9 @@ impl ClientCore {
         if self.timers.expire(Timer::Paced, now) {
             self.release_paced(now);
         }
+        if self.timers.expire(Timer::Tabs, now) {
+            self.tabs_timeout(now);
+        }
         if self.timers.expire(Timer::Pending, now) {
             let (frames, failed) = self.pending.expire(now, self.is_open());
             self.send_batched(frames);
@@ -137,13 +140,13 @@ impl ClientCore {
     /// Starts a connection attempt now (or waits offline when the browser is offline).
     pub(super) fn attempt_now(&mut self, now: u64) {
         self.timers.stop(Timer::Reconnect);
-        if self.role == Role::Pending {
+        if self.role() == Role::Pending {
             // Nothing to connect to until the election says whether this tab leads.
             self.set_state(ConnectionState::Connecting);
             return;
         }
         // A follower's link is to a tab of this browser: the network's state does not matter.
-        if !self.snap.online && self.role != Role::Follower {
+        if !self.snap.online && self.role() != Role::Follower {
             self.set_state(ConnectionState::Offline);
             return;
         }
@@ -155,7 +158,7 @@ impl ClientCore {
         );
         self.set_state(ConnectionState::Connecting);
         // Credentials are for the server; a follower's link to its leader carries none.
-        if self.config.use_auth && self.role != Role::Follower {
+        if self.config.use_auth && self.role() != Role::Follower {
             self.phase = Phase::Auth;
             self.push_action(Action::RequestAuth { attempt });
         } else {
@@ -197,7 +200,7 @@ impl ClientCore {
                 .encode()
             })
             .collect();
-        if self.role == Role::Leader {
+        if self.role() == Role::Leader {
             frames.extend(self.hub_on_open());
         }
         frames.extend(self.pending.take_unsent(now));
@@ -215,7 +218,7 @@ impl ClientCore {
         self.outbox.connection_lost(now);
         self.breaker.connection_lost();
         let outbox = &self.outbox;
-        self.hub.connection_lost(|id| outbox.contains(id));
+        self.tabs.hub.connection_lost(|id| outbox.contains(id));
         self.schedule_retry(now);
     }
 

@@ -137,7 +137,7 @@ impl SioWire {
 impl ClientCore {
     /// True when this tab's socket carries Socket.IO (a follower's link carries the envelope).
     pub(super) fn sio_active(&self) -> bool {
-        matches!(self.config.protocol, Protocol::SocketIo { .. }) && self.role != Role::Follower
+        matches!(self.config.protocol, Protocol::SocketIo { .. }) && self.role() != Role::Follower
     }
 
     fn namespace(&self) -> &str {
@@ -381,7 +381,7 @@ impl ClientCore {
         }
         // Only events someone listens to get a sequence; others are dropped here, so a server
         // sending endless event names cannot grow this client's memory.
-        if self.router.channel(&name).is_none() && !self.hub.has_channel(&name) {
+        if self.router.channel(&name).is_none() && !self.tabs.hub.has_channel(&name) {
             return;
         }
         let seq = {

@@ -17,9 +17,11 @@ pub enum Timer {
     Outbox,
     /// Paced deliveries (throttle, debounce), batched publishes, the breaker's half-open.
     Paced,
+    /// The tabs part: the election's next step, a held-back share of the leader's state.
+    Tabs,
 }
 
-const TIMERS: usize = 7;
+const TIMERS: usize = 8;
 
 /// Deadlines in milliseconds of the caller's monotonic clock, one slot per [`Timer`].
 #[derive(Debug, Clone, Default)]
