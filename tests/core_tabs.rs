@@ -5,7 +5,7 @@
 mod sim;
 
 use sim::Sim;
-use syncline::core::tabs::{TabBody, TabMessage};
+use syncline::core::tabs::{TabAction, TabBody, TabMessage};
 use syncline::core::{ConnectionState, Event, Role, StoreOp};
 use syncline::protocol::envelope::{ClientMessage, RawJson, ServerMessage, decode_client_frame};
 
@@ -30,8 +30,13 @@ fn config(tab: &str) -> syncline::core::Config {
 impl Net {
     fn new(followers: usize) -> Self {
         let mut leader = Sim::with_storage(config("L"));
-        leader.core.set_role(leader.now, Role::Leader);
+        // Every tab runs the election (with Web Locks); L is granted the lock.
+        leader
+            .core
+            .start_tabs(leader.now, "broadcastchannel", true, true);
+        leader.core.handle_lock_granted(leader.now);
         leader.pump();
+        assert_eq!(leader.core.role(), Role::Leader);
         leader.open();
         let mut net = Self {
             leader,
@@ -49,21 +54,58 @@ impl Net {
 
     fn add_follower(&mut self, tab: &str) {
         let mut f = Sim::with_storage(config(tab));
-        f.core.set_role(f.now, Role::Follower);
+        f.core.start_tabs(f.now, "broadcastchannel", true, true);
         f.pump();
         f.connect();
         self.followers.push((tab.to_owned(), f));
         self.route();
+        assert_eq!(
+            self.followers.last().map(|(_, f)| f.core.role()),
+            Some(Role::Follower)
+        );
     }
 
     fn follower(&mut self, n: usize) -> &mut Sim {
         &mut self.followers[n].1
     }
 
+    /// Carries the election's posts among every tab's core, as the bus would.
+    fn elect(&mut self) -> bool {
+        let mut posts = Vec::new();
+        let leader_tab = self.leader_tab.clone();
+        let tabs = std::iter::once((&leader_tab, &mut self.leader))
+            .chain(self.followers.iter_mut().map(|(t, f)| (&*t, f)));
+        for (tab, sim) in tabs {
+            for action in std::mem::take(&mut sim.tab_actions) {
+                if let TabAction::Post { to, body } = action {
+                    posts.push(TabMessage {
+                        ns: "syncline:default".into(),
+                        from: tab.clone(),
+                        to,
+                        body,
+                    });
+                }
+            }
+        }
+        let moved = !posts.is_empty();
+        for post in posts {
+            let tabs = std::iter::once((&leader_tab, &mut self.leader))
+                .chain(self.followers.iter_mut().map(|(t, f)| (&*t, f)));
+            for (tab, sim) in tabs {
+                if *tab != post.from && post.to.as_ref().is_none_or(|to| to == tab) {
+                    let now = sim.now;
+                    sim.core.handle_bus_message(now, post.clone());
+                    sim.pump();
+                }
+            }
+        }
+        moved
+    }
+
     /// Carries messages over the bus (and opens links) until nothing moves.
     fn route(&mut self) {
         for _ in 0..50 {
-            let mut moved = false;
+            let mut moved = self.elect();
             for (tab, f) in &mut self.followers {
                 // A link "opens" as soon as the follower asks for one.
                 if let Some(attempt) = f.socket {
@@ -208,7 +250,13 @@ fn a_follower_subscription_goes_through_the_leader_and_events_come_back() {
     net.upstream.clear();
     let tab = net.followers[0].0.clone();
     let now = net.leader.now;
-    net.leader.core.handle_tab_gone(now, &tab);
+    let bye = TabMessage {
+        ns: "syncline:default".into(),
+        from: tab,
+        to: None,
+        body: TabBody::Bye,
+    };
+    net.leader.core.handle_bus_message(now, bye);
     net.leader.pump();
     net.route();
     assert_eq!(
@@ -351,11 +399,16 @@ fn a_new_leader_takes_over_and_followers_resume_their_channels() {
     assert_eq!(deliveries(net.follower(0)), vec![1, 2]);
     assert_eq!(deliveries(net.follower(1)), vec![1, 2]);
 
-    // The leader tab closes; F0 wins the lock and leads; F1 links to it.
+    // The leader tab closes; F0 is granted the lock and leads; F1 hears it and links to it.
     let (f0_tab, mut f0) = net.followers.remove(0);
     let now = f0.now;
-    f0.core.set_role(now, Role::Leader);
+    f0.core.handle_lock_granted(now);
     f0.pump();
+    assert_eq!(f0.core.role(), Role::Leader);
+    assert!(
+        f0.tab_actions.contains(&TabAction::ReloadStorage),
+        "a new leader drains the shared outbox"
+    );
     assert!(f0.socket.is_some(), "the new leader opens its own socket");
     f0.socket_opens();
     f0.welcome();
@@ -363,10 +416,9 @@ fn a_new_leader_takes_over_and_followers_resume_their_channels() {
     drop(old);
     net.leader_tab = f0_tab;
     net.upstream = net.leader.take_sent();
-    let now = net.follower(0).now;
-    net.follower(0).core.leader_changed(now);
-    net.follower(0).pump();
     net.route();
+    let leader_tab = net.leader_tab.clone();
+    assert_eq!(net.follower(0).core.tab_leader(), Some(leader_tab.as_str()));
     // The new leader resumes the channel for itself (since 2) and for F1 (since 2).
     let subs: Vec<_> = net
         .upstream
@@ -400,7 +452,8 @@ fn tab_messages_round_trip_through_the_bus_codec() {
             frame: ClientMessage::Ping { ts: 9 }.encode(),
         },
     };
-    let back = TabMessage::decode(&m.encode(), "syncline:default").expect("decodes");
+    let text = m.encode().expect("encodes");
+    let back = TabMessage::decode(&text, "syncline:default").expect("decodes");
     let TabBody::Up { frame } = back.body else {
         panic!("kind kept");
     };

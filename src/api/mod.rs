@@ -368,8 +368,9 @@ impl SynclineClient {
             return Err(convert::invalid_argument("topic must not be empty"));
         }
         let data = convert::data_to_json(&data)?;
-        self.driver.broadcast(topic, data);
-        Ok(())
+        self.driver
+            .broadcast(topic, data)
+            .map_err(|e| convert::invalid_argument(&e.to_string()))
     }
 
     /// Calls `listener(data, fromTab)` for messages other tabs `broadcast` on `topic`;

@@ -14,7 +14,6 @@ use super::config::Config;
 use super::conn::{ConnConfig, ConnOutput, Connection};
 use super::docs::Documents;
 use super::error::{ClientError, RequestError};
-use super::hub::Hub;
 use super::id::IdGen;
 use super::messaging::Messaging;
 use super::messaging::pending::Outgoing;
@@ -22,7 +21,7 @@ use super::metrics::Metrics;
 use super::outbox::{Durable, DurableEvent, OutboxEvent};
 use super::rng::Rng;
 use super::state::{ErrorInfo, Role, Snapshot};
-use super::tabs::SharedState;
+use super::tabs::Tabs;
 use super::timer::{Timer, TimerTable};
 use crate::protocol::Outbound;
 
@@ -43,16 +42,8 @@ pub struct ClientCore {
     pub(super) outbox: Durable,
     /// The documents part.
     pub(super) docs: Documents,
-    pub(super) role: Role,
-    pub(super) hub: Hub,
-    /// A follower's latest copy of the leader's state.
-    pub(super) leader_view: Option<SharedState>,
-    pub(super) last_shared: Option<SharedState>,
-    /// When `last_shared` went out, and when a held-back change of counts is due.
-    pub(super) shared_at: u64,
-    pub(super) share_due: Option<u64>,
-    /// Frames for follower tabs at the end of this input.
-    pub(super) tab_out: Vec<(Option<String>, String)>,
+    /// The tabs part: election, role, the leader's hub, the shared state.
+    pub(super) tabs: Tabs,
     pub(super) metrics: Metrics,
     pub(super) frame_requested: bool,
     pub(super) timers: TimerTable,
@@ -90,6 +81,7 @@ impl ClientCore {
             config.breaker_cooldown_ms,
         );
         let docs = Documents::new(config.conflict_strategy, config.audit_size);
+        let tabs = Tabs::new(&config.tab_id);
         Self {
             rng: Rng::new(config.seed),
             config,
@@ -99,13 +91,7 @@ impl ClientCore {
             messaging,
             outbox,
             docs,
-            role: Role::Solo,
-            hub: Hub::default(),
-            leader_view: None,
-            last_shared: None,
-            shared_at: 0,
-            share_due: None,
-            tab_out: Vec::new(),
+            tabs,
             metrics: Metrics::default(),
             frame_requested: false,
             timers: TimerTable::default(),
@@ -126,7 +112,7 @@ impl ClientCore {
 
     /// This tab's role.
     pub fn role(&self) -> Role {
-        self.role
+        self.tabs.role()
     }
 
     /// The settings in use.
@@ -265,7 +251,9 @@ impl ClientCore {
     /// with other tabs, and bumps the snapshot version when what the app sees changed.
     pub(super) fn finish(&mut self, now: u64) {
         if self.is_open() {
-            let messages = self.outbox.poll_transmit(now, self.role == Role::Follower);
+            let messages = self
+                .outbox
+                .poll_transmit(now, self.role() == Role::Follower);
             self.send_batched(messages);
             let batch = self.messaging.poll_batch(now);
             self.send_batched(batch);
@@ -303,17 +291,12 @@ impl ClientCore {
             self.messaging.channel_count(),
         );
         self.snap.outbox = self.outbox.status(now);
-        self.snap.role = self.role;
-        self.snap.tabs = self.hub.tab_count();
-        if self.role == Role::Leader {
-            self.share_state(now, false);
-        } else {
-            self.share_due = None;
-        }
-        if let Some(due) = self.share_due {
-            if self.timers.get(Timer::Paced).is_none_or(|at| at > due) {
-                self.timers.set(Timer::Paced, due);
-            }
+        self.snap.role = self.tabs.role();
+        self.snap.tabs = self.tabs.linked_tabs();
+        self.share_state(now, false);
+        match self.tabs.next_deadline() {
+            Some(at) => self.timers.set(Timer::Tabs, at),
+            None => self.timers.stop(Timer::Tabs),
         }
         self.update_view();
     }

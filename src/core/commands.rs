@@ -69,7 +69,7 @@ impl ClientCore {
         let _ = now;
         if let Some(channel) = self.messaging.unsubscribe(id) {
             // Other tabs may still want the channel through this (leader) connection.
-            if self.is_open() && !self.hub.has_channel(&channel) {
+            if self.is_open() && !self.tabs.hub.has_channel(&channel) {
                 self.send(Outbound::Unsubscribe { channel });
             }
         }

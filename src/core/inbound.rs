@@ -52,7 +52,7 @@ impl ClientCore {
                 .handle_refusal(now, ClientError::ServerDisconnect(reason)),
             Inbound::Subscribed { channel, seq } => {
                 let seq = self.messaging.handle_subscribed(&channel, seq);
-                if self.hub.has_channel(&channel) {
+                if self.tabs.hub.has_channel(&channel) {
                     self.to_tab(
                         None,
                         ServerMessage::Subscribed {
@@ -131,14 +131,14 @@ impl ClientCore {
     }
 
     fn on_event(&mut self, now: u64, event: InEvent) {
-        let for_tabs = self.hub.has_channel(&event.channel);
+        let for_tabs = self.tabs.hub.has_channel(&event.channel);
         let Some(seq) = self.messaging.sequence(&event.channel, event.seq, for_tabs) else {
             return;
         };
         // Follower tabs get every event of their channels, replays included; each drops what
         // it has seen, as this tab's messaging does.
         if for_tabs {
-            self.hub.saw(&event.channel, seq);
+            self.tabs.hub.saw(&event.channel, seq);
             self.to_tab(
                 None,
                 ServerMessage::Event {
@@ -166,7 +166,7 @@ impl ClientCore {
 
     /// Leader: passes an answer to the tab it is owed to; false when no tab waits for it.
     fn forward_answer(&mut self, id: &str, message: impl FnOnce() -> ServerMessage) -> bool {
-        match self.hub.take_owed(id) {
+        match self.tabs.hub.take_owed(id) {
             Some(tab) => {
                 self.to_tab(Some(&tab), message());
                 true

@@ -1,60 +1,118 @@
-//! Sharing one connection among tabs: role changes, the leader's side of its followers'
-//! links (through the [`Hub`](super::hub::Hub)), and the follower's copy of the leader's state.
+//! The client core's side of the [`Tabs`](super::tabs::Tabs) part: routes the bus and the
+//! election into it and its outputs out (role changes relink the transport), serves follower
+//! tabs' links as the leader (through the [`Hub`](super::tabs::hub::Hub)), shares the
+//! leader's state, and shows a follower the leader's connection.
 
-use super::client::ClientCore;
+use super::client::{Action, ClientCore};
 use super::conn::Peer;
 use super::error::ClientError;
 use super::outbox::OutboxEntry;
-use super::state::Role;
-use super::tabs::SharedState;
-use crate::protocol::envelope::{ClientMessage, ServerMessage, decode_client_frame};
+use super::state::{ConnectionState, Role};
+use super::tabs::{SharedState, TabBody, TabMessage, TabsOutput};
+use crate::protocol::envelope::{ClientMessage, ServerMessage, decode_client_frame, encode_batch};
 
 impl ClientCore {
-    /// This tab's role changed (the election's outcome). The transport belongs to the role:
-    /// whatever link or socket exists is dropped, and the client connects again at once —
-    /// a leader to the server, a follower to the leader.
-    pub fn set_role(&mut self, now: u64, role: Role) {
-        if self.role == role {
-            self.finish(now);
-            return;
-        }
-        if self.role == Role::Leader {
-            let emits = self.hub.clear();
-            if emits > 0 {
-                let mut reason = String::new();
-                crate::protocol::json::write_u64(&mut reason, emits as u64);
-                reason.push_str(" emit(s) of other tabs not sent: this tab stopped leading");
-                self.report_error(ClientError::EmitDropped(reason));
-            }
-        }
-        self.role = role;
-        self.leader_view = None;
-        self.relink(now);
+    /// Joins the other tabs over the bus `medium` ("broadcastchannel", "storage", "none").
+    /// When `share` and there is a bus, the tabs elect one leader (with the Web Locks API when
+    /// `locks`: report the lock with [`ClientCore::handle_lock_granted`]); else this tab keeps
+    /// its own connection.
+    pub fn start_tabs(&mut self, now: u64, medium: &'static str, share: bool, locks: bool) {
+        self.snap.bus = medium;
+        let elect = (share && medium != "none").then_some(locks);
+        self.tabs.start(now, elect);
+        self.route_tabs(now);
         self.finish(now);
     }
 
-    /// A follower's leader changed: link to the new one now (no backoff, no error: this is
-    /// not a failure).
-    pub fn leader_changed(&mut self, now: u64) {
-        if self.role == Role::Follower {
-            self.leader_view = None;
-            self.relink(now);
-        }
+    /// The Web Locks API granted this tab the leader's lock.
+    pub fn handle_lock_granted(&mut self, now: u64) {
+        self.tabs.handle_lock_granted(now);
+        self.route_tabs(now);
         self.finish(now);
+    }
+
+    /// A checked message from another tab on the bus (the browser layer keeps the link's
+    /// `down` frames and the app's broadcasts for itself).
+    pub fn handle_bus_message(&mut self, now: u64, message: TabMessage) {
+        let TabMessage { from, body, .. } = message;
+        match body {
+            TabBody::Up { frame } => return self.handle_tab_frame(now, &from, &frame),
+            TabBody::State(state) => {
+                if self.tabs.leader() == Some(from.as_str()) {
+                    return self.handle_leader_state(now, state);
+                }
+            }
+            TabBody::Bye => {
+                if self.tabs.role() == Role::Leader {
+                    self.forget_tab(&from);
+                }
+                self.tabs.handle_election(now, &from, &TabBody::Bye);
+            }
+            body @ (TabBody::Leader { .. } | TabBody::Who | TabBody::Claim { .. }) => {
+                self.tabs.handle_election(now, &from, &body);
+            }
+            TabBody::Down { .. } | TabBody::Broadcast { .. } => {}
+        }
+        self.route_tabs(now);
+        self.finish(now);
+    }
+
+    /// This tab leaves the others (closing): it says bye, then the bus closes.
+    pub fn leave_tabs(&mut self, now: u64) {
+        self.tabs.leave();
+        self.route_tabs(now);
+        self.finish(now);
+    }
+
+    /// The tab this one follows (itself when it leads), as far as it knows.
+    pub fn tab_leader(&self) -> Option<&str> {
+        self.tabs.leader()
+    }
+
+    /// Sets this tab's role without an election (tests; the election sets it otherwise).
+    /// The transport belongs to the role: whatever link or socket exists is dropped, and the
+    /// client connects again at once — a leader to the server, a follower to the leader.
+    pub fn set_role(&mut self, now: u64, role: Role) {
+        self.tabs.set_role(role);
+        self.route_tabs(now);
+        self.finish(now);
+    }
+
+    /// The tabs' deadline passed.
+    pub(super) fn tabs_timeout(&mut self, now: u64) {
+        self.tabs.handle_timeout(now);
+        self.route_tabs(now);
+    }
+
+    /// Carries out what the tabs part decided.
+    fn route_tabs(&mut self, now: u64) {
+        while let Some(output) = self.tabs.poll_output() {
+            match output {
+                TabsOutput::Action(action) => self.actions.push_back(Action::Tab(action)),
+                TabsOutput::RoleChanged {
+                    role: _,
+                    dropped_emits,
+                } => {
+                    if dropped_emits > 0 {
+                        let mut reason = crate::protocol::raw::decimal(dropped_emits as u64);
+                        reason
+                            .push_str(" emit(s) of other tabs not sent: this tab stopped leading");
+                        self.report_error(ClientError::EmitDropped(reason));
+                    }
+                    self.relink(now);
+                }
+                TabsOutput::LeaderChanged => self.relink(now),
+            }
+        }
     }
 
     fn relink(&mut self, now: u64) {
-        let peer = match self.role {
+        let peer = match self.role() {
             Role::Pending => Peer::Unknown,
             Role::Follower => Peer::Leader,
             Role::Solo | Role::Leader => Peer::Server,
         };
         self.conn.set_peer(now, peer);
-    }
-
-    /// Says what carries this tab's messages to the others ("broadcastchannel", "storage", "none").
-    pub fn set_tab_bus(&mut self, medium: &'static str) {
-        self.snap.bus = medium;
     }
 
     /// A message on the tab bus was malformed or foreign: it was ignored, and is counted.
@@ -65,11 +123,8 @@ impl ClientCore {
 
     /// Follower: the leader's connection state arrived.
     pub fn handle_leader_state(&mut self, now: u64, state: SharedState) {
-        if self.role == Role::Follower {
-            self.leader_view = Some(state);
-            if !self.server_reachable() {
-                self.outbox.stop_waiting_for_acks();
-            }
+        if self.tabs.handle_leader_state(state) && !self.server_reachable() {
+            self.outbox.stop_waiting_for_acks();
         }
         self.finish(now);
     }
@@ -78,23 +133,15 @@ impl ClientCore {
     /// follower, so is the leader's.
     pub(super) fn server_reachable(&self) -> bool {
         self.is_open()
-            && (self.role != Role::Follower
+            && (self.tabs.role() != Role::Follower
                 || self
-                    .leader_view
-                    .as_ref()
-                    .is_some_and(|l| l.state == super::state::ConnectionState::Open))
-    }
-
-    /// Leader: a follower tab went away (said bye, or its tab closed).
-    pub fn handle_tab_gone(&mut self, now: u64, tab: &str) {
-        if self.role == Role::Leader {
-            self.forget_tab(tab);
-        }
-        self.finish(now);
+                    .tabs
+                    .leader_view()
+                    .is_some_and(|l| l.state == ConnectionState::Open))
     }
 
     fn forget_tab(&mut self, tab: &str) {
-        for channel in self.hub.remove_tab(tab) {
+        for channel in self.tabs.hub.remove_tab(tab) {
             if !self.messaging.listens(&channel) && self.is_open() {
                 self.send(ClientMessage::Unsubscribe { channel });
             }
@@ -104,14 +151,14 @@ impl ClientCore {
     /// Leader: tabs that stopped pinging their link are treated as gone.
     pub(super) fn sweep_silent_tabs(&mut self, now: u64) {
         let limit = self.config.heartbeat_interval_ms.saturating_mul(3);
-        for tab in self.hub.silent_tabs(now.saturating_sub(limit)) {
+        for tab in self.tabs.hub.silent_tabs(now.saturating_sub(limit)) {
             self.forget_tab(&tab);
         }
     }
 
     /// Leader: an envelope frame from follower `tab`'s link.
     pub fn handle_tab_frame(&mut self, now: u64, tab: &str, frame: &str) {
-        if self.role != Role::Leader {
+        if self.tabs.role() != Role::Leader {
             return;
         }
         // A follower's frames are as untrusted as the network's: a bad one is dropped and
@@ -123,7 +170,7 @@ impl ClientCore {
         let hello = messages
             .iter()
             .any(|m| matches!(m, Ok(ClientMessage::Hello { .. })));
-        if messages.is_empty() || !(hello || self.hub.heard(tab, now)) {
+        if messages.is_empty() || !(hello || self.tabs.hub.heard(tab, now)) {
             self.snap.tab_messages_rejected += 1;
             self.finish(now);
             return;
@@ -139,7 +186,7 @@ impl ClientCore {
             ClientMessage::Hello { .. } => {
                 // A tab that links again starts over: it resends its subscriptions next.
                 self.forget_tab(tab);
-                self.hub.link(tab, now);
+                self.tabs.hub.link(tab, now);
                 self.to_tab(
                     Some(tab),
                     ServerMessage::Welcome {
@@ -154,7 +201,7 @@ impl ClientCore {
             message @ ClientMessage::Emit { .. } => {
                 if self.is_open() {
                     self.send(message);
-                } else if !self.hub.queue(message) {
+                } else if !self.tabs.hub.queue(message) {
                     // The emitting tab hears it as an error from the server's side.
                     let error = crate::protocol::envelope::ServerError {
                         code: "buffer_full".to_owned(),
@@ -164,13 +211,13 @@ impl ClientCore {
                 }
             }
             ClientMessage::Subscribe { channel, since } => {
-                let upstream = self.hub.subscribe(tab, &channel, since);
+                let upstream = self.tabs.hub.subscribe(tab, &channel, since);
                 if self.is_open() {
                     self.send(upstream);
                 }
             }
             ClientMessage::Unsubscribe { channel } => {
-                if self.hub.unsubscribe(tab, &channel)
+                if self.tabs.hub.unsubscribe(tab, &channel)
                     && !self.messaging.listens(&channel)
                     && self.is_open()
                 {
@@ -186,7 +233,7 @@ impl ClientCore {
             } => {
                 // Already in the shared outbox database (the follower wrote it): the leader
                 // drains it like its own, and owes the follower the outcome.
-                self.hub.owe(&id, tab);
+                self.tabs.hub.owe(&id, tab);
                 let entry = OutboxEntry {
                     id,
                     channel,
@@ -204,13 +251,13 @@ impl ClientCore {
                     }
                     _ => String::new(),
                 };
-                self.hub.owe(&id, tab);
+                self.tabs.hub.owe(&id, tab);
                 if self.is_open() {
                     self.send(message);
                 } else {
                     let is_request = matches!(message, ClientMessage::Request { .. });
-                    if !self.hub.queue(message) {
-                        self.hub.take_owed(&id);
+                    if !self.tabs.hub.queue(message) {
+                        self.tabs.hub.take_owed(&id);
                         self.to_tab(Some(tab), refusal(&id, is_request));
                     }
                 }
@@ -220,13 +267,13 @@ impl ClientCore {
 
     /// Queues an envelope message for one follower tab (or all, with `None`).
     pub(super) fn to_tab(&mut self, tab: Option<&str>, message: ServerMessage) {
-        self.tab_out
-            .push((tab.map(str::to_owned), message.encode()));
+        self.tabs
+            .queue_frame(tab.map(str::to_owned), message.encode());
     }
 
     /// Leader: the connection opened; resume the tabs' subscriptions and send what waited.
     pub(super) fn hub_on_open(&mut self) -> Vec<ClientMessage> {
-        let (resume, held) = self.hub.on_open();
+        let (resume, held) = self.tabs.hub.on_open();
         let mut messages: Vec<ClientMessage> = resume
             .into_iter()
             .filter(|(channel, _)| !self.messaging.listens(channel))
@@ -234,6 +281,73 @@ impl ClientCore {
             .collect();
         messages.extend(held);
         messages
+    }
+}
+
+impl ClientCore {
+    /// What the leader's tabs show of its connection.
+    fn shared_state(&self) -> SharedState {
+        let unix =
+            |at: u64| u64::try_from(i128::from(at) + i128::from(self.wall_offset)).unwrap_or(0);
+        SharedState {
+            state: self.snap.state,
+            online: self.snap.online,
+            attempt: self.snap.attempt,
+            reconnects: self.snap.reconnects,
+            rtt_ms: self.snap.rtt_ms,
+            retry_at: self.snap.retry_at.map(unix),
+            last_error: self.snap.last_error.clone(),
+            session: self.snap.session.clone(),
+            outbox: self.snap.outbox.clone(),
+        }
+    }
+
+    /// Leader: tells the linked tabs the connection's state when it changed (throttled by
+    /// the tabs part), or at once when `force`d (a tab just linked).
+    pub(super) fn share_state(&mut self, now: u64, force: bool) {
+        if self.tabs.role() != Role::Leader {
+            self.tabs.stop_sharing();
+            return;
+        }
+        let shared = self.shared_state();
+        if let Some(shared) = self.tabs.share(now, shared, force) {
+            self.actions.push_back(Action::ShareState(shared));
+        }
+    }
+
+    /// The app's view: this client's own state, except that a linked follower shows the
+    /// leader's connection and outbox. The version moves only when something visible did.
+    pub(super) fn update_view(&mut self) {
+        let mut view = self.snap.clone();
+        if self.tabs.role() == Role::Follower && self.is_open() {
+            if let Some(leader) = self.tabs.leader_view() {
+                super::tabs::overlay(&mut view, leader, self.wall_offset);
+            }
+        }
+        view.version = self.view.version;
+        if view != self.view {
+            view.version += 1;
+            self.view = view;
+        }
+    }
+
+    /// Sends the frames queued for tabs: consecutive ones for the same tab share a message.
+    pub(super) fn flush_tab_out(&mut self) {
+        let mut out = self.tabs.take_frames().into_iter().peekable();
+        while let Some((to, first)) = out.next() {
+            let mut frames = vec![first];
+            while frames.len() < self.config.max_batch.max(1)
+                && out.peek().is_some_and(|(t, _)| *t == to)
+            {
+                if let Some((_, frame)) = out.next() {
+                    frames.push(frame);
+                }
+            }
+            self.actions.push_back(Action::ToTab {
+                to,
+                frame: encode_batch(frames),
+            });
+        }
     }
 }
 

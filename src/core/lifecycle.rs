@@ -61,8 +61,9 @@ impl ClientCore {
                 self.report_failure(f.message, f.error);
             }
         }
-        // A held-back share of the state goes out in `finish`.
-        let _ = self.timers.expire(Timer::Paced, now);
+        if self.timers.expire(Timer::Tabs, now) {
+            self.tabs_timeout(now);
+        }
         self.finish(now);
     }
 
@@ -74,7 +75,7 @@ impl ClientCore {
             ConnOutput::Error(error) => self.report_error(error),
             ConnOutput::Rtt(rtt) => self.metrics.rtt.push(rtt),
             ConnOutput::Beat => {
-                if self.role == Role::Leader {
+                if self.role() == Role::Leader {
                     self.sweep_silent_tabs(now);
                 }
             }
@@ -90,7 +91,7 @@ impl ClientCore {
     /// what waited.
     fn on_open(&mut self, now: u64) {
         let mut messages = self.messaging.resume_points();
-        if self.role == Role::Leader {
+        if self.role() == Role::Leader {
             messages.extend(self.hub_on_open());
         }
         messages.extend(self.messaging.handle_open(now));
@@ -105,7 +106,8 @@ impl ClientCore {
         }
         self.outbox.connection_lost(now);
         let outbox = &self.outbox;
-        self.hub
+        self.tabs
+            .hub
             .connection_lost(|id| failure && outbox.contains(id));
     }
 }

@@ -4,7 +4,7 @@ use super::docs::DocChange;
 use super::error::{ClientError, RequestError};
 use super::messaging::Delivery;
 use super::outbox::{DeadLetter, StoreOp};
-use super::tabs::SharedState;
+use super::tabs::{SharedState, TabAction};
 use crate::protocol::RawJson;
 
 /// What the browser must do for the core.
@@ -31,6 +31,8 @@ pub enum Action {
     ShareState(SharedState),
     /// Call `ClientCore::handle_animation_frame` at the next animation frame.
     RequestFrame,
+    /// Something for the tab bus, the leader's lock or the shared outbox (see [`TabAction`]).
+    Tab(TabAction),
 }
 
 /// What the app must hear.

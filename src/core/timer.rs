@@ -13,8 +13,8 @@ pub enum Timer {
     /// The outbox part's next deadline: an ack timeout, a retry, a retention, the breaker's
     /// half-open.
     Outbox,
-    /// The leader's held-back share of its state with the other tabs.
-    Paced,
+    /// The tabs part: the election's next step, a held-back share of the leader's state.
+    Tabs,
 }
 
 const TIMERS: usize = 4;

@@ -131,8 +131,12 @@ impl Driver {
     }
 
     /// Sends an app message to the other tabs.
-    pub fn broadcast(&self, topic: String, data: RawJson) {
-        self.inner.post_broadcast(topic, data);
+    pub fn broadcast(
+        &self,
+        topic: String,
+        data: RawJson,
+    ) -> Result<(), crate::core::tabs::TabMessageError> {
+        self.inner.post_broadcast(topic, data)
     }
 
     /// Runs `f` on the core with the current time, then carries out what it caused.
@@ -276,6 +280,7 @@ impl Inner {
             Action::ToTab { to, frame } => self.post_down(to, frame),
             Action::ShareState(state) => self.post_state(state),
             Action::RequestFrame => self.request_frame(),
+            Action::Tab(action) => self.tab_action(action),
             Action::Send(frame) => {
                 if let Ok(io) = self.io.try_borrow() {
                     if let Some((_, socket)) = &io.socket {

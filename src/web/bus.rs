@@ -101,8 +101,8 @@ impl Bus {
             } => {
                 let n = sent.get().wrapping_add(1);
                 sent.set(n);
-                let mut value = String::with_capacity(text.len() + 24);
-                crate::protocol::json::write_u64(&mut value, n);
+                let mut value = n.to_string();
+                value.reserve(text.len() + 1);
                 value.push('|');
                 value.push_str(text);
                 // Other tabs see the write as a `storage` event; the key is removed at once

@@ -2,7 +2,7 @@
 //! told, a socket that opens and closes when the test says, and a record of what was sent.
 #![allow(dead_code)]
 
-use syncline::core::tabs::SharedState;
+use syncline::core::tabs::{SharedState, TabAction};
 use syncline::core::{Action, ClientCore, Config, Event, StoreOp};
 use syncline::protocol::envelope::{ClientMessage, ServerMessage, decode_client_frame};
 
@@ -30,6 +30,8 @@ pub struct Sim {
     pub to_tabs: Vec<(Option<String>, String)>,
     /// Leader: state shared with the tabs.
     pub shared: Vec<SharedState>,
+    /// Tab actions (bus posts of the election, storage reloads, closing the bus), in order.
+    pub tab_actions: Vec<TabAction>,
     /// Animation frames asked for and not yet given.
     pub frames_requested: u32,
     /// The server speaks Socket.IO: frames are kept as they are, not decoded as envelopes.
@@ -52,6 +54,7 @@ impl Sim {
             auto_store: true,
             to_tabs: Vec::new(),
             shared: Vec::new(),
+            tab_actions: Vec::new(),
             frames_requested: 0,
             socketio: false,
         }
@@ -101,6 +104,7 @@ impl Sim {
                 Action::ToTab { to, frame } => self.to_tabs.push((to, frame)),
                 Action::ShareState(state) => self.shared.push(state),
                 Action::RequestFrame => self.frames_requested += 1,
+                Action::Tab(action) => self.tab_actions.push(action),
                 Action::Store(ops) => {
                     for op in &ops {
                         if let StoreOp::Put(entry) = op {

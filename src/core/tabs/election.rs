@@ -1,4 +1,4 @@
-//! Which tab leads: a small sans-IO state machine beside the client core.
+//! Which tab leads: a small sans-IO state machine inside the [`Tabs`](super::Tabs) part.
 //!
 //! With the Web Locks API the browser decides: the tab granted the lock leads until it closes
 //! or crashes, and the next waiting tab is granted it at once. The election then only spreads
@@ -9,8 +9,8 @@
 //! announces itself and repeats that every [`HEARTBEAT_MS`]; followers that hear nothing for
 //! [`LEADER_TIMEOUT_MS`] claim the next term. A leader that hears a better leader steps down.
 
-use super::state::Role;
-use super::tabs::TabBody;
+use super::codec::TabBody;
+use crate::core::state::Role;
 
 /// Time to wait for an answer to `who` before claiming (no-locks mode).
 pub const DISCOVERY_MS: u64 = 300;
