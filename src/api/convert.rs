@@ -339,17 +339,18 @@ pub fn data_to_json(data: &JsValue) -> Result<RawJson, JsValue> {
 }
 
 /// App data must leave room for the messages it travels in (a batch array, a message
-/// object, a tab-bus message): at most `MAX_DEPTH - 8` levels of nesting.
+/// object, a tab-bus message): the relay, Socket.IO servers and document values read JSON at
+/// most 128 levels deep, so app data may have at most 120.
 fn app_data_depth(text: String) -> Result<String, JsValue> {
-    use crate::protocol::json::{self, JsonError, MAX_DEPTH};
-    let limit = MAX_DEPTH - 8;
+    const LIMIT: usize = 120;
     let opening = text.bytes().filter(|b| *b == b'[' || *b == b'{').count();
-    if opening > limit {
-        // Only worth checking exactly when it could be that deep: 8 levels of wrapping.
+    if opening > LIMIT {
+        // Only worth reading when it could be that deep: inside 8 levels of wrapping, a value
+        // tree of it is refused past serde_json's limit (the text is JSON.stringify's).
         let wrapped = format!("[[[[[[[[{text}]]]]]]]]");
-        if let Err(JsonError::TooDeep) = json::validate(&wrapped) {
+        if crate::protocol::value::Value::from_text(&wrapped).is_err() {
             return Err(invalid_argument(&format!(
-                "data is nested deeper than {limit} levels"
+                "data is nested deeper than {LIMIT} levels"
             )));
         }
     }

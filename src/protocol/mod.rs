@@ -5,8 +5,6 @@
 
 pub mod envelope;
 pub mod error;
-// The hand-written scanner: still read by the tab codec and the facade until they move to serde.
-pub mod json;
 pub mod message;
 pub mod raw;
 pub mod socketio;
