@@ -2,6 +2,7 @@
 //! [`Wire`]: several messages may share a frame, the client keeps the heartbeat.
 
 mod codec;
+mod encode;
 
 pub use crate::protocol::error::DecodeError;
 pub use crate::protocol::message::ServerError;

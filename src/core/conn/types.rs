@@ -1,0 +1,70 @@
+//! The connection part's settings, its phases, who it connects to, and what it reports.
+
+use super::backoff::Backoff;
+use crate::core::error::ClientError;
+use crate::protocol::Protocol;
+
+/// Where the current attempt is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Down,
+    Auth,
+    Socket,
+    Hello,
+    Open,
+}
+
+/// The settings the connection needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnConfig {
+    pub url: String,
+    pub protocol: Protocol,
+    pub client_id: String,
+    pub use_auth: bool,
+    pub reconnect: Backoff,
+    pub heartbeat_interval_ms: u64,
+    pub heartbeat_timeout_ms: u64,
+    pub connect_timeout_ms: u64,
+    pub max_message_bytes: usize,
+    pub max_batch: usize,
+    /// Seed of the reconnect jitter.
+    pub seed: u64,
+}
+
+/// What the connection asks for, or reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnOutput {
+    /// Call the app's `auth` callback for `attempt`.
+    RequestAuth { attempt: u64 },
+    /// Open a WebSocket to `url` for `attempt`.
+    OpenSocket { attempt: u64, url: String },
+    /// Send this frame on the open socket.
+    Send(String),
+    /// Close the socket of `attempt`.
+    CloseSocket {
+        attempt: u64,
+        code: u16,
+        reason: &'static str,
+    },
+    /// The server took the handshake: the connection is open (send what waited).
+    Opened,
+    /// The connection (or the attempt) is gone: fail or requeue what was in flight;
+    /// `failure` is false when it was dropped on purpose (a new peer).
+    Lost { failure: bool },
+    /// Something to report; the connection carries on or already said `Lost`.
+    Error(ClientError),
+    /// A heartbeat round trip, in ms.
+    Rtt(u64),
+    /// The heartbeat's period passed (a leader sweeps its silent tabs then).
+    Beat,
+}
+
+/// Who the connection is for: a server, or (a follower's link) the leader tab.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Peer {
+    /// Not known yet (the election is running): nothing to connect to.
+    Unknown,
+    Server,
+    /// The leader tab: the link speaks the envelope, carries no credentials, ignores the network.
+    Leader,
+}
