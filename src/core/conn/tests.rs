@@ -1,6 +1,7 @@
 //! The connection part alone, on a simulated clock.
 
 use super::*;
+use backoff::Backoff;
 use crate::protocol::socketio::RESERVED_EVENTS;
 
 fn config(protocol: Protocol) -> ConnConfig {
