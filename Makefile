@@ -58,6 +58,7 @@ test: deps test-native test-fuzz test-browser test-e2e test-chaos test-smoke
 
 test-native:
 	cargo test --workspace
+	python3 scripts/import-loops.py
 
 # The fuzzer for a short fixed time (4 s per target); `make fuzz` runs it longer.
 test-fuzz:
