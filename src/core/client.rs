@@ -178,24 +178,10 @@ impl ClientCore {
     /// Moves the connection's browser actions out, in order; keeps the rest for routing.
     fn drain_connection(&mut self) {
         while let Some(output) = self.conn.poll_output() {
-            self.actions.push_back(match output {
-                ConnOutput::Send(frame) => Action::Send(frame),
-                ConnOutput::RequestAuth { attempt } => Action::RequestAuth { attempt },
-                ConnOutput::OpenSocket { attempt, url } => Action::OpenSocket { attempt, url },
-                ConnOutput::CloseSocket {
-                    attempt,
-                    code,
-                    reason,
-                } => Action::CloseSocket {
-                    attempt,
-                    code,
-                    reason,
-                },
-                other => {
-                    self.from_connection.push_back(other);
-                    continue;
-                }
-            });
+            match output {
+                ConnOutput::Action(action) => self.actions.push_back(action),
+                other => self.from_connection.push_back(other),
+            }
         }
     }
 

@@ -79,11 +79,7 @@ impl ClientCore {
                     self.sweep_silent_tabs(now);
                 }
             }
-            // Browser actions were moved out in order already.
-            ConnOutput::Send(frame) => self.actions.push_back(super::Action::Send(frame)),
-            ConnOutput::RequestAuth { .. }
-            | ConnOutput::OpenSocket { .. }
-            | ConnOutput::CloseSocket { .. } => {}
+            ConnOutput::Action(action) => self.actions.push_back(action),
         }
     }
 

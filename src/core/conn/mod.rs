@@ -16,6 +16,7 @@ mod types;
 use std::collections::VecDeque;
 
 use super::error::ClientError;
+use super::output::Action;
 use super::rng::Rng;
 use super::state::{ConnectionState, Snapshot};
 use crate::protocol::{Decoded, Encoded, Inbound, Outbound, Protocol, Wire};
@@ -159,7 +160,7 @@ impl Connection {
         if self.is_open() {
             if let Some(bye) = self.wire.goodbye() {
                 self.flush();
-                self.output.push_back(ConnOutput::Send(bye));
+                self.output.push_back(ConnOutput::Action(Action::Send(bye)));
             }
         }
         self.drop_socket(1000, "client disconnect");
@@ -231,10 +232,11 @@ impl Connection {
             Ok(token) => {
                 self.token = token;
                 self.phase = Phase::Socket;
-                self.output.push_back(ConnOutput::OpenSocket {
-                    attempt,
-                    url: self.config.url.clone(),
-                });
+                self.output
+                    .push_back(ConnOutput::Action(Action::OpenSocket {
+                        attempt,
+                        url: self.config.url.clone(),
+                    }));
             }
             Err(message) => self.lose(now, ClientError::AuthCallback(message)),
         }
@@ -397,7 +399,8 @@ impl Connection {
             }
         }
         for frame in self.wire.join(frames, self.config.max_batch) {
-            self.output.push_back(ConnOutput::Send(frame));
+            self.output
+                .push_back(ConnOutput::Action(Action::Send(frame)));
         }
         self.transmit_wire();
         count
@@ -446,7 +449,8 @@ impl Connection {
 
     fn transmit_wire(&mut self) {
         while let Some(frame) = self.wire.poll_transmit() {
-            self.output.push_back(ConnOutput::Send(frame));
+            self.output
+                .push_back(ConnOutput::Action(Action::Send(frame)));
         }
     }
 
@@ -478,12 +482,13 @@ impl Connection {
         // Credentials are for the server; a link to the leader carries none.
         if self.config.use_auth && !link {
             self.phase = Phase::Auth;
-            self.output.push_back(ConnOutput::RequestAuth { attempt });
+            self.output
+                .push_back(ConnOutput::Action(Action::RequestAuth { attempt }));
         } else {
             self.phase = Phase::Socket;
             let url = self.config.url.clone();
             self.output
-                .push_back(ConnOutput::OpenSocket { attempt, url });
+                .push_back(ConnOutput::Action(Action::OpenSocket { attempt, url }));
         }
     }
 
@@ -511,11 +516,12 @@ impl Connection {
         if self.phase != Phase::Down {
             self.flush();
             let attempt = self.attempt;
-            self.output.push_back(ConnOutput::CloseSocket {
-                attempt,
-                code,
-                reason,
-            });
+            self.output
+                .push_back(ConnOutput::Action(Action::CloseSocket {
+                    attempt,
+                    code,
+                    reason,
+                }));
         }
         self.phase = Phase::Down;
         self.wire.reset();

@@ -1,8 +1,9 @@
 //! The connection part alone, on a simulated clock.
 
 use super::*;
-use backoff::Backoff;
+use crate::core::output::Action;
 use crate::protocol::socketio::RESERVED_EVENTS;
+use backoff::Backoff;
 
 fn config(protocol: Protocol) -> ConnConfig {
     ConnConfig {
@@ -29,12 +30,14 @@ fn outputs(conn: &mut Connection) -> Vec<ConnOutput> {
 fn open(conn: &mut Connection, now: u64) -> u64 {
     conn.connect(now);
     let attempt = match outputs(conn).as_slice() {
-        [ConnOutput::OpenSocket { attempt, .. }] => *attempt,
+        [ConnOutput::Action(Action::OpenSocket { attempt, .. })] => *attempt,
         other => panic!("expected OpenSocket, got {other:?}"),
     };
     conn.handle_socket_open(now, attempt);
     let hello = outputs(conn);
-    assert!(matches!(hello.as_slice(), [ConnOutput::Send(f)] if f.contains("\"hello\"")));
+    assert!(
+        matches!(hello.as_slice(), [ConnOutput::Action(Action::Send(f))] if f.contains("\"hello\""))
+    );
     conn.handle_session(now, "s1".into());
     assert_eq!(conn.state(), ConnectionState::Open);
     attempt
@@ -46,7 +49,9 @@ fn opens_then_pings_and_measures_the_round_trip() {
     open(&mut conn, 0);
     let out = outputs(&mut conn);
     assert!(matches!(out.first(), Some(ConnOutput::Opened)));
-    assert!(matches!(out.last(), Some(ConnOutput::Send(f)) if f.contains("\"ping\"")));
+    assert!(
+        matches!(out.last(), Some(ConnOutput::Action(Action::Send(f))) if f.contains("\"ping\""))
+    );
     conn.handle_pong(30, 0);
     assert!(outputs(&mut conn).contains(&ConnOutput::Rtt(30)));
     assert_eq!(
@@ -72,7 +77,7 @@ fn a_missing_pong_loses_the_connection_and_a_retry_is_scheduled_with_backoff() {
     conn.handle_timeout(retry);
     assert!(matches!(
         outputs(&mut conn).as_slice(),
-        [ConnOutput::OpenSocket { attempt: 2, .. }]
+        [ConnOutput::Action(Action::OpenSocket { attempt: 2, .. })]
     ));
 }
 
@@ -102,7 +107,7 @@ fn offline_waits_and_online_retries_at_once() {
     conn.set_online(100, true);
     assert!(matches!(
         outputs(&mut conn).as_slice(),
-        [ConnOutput::OpenSocket { .. }]
+        [ConnOutput::Action(Action::OpenSocket { .. })]
     ));
 }
 
@@ -115,12 +120,12 @@ fn a_link_to_the_leader_speaks_the_envelope_and_ignores_the_network() {
     conn.connect(0);
     conn.set_peer(0, Peer::Leader);
     let attempt = match outputs(&mut conn).as_slice() {
-        [ConnOutput::OpenSocket { attempt, .. }] => *attempt,
+        [ConnOutput::Action(Action::OpenSocket { attempt, .. })] => *attempt,
         other => panic!("{other:?}"),
     };
     conn.handle_socket_open(0, attempt);
     assert!(
-        matches!(outputs(&mut conn).as_slice(), [ConnOutput::Send(f)] if f.starts_with("{\"t\":\"hello\"")),
+        matches!(outputs(&mut conn).as_slice(), [ConnOutput::Action(Action::Send(f))] if f.starts_with("{\"t\":\"hello\"")),
         "the envelope's hello, not a Socket.IO CONNECT"
     );
 }
@@ -131,7 +136,7 @@ fn a_server_that_keeps_the_heartbeat_is_dead_after_its_promise() {
     let mut conn = Connection::new(config(Protocol::SocketIo { namespace }));
     conn.connect(0);
     let attempt = match outputs(&mut conn).as_slice() {
-        [ConnOutput::OpenSocket { attempt, .. }] => *attempt,
+        [ConnOutput::Action(Action::OpenSocket { attempt, .. })] => *attempt,
         other => panic!("{other:?}"),
     };
     conn.handle_socket_open(0, attempt);
@@ -141,7 +146,9 @@ fn a_server_that_keeps_the_heartbeat_is_dead_after_its_promise() {
     );
     let open = r#"0{"sid":"e","upgrades":[],"pingInterval":300,"pingTimeout":200}"#;
     assert_eq!(conn.handle_frame(10, attempt, open), Some(Vec::new()));
-    assert!(matches!(outputs(&mut conn).as_slice(), [ConnOutput::Send(f)] if f == "40"));
+    assert!(
+        matches!(outputs(&mut conn).as_slice(), [ConnOutput::Action(Action::Send(f))] if f == "40")
+    );
     assert_eq!(conn.next_deadline(), Some(510));
     conn.handle_timeout(510);
     assert!(outputs(&mut conn).contains(&ConnOutput::Error(ClientError::HeartbeatTimeout)));
@@ -153,7 +160,7 @@ fn closing_says_goodbye_where_the_protocol_has_one() {
     let mut conn = Connection::new(config(Protocol::SocketIo { namespace }));
     conn.connect(0);
     let attempt = match outputs(&mut conn).as_slice() {
-        [ConnOutput::OpenSocket { attempt, .. }] => *attempt,
+        [ConnOutput::Action(Action::OpenSocket { attempt, .. })] => *attempt,
         other => panic!("{other:?}"),
     };
     conn.handle_socket_open(0, attempt);
@@ -163,8 +170,11 @@ fn closing_says_goodbye_where_the_protocol_has_one() {
     let _ = outputs(&mut conn);
     conn.close();
     let out = outputs(&mut conn);
-    assert!(matches!(out.first(), Some(ConnOutput::Send(f)) if f == "41"));
-    assert!(matches!(out.last(), Some(ConnOutput::CloseSocket { .. })));
+    assert!(matches!(out.first(), Some(ConnOutput::Action(Action::Send(f))) if f == "41"));
+    assert!(matches!(
+        out.last(),
+        Some(ConnOutput::Action(Action::CloseSocket { .. }))
+    ));
     assert_eq!(conn.state(), ConnectionState::Closed);
     assert_eq!(conn.next_deadline(), None);
 }

@@ -2,6 +2,7 @@
 
 use super::backoff::Backoff;
 use crate::core::error::ClientError;
+use crate::core::output::Action;
 use crate::protocol::Protocol;
 
 /// Where the current attempt is.
@@ -34,18 +35,8 @@ pub struct ConnConfig {
 /// What the connection asks for, or reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConnOutput {
-    /// Call the app's `auth` callback for `attempt`.
-    RequestAuth { attempt: u64 },
-    /// Open a WebSocket to `url` for `attempt`.
-    OpenSocket { attempt: u64, url: String },
-    /// Send this frame on the open socket.
-    Send(String),
-    /// Close the socket of `attempt`.
-    CloseSocket {
-        attempt: u64,
-        code: u16,
-        reason: &'static str,
-    },
+    /// Something the browser must do: ask for credentials, open, send on or close the socket.
+    Action(Action),
     /// The server took the handshake: the connection is open (send what waited).
     Opened,
     /// The connection (or the attempt) is gone: fail or requeue what was in flight;
