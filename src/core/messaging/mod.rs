@@ -59,7 +59,7 @@ pub struct SubscribeSpec {
 /// What happened to an incoming event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Arrival {
-    /// Nobody listens to its channel and the server numbers nothing: dropped unseen.
+    /// Nobody in this tab listens to its channel: not routed here.
     Unheard,
     /// Seen before (by sequence or by publish id): dropped.
     Duplicate,
@@ -284,8 +284,11 @@ impl Messaging {
         seq: u64,
         internal: impl Fn(SubId) -> bool,
     ) -> Arrival {
-        if self.router.accept_seq(&event.channel, seq) != SeqCheck::Fresh {
-            return Arrival::Duplicate;
+        match self.router.accept_seq(&event.channel, seq) {
+            SeqCheck::Fresh => {}
+            SeqCheck::Duplicate => return Arrival::Duplicate,
+            // A leader passes on channels only its follower tabs want: not a duplicate here.
+            SeqCheck::Unsubscribed => return Arrival::Unheard,
         }
         if let Some(id) = &event.id {
             // The same publish under another sequence (a server that sent it twice).
