@@ -17,9 +17,8 @@ use super::docs::merge::Strategy;
 use super::documents::SubscribeSpec;
 use super::gates::Pace;
 use super::pending::AnswerPolicy;
-use crate::protocol::Protocol;
-use crate::protocol::socketio::engine_url;
 use crate::protocol::url::is_insecure_remote;
+use crate::protocol::{Protocol, ProtocolChoiceError};
 
 /// Why options were refused; the message names the field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -220,23 +219,24 @@ impl<F> ClientOptions<F> {
     /// Checks the options and applies them over [`Config::new`]'s defaults.
     pub fn into_setup(self, id: Identity) -> Result<ClientSetup<F>, OptionsError> {
         let url = self.url.ok_or(OptionsError::MissingUrl)?;
-        let (url, protocol) = match self.protocol.as_deref() {
-            None | Some("syncline") => (url, Protocol::Envelope),
-            Some("socket.io") => {
-                let path = self.path.as_deref().unwrap_or("/socket.io/");
-                let (url, namespace) = engine_url(&url, path, self.namespace.as_deref())
-                    .map_err(OptionsError::BadUrl)?;
-                (url, Protocol::SocketIo { namespace })
+        let (url, protocol) = Protocol::choose(
+            self.protocol.as_deref(),
+            url,
+            self.path.as_deref(),
+            self.namespace.as_deref(),
+        )
+        .map_err(|e| match e {
+            ProtocolChoiceError::BadUrl(why) => OptionsError::BadUrl(why),
+            ProtocolChoiceError::Unknown => {
+                OptionsError::Protocol(self.protocol.clone().unwrap_or_default())
             }
-            Some(other) => return Err(OptionsError::Protocol(other.to_owned())),
-        };
+        })?;
         if is_insecure_remote(&url) && self.allow_insecure != Some(true) {
             return Err(OptionsError::Insecure);
         }
         let mut config = Config::new(url, self.client_id.unwrap_or(id.client_id));
-        if matches!(protocol, Protocol::SocketIo { .. }) {
-            // A Socket.IO handler runs once per event it receives and has no id to dedup a
-            // resent request by: requests are not retried unless the app asks.
+        if !protocol.retries_requests() {
+            // Requests are not retried unless the app asks where nothing drops a resent one.
             config.request.retries = 0;
         }
         config.protocol = protocol;

@@ -26,7 +26,43 @@ pub enum Protocol {
     SocketIo { namespace: String },
 }
 
+/// Why a client's `protocol` option cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProtocolChoiceError {
+    /// A protocol syncline does not speak.
+    Unknown,
+    /// The server's URL does not fit the protocol.
+    BadUrl(&'static str),
+}
+
 impl Protocol {
+    /// The protocol an app names (`"syncline"`, the default, or `"socket.io"`), and the URL
+    /// to open for it: for Socket.IO, the Engine.IO URL under `path` (default `/socket.io/`),
+    /// in `namespace` (default: the URL's path).
+    pub fn choose(
+        name: Option<&str>,
+        url: String,
+        path: Option<&str>,
+        namespace: Option<&str>,
+    ) -> Result<(String, Self), ProtocolChoiceError> {
+        match name {
+            None | Some("syncline") => Ok((url, Self::Envelope)),
+            Some("socket.io") => {
+                let path = path.unwrap_or("/socket.io/");
+                let (url, namespace) = socketio::engine_url(&url, path, namespace)
+                    .map_err(ProtocolChoiceError::BadUrl)?;
+                Ok((url, Self::SocketIo { namespace }))
+            }
+            Some(_) => Err(ProtocolChoiceError::Unknown),
+        }
+    }
+
+    /// Whether requests are retried by default: a Socket.IO handler runs once per event it
+    /// receives and has no id to drop a resent request by, so there they are not.
+    pub fn retries_requests(&self) -> bool {
+        self.wire().dedups_requests()
+    }
+
     /// A fresh wire for this protocol.
     pub fn wire(&self) -> Box<dyn Wire> {
         match self {

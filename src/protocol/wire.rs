@@ -69,6 +69,12 @@ pub trait Wire: std::fmt::Debug {
         None
     }
 
+    /// True when the server drops a request sent again under the same id (so a lost answer
+    /// may be asked for again).
+    fn dedups_requests(&self) -> bool {
+        true
+    }
+
     /// True when the protocol has events without an answer (an app's `emit`).
     fn carries_emits(&self) -> bool {
         false

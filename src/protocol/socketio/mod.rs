@@ -423,6 +423,11 @@ impl Wire for SocketIoWire {
         true
     }
 
+    fn dedups_requests(&self) -> bool {
+        // A handler runs once per event it receives; nothing drops a resent request.
+        false
+    }
+
     fn refuses_event(&self, name: &str) -> bool {
         RESERVED_EVENTS.contains(&name)
     }
