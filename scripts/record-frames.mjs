@@ -95,6 +95,18 @@ class Conn {
     }
   }
 
+  /** Waits until a frame `pred` accepts has arrived and been answered at once. */
+  async answered(pred) {
+    const end = Date.now() + WAIT_MS;
+    while (!this.log.some((e) => e.conn === this.name && e.dir === "in" && pred(e.frame))) {
+      if (Date.now() > end) throw new Error(`${this.name}: timed out waiting for an answered frame`);
+      await new Promise((r) => {
+        this.waiters.push(r);
+        setTimeout(r, 50);
+      });
+    }
+  }
+
   async waitClose() {
     const end = Date.now() + WAIT_MS;
     while (this.closed === null) {
@@ -180,6 +192,11 @@ async function recordRelay() {
     await denied.expect(msg("denied"), "denied (the relay closes with 4401 next)");
     const code = await denied.waitClose();
     if (code !== 4401) throw new Error(`denied socket closed with ${code}, not 4401`);
+    const wrong = new Conn(log, "wrong", relay.ws);
+    await wrong.opened;
+    wrong.send(JSON.stringify({ t: "hello", v: 1, client: "c-wrong", token: "guess" }), "hello with a wrong token");
+    await wrong.expect(msg("denied"), "denied (then close 4401)");
+    await wrong.waitClose();
 
     // The subscriber: hello with token, sub without since.
     const b = new Conn(log, "b", relay.ws);
@@ -293,6 +310,7 @@ async function startSocketIo() {
     // syncline's durable publish: (data, meta, ack), refused by `ack({ error, retryable })`.
     socket.on("orders", (data, meta, ack) => {
       if (!(data?.sku > 0)) return ack({ error: "sku must be positive", retryable: false });
+      if (orders.includes(meta.id)) return ack(); // the README's dedup one-liner
       orders.push(meta.id);
       ack({ seq: orders.length });
     });
@@ -305,6 +323,7 @@ async function startSocketIo() {
       socket.emit("question", { q: "ready?" }, () => socket.emit("thanks"));
       io.to("room:1").emit("news", "room news");
     });
+    socket.on("send-file", () => socket.emit("file", Buffer.from([1, 2, 3]), "name.bin"));
     socket.on("leave-me", () => socket.disconnect());
   });
 
@@ -316,7 +335,10 @@ async function startSocketIo() {
     next(error);
   });
   admin.on("connection", (socket) => {
-    socket.on("stats", (ack) => ack({ sockets: io.of("/").sockets.size }));
+    socket.on("stats", (ack) => {
+      ack({ sockets: io.of("/").sockets.size });
+      socket.emit("audit", "stats read", () => {});
+    });
   });
 
   const port = await freePort();
@@ -359,7 +381,9 @@ async function recordSocketIo() {
   try {
     // Middleware refuses a bad token: CONNECT_ERROR, the Engine.IO socket stays open.
     const denied = await open("denied");
-    denied.send(`40${JSON.stringify({ token: "bad" })}`, "CONNECT with a bad token");
+    denied.send("40", "CONNECT without auth");
+    await denied.expect(starts("44"), "CONNECT_ERROR not authorized");
+    denied.send(`40${JSON.stringify({ token: "bad" })}`, "CONNECT again, on the same Engine.IO socket, with a bad token");
     await denied.expect(starts("44"), "CONNECT_ERROR not authorized");
     denied.close();
 
@@ -386,14 +410,19 @@ async function recordSocketIo() {
     await main.expect(starts("431"), "ACK 1 {seq:1}: publish stored");
     main.send(`422${JSON.stringify(["orders", { sku: -1 }, { id: "p-2", event: "created" }])}`, "publish orders refused (ack id 2)");
     await main.expect(starts("432"), "ACK 2 {error, retryable:false}: publish refused");
-    main.send(`423${JSON.stringify(["sum", 1, 2])}`, "request with two arguments (ack id 3)");
-    await main.expect(starts("433"), "ACK 3 [3]");
+    main.send(`423${JSON.stringify(["orders", { sku: 7 }, { id: "p-1", event: "created" }])}`, "publish p-1 again (ack id 3)");
+    await main.expect(starts("433"), "ACK 3 with no argument: a duplicate, confirmed by ack()");
+    main.send(`424${JSON.stringify(["sum", 1, 2])}`, "request with two arguments (ack id 4)");
+    await main.expect(starts("434"), "ACK 4 [3]");
     main.send(`42${JSON.stringify(["typing", { who: "ana" }])}`, "emit, no ack id");
     await peer.expect(starts('42["typing"'), "typing, emitted to room:1");
     main.send(`42${JSON.stringify(["poke"])}`, "emit poke: the server emits to this socket");
     await main.expect(starts('42["move"'), "EVENT with several arguments");
     await main.expect(starts('42["thanks"'), "EVENT thanks, after the client acked the question");
     await peer.expect(starts('42["news"'), "room news");
+    main.send(`42${JSON.stringify(["send-file"])}`, "emit send-file: the server emits a Buffer");
+    await main.expect(starts("45"), "BINARY_EVENT with one attachment");
+    await main.expect(starts("<binary"), "the attachment, a binary frame");
     // A heartbeat exchange (pingInterval 300 ms): the ping is answered on arrival.
     const pings = () => log.filter((e) => e.conn === "main" && e.dir === "in" && e.frame === "2").length;
     const end = Date.now() + WAIT_MS;
@@ -414,6 +443,7 @@ async function recordSocketIo() {
     await admin.expect(starts("40/admin,"), "CONNECT answer with sid");
     admin.send(`42/admin,0${JSON.stringify(["stats"])}`, "request stats, no arguments (ack id 0)");
     await admin.expect(starts("43/admin,0"), "ACK 0 with the stats");
+    await admin.answered(starts("42/admin,0"));
     admin.send("41/admin,", "DISCONNECT from the client");
     admin.close();
     peer.close();

@@ -14,7 +14,7 @@ use syncline::protocol::envelope::{
 use syncline::protocol::error::DecodeError;
 use syncline::protocol::socketio::{EnginePacket, Packet, PacketType, SocketIoWire};
 use syncline::protocol::{
-    Encoded, InEvent, Inbound, JsonError, Outbound, RawJson, ServerError, Wire,
+    Encoded, InEvent, Inbound, JsonError, Outbound, RawJson, ServerError, Wire, WireError,
 };
 
 const RELAY: &str = include_str!("fixtures/relay-frames.jsonl");
@@ -155,6 +155,12 @@ fn the_relays_refusals_reach_the_wire_as_typed_messages() {
                 reason: "token required".into()
             },
         ]
+    );
+    assert_eq!(
+        relay_inbound(&all, "wrong"),
+        vec![Inbound::Denied {
+            reason: "invalid token".into()
+        }]
     );
 }
 
@@ -300,7 +306,7 @@ fn subscribers_get_the_events_replays_and_heads_the_relay_sent() {
 fn every_socketio_frame_round_trips_through_the_codec() {
     let all = lines(SOCKETIO);
     let mut packets = 0;
-    for line in &all {
+    for line in all.iter().filter(|l| binary_len(&l.frame).is_none()) {
         let engine = EnginePacket::decode(&line.frame)
             .unwrap_or_else(|e| panic!("{} ({}): {e}", line.frame, line.note));
         assert_eq!(engine.encode(), line.frame, "{}", line.note);
@@ -311,6 +317,15 @@ fn every_socketio_frame_round_trips_through_the_codec() {
         }
     }
     assert!(packets >= 30, "only {packets} Socket.IO packets recorded");
+}
+
+/// The length of a recorded binary frame (`<binary N bytes>`).
+fn binary_len(frame: &str) -> Option<usize> {
+    frame
+        .strip_prefix("<binary ")?
+        .strip_suffix(" bytes>")?
+        .parse()
+        .ok()
 }
 
 /// What a recorded client frame asked the wire for: a message to encode, or a frame the wire
@@ -382,19 +397,21 @@ fn sent(frame: &str) -> Sent {
 
 /// Replays one recorded Socket.IO connection through a fresh wire for `namespace`: server
 /// frames are decoded, client frames are made again by the wire (from the message they carry,
-/// or from what it sends by itself) and must be the recorded text. Returns the inbound
-/// messages, in order.
-fn socketio_replay(all: &[Line], name: &str, namespace: &str) -> Vec<Inbound> {
+/// or from what it sends by itself) and must be the recorded text. Returns what each server
+/// frame decoded to, in order (a binary attachment must be taken without an error).
+fn socketio_replay(all: &[Line], name: &str, namespace: &str) -> Vec<Result<Inbound, WireError>> {
     let mut wire = SocketIoWire::new(namespace);
     let mut transmitted = VecDeque::new();
     let mut out = Vec::new();
     for line in conn(all, name) {
         if line.dir == "in" {
-            let decoded = wire
-                .decode(&line.frame)
-                .unwrap_or_else(|e| panic!("{} ({}): {e}", line.frame, line.note));
-            for message in decoded {
-                out.push(message.unwrap_or_else(|e| panic!("{}: {e}", line.frame)));
+            if let Some(len) = binary_len(&line.frame) {
+                assert_eq!(wire.decode_binary(len), Ok(()), "{}", line.note);
+            } else {
+                let decoded = wire
+                    .decode(&line.frame)
+                    .unwrap_or_else(|e| panic!("{} ({}): {e}", line.frame, line.note));
+                out.extend(decoded);
             }
             transmitted.extend(std::iter::from_fn(|| wire.poll_transmit()));
             continue;
@@ -411,6 +428,14 @@ fn socketio_replay(all: &[Line], name: &str, namespace: &str) -> Vec<Inbound> {
     }
     assert!(transmitted.is_empty(), "{name}: unsent {transmitted:?}");
     out
+}
+
+/// The replay of a connection whose every server frame decoded without an error.
+fn socketio_inbound(all: &[Line], name: &str, namespace: &str) -> Vec<Inbound> {
+    socketio_replay(all, name, namespace)
+        .into_iter()
+        .map(|m| m.unwrap_or_else(|e| panic!("{name}: {e}")))
+        .collect()
 }
 
 fn session(message: &Inbound) -> bool {
@@ -431,22 +456,22 @@ fn event(name: &str, data: &str, spread: bool) -> Inbound {
 #[test]
 fn middleware_refusals_are_denials_with_the_servers_message() {
     let all = lines(SOCKETIO);
-    let denied = |reason: &str| {
-        vec![Inbound::Denied {
-            reason: reason.into(),
-        }]
+    let denied = |reason: &str| Inbound::Denied {
+        reason: reason.into(),
     };
+    // Without auth, then with a bad token on the same Engine.IO socket: refused twice.
     assert_eq!(
-        socketio_replay(&all, "denied", "/"),
-        denied("not authorized")
+        socketio_inbound(&all, "denied", "/"),
+        vec![denied("not authorized"), denied("not authorized")]
+    );
+    // The server's `error.data` is not carried; its message is.
+    assert_eq!(
+        socketio_inbound(&all, "admin-denied", "/admin"),
+        vec![denied("admins only")]
     );
     assert_eq!(
-        socketio_replay(&all, "admin-denied", "/admin"),
-        denied("admins only")
-    );
-    assert_eq!(
-        socketio_replay(&all, "nowhere", "/nowhere"),
-        denied("Invalid namespace")
+        socketio_inbound(&all, "nowhere", "/nowhere"),
+        vec![denied("Invalid namespace")]
     );
 }
 
@@ -454,31 +479,42 @@ fn middleware_refusals_are_denials_with_the_servers_message() {
 fn the_main_socket_conversation_replays_through_the_wire() {
     let all = lines(SOCKETIO);
     let got = socketio_replay(&all, "main", "/");
-    assert!(session(&got[0]), "{:?}", got[0]);
-    let response = |ack: u64, data: &str| Inbound::Response {
-        id: format!("req-{ack}"),
-        result: Ok(raw(data)),
+    assert!(got[0].as_ref().is_ok_and(session), "{:?}", got[0]);
+    let response = |ack: u64, data: &str| {
+        Ok(Inbound::Response {
+            id: format!("req-{ack}"),
+            result: Ok(raw(data)),
+        })
     };
     assert_eq!(
         got[1..],
         [
             response(0, r#"{"seq":1}"#),
-            Inbound::Ack {
+            Ok(Inbound::Ack {
                 id: "p-1".into(),
                 seq: 1
-            },
-            Inbound::Refused {
+            }),
+            Ok(Inbound::Refused {
                 id: "p-2".into(),
                 reason: "sku must be positive".into(),
                 retryable: false,
-            },
-            response(3, "3"),
-            event("move", r#"[1,2,{"x":3}]"#, true),
-            event("question", r#"{"q":"ready?"}"#, false),
-            event("thanks", "[]", true),
-            Inbound::Closed {
+            }),
+            // The duplicate the server confirms with a bare `ack()`: acked, no sequence.
+            Ok(Inbound::Ack {
+                id: "p-1".into(),
+                seq: 0
+            }),
+            response(4, "3"),
+            Ok(event("move", r#"[1,2,{"x":3}]"#, true)),
+            Ok(event("question", r#"{"q":"ready?"}"#, false)),
+            Ok(event("thanks", "[]", true)),
+            // A Buffer argument: reported as unsupported, its attachment taken quietly.
+            Err(WireError::Unsupported(
+                "Socket.IO binary events (BINARY_EVENT)"
+            )),
+            Ok(Inbound::Closed {
                 reason: "Socket.IO DISCONNECT"
-            },
+            }),
         ]
     );
     assert!(
@@ -491,7 +527,7 @@ fn the_main_socket_conversation_replays_through_the_wire() {
 #[test]
 fn broadcasts_and_room_emits_reach_the_peer() {
     let all = lines(SOCKETIO);
-    let got = socketio_replay(&all, "peer", "/");
+    let got = socketio_inbound(&all, "peer", "/");
     assert!(session(&got[0]), "{:?}", got[0]);
     assert_eq!(
         got[1..],
@@ -510,13 +546,17 @@ fn broadcasts_and_room_emits_reach_the_peer() {
 #[test]
 fn a_namespace_connects_answers_and_says_goodbye() {
     let all = lines(SOCKETIO);
-    let got = socketio_replay(&all, "admin", "/admin");
+    let got = socketio_inbound(&all, "admin", "/admin");
     assert!(session(&got[0]), "{:?}", got[0]);
     assert_eq!(
         got[1..],
-        [Inbound::Response {
-            id: "req-0".into(),
-            result: Ok(raw(r#"{"sockets":1}"#)),
-        }]
+        [
+            Inbound::Response {
+                id: "req-0".into(),
+                result: Ok(raw(r#"{"sockets":1}"#)),
+            },
+            // Asked for an ack in the namespace: acked there (`43/admin,0[]`, checked above).
+            event("audit", r#""stats read""#, false),
+        ]
     );
 }
