@@ -18,7 +18,7 @@ export CHROMEDRIVER := /usr/bin/chromedriver
 export WASM_BINDGEN_TEST_TIMEOUT := 300
 
 
-.PHONY: chaos test-chaos fuzz test-fuzz bench bench-tabs size test-e2e dashboard hooks-app help deps deps-rust deps-browser deps-node test test-native test-browser test-smoke pkg demo relay fmt clean
+.PHONY: record-frames chaos test-chaos fuzz test-fuzz bench bench-tabs size test-e2e dashboard hooks-app help deps deps-rust deps-browser deps-node test test-native test-browser test-smoke pkg demo relay fmt clean
 
 help:
 	@echo "make demo   install what is missing, build, serve the demo on http://127.0.0.1:$(PORT)"
@@ -52,6 +52,11 @@ deps-node:
 	fi
 
 ## ----- tests -----
+
+# Re-records the frames tests/protocol_recorded.rs replays: the release relay and the real
+# `socket.io` server, spoken to by hand (scripts/record-frames.mjs). Not part of `make test`.
+record-frames: deps-node relay
+	node scripts/record-frames.mjs
 
 test: deps test-native test-fuzz test-browser test-e2e test-chaos test-smoke
 	@echo "make test: all suites passed"
