@@ -219,20 +219,32 @@ where
     F: Future<Output = T> + Unpin,
 {
     let mut slots: Vec<(F, Option<T>)> = futures.into_iter().map(|f| (f, None)).collect();
+    // The first poll starts every request; after that IndexedDB settles them in order, so a
+    // wake-up polls from the first unsettled one and stops at the first still pending: each
+    // future is polled a few times, not once per wake-up of any other (that was quadratic in a
+    // transaction's size).
+    let mut started = false;
+    let mut next = 0;
     poll_fn(|cx| {
-        let mut pending = false;
-        for (future, output) in slots.iter_mut() {
+        let mut at = next;
+        while let Some((future, output)) = slots.get_mut(at) {
             if output.is_none() {
                 match Pin::new(future).poll(cx) {
                     Poll::Ready(value) => *output = Some(value),
-                    Poll::Pending => pending = true,
+                    Poll::Pending if started => return Poll::Pending,
+                    Poll::Pending => {}
                 }
             }
+            if output.is_some() && at == next {
+                next += 1;
+            }
+            at += 1;
         }
-        if pending {
-            Poll::Pending
-        } else {
+        started = true;
+        if next >= slots.len() {
             Poll::Ready(())
+        } else {
+            Poll::Pending
         }
     })
     .await;
