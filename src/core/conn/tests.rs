@@ -1,5 +1,7 @@
 //! The connection part alone, on a simulated clock.
 
+// This whole file is the `tests` module (declared under `#[cfg(test)]` in mod.rs).
+#[cfg(test)]
 use super::*;
 use crate::core::output::Action;
 use crate::protocol::socketio::RESERVED_EVENTS;
@@ -26,13 +28,18 @@ fn outputs(conn: &mut Connection) -> Vec<ConnOutput> {
     std::iter::from_fn(|| conn.poll_output()).collect()
 }
 
+/// The attempt of the one `OpenSocket` the connection asks for now.
+fn opened_socket(conn: &mut Connection) -> u64 {
+    match outputs(conn).as_slice() {
+        [ConnOutput::Action(Action::OpenSocket { attempt, .. })] => *attempt,
+        other => panic!("expected OpenSocket, got {other:?}"),
+    }
+}
+
 /// Connects and answers the handshake; returns the attempt.
 fn open(conn: &mut Connection, now: u64) -> u64 {
     conn.connect(now);
-    let attempt = match outputs(conn).as_slice() {
-        [ConnOutput::Action(Action::OpenSocket { attempt, .. })] => *attempt,
-        other => panic!("expected OpenSocket, got {other:?}"),
-    };
+    let attempt = opened_socket(conn);
     conn.handle_socket_open(now, attempt);
     let hello = outputs(conn);
     assert!(
@@ -119,10 +126,7 @@ fn a_link_to_the_leader_speaks_the_envelope_and_ignores_the_network() {
     conn.set_online(0, false);
     conn.connect(0);
     conn.set_peer(0, Peer::Leader);
-    let attempt = match outputs(&mut conn).as_slice() {
-        [ConnOutput::Action(Action::OpenSocket { attempt, .. })] => *attempt,
-        other => panic!("{other:?}"),
-    };
+    let attempt = opened_socket(&mut conn);
     conn.handle_socket_open(0, attempt);
     assert!(
         matches!(outputs(&mut conn).as_slice(), [ConnOutput::Action(Action::Send(f))] if f.starts_with("{\"t\":\"hello\"")),
@@ -135,10 +139,7 @@ fn a_server_that_keeps_the_heartbeat_is_dead_after_its_promise() {
     let namespace = "/".to_owned();
     let mut conn = Connection::new(config(Protocol::SocketIo { namespace }));
     conn.connect(0);
-    let attempt = match outputs(&mut conn).as_slice() {
-        [ConnOutput::Action(Action::OpenSocket { attempt, .. })] => *attempt,
-        other => panic!("{other:?}"),
-    };
+    let attempt = opened_socket(&mut conn);
     conn.handle_socket_open(0, attempt);
     assert!(
         outputs(&mut conn).is_empty(),
@@ -159,10 +160,7 @@ fn closing_says_goodbye_where_the_protocol_has_one() {
     let namespace = "/".to_owned();
     let mut conn = Connection::new(config(Protocol::SocketIo { namespace }));
     conn.connect(0);
-    let attempt = match outputs(&mut conn).as_slice() {
-        [ConnOutput::Action(Action::OpenSocket { attempt, .. })] => *attempt,
-        other => panic!("{other:?}"),
-    };
+    let attempt = opened_socket(&mut conn);
     conn.handle_socket_open(0, attempt);
     let _ = conn.handle_frame(0, attempt, r#"0{"sid":"e"}"#);
     let _ = conn.handle_frame(0, attempt, r#"40{"sid":"s"}"#);

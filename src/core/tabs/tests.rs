@@ -1,6 +1,8 @@
 //! The tabs part alone on a simulated clock: several tabs on an in-memory bus, each deadline
 //! fired when the clock reaches it.
 
+// This whole file is the `tests` module (declared under `#[cfg(test)]` in mod.rs).
+#[cfg(test)]
 use super::election::{CLAIM_MS, DISCOVERY_MS, HEARTBEAT_MS, LEADER_TIMEOUT_MS};
 use super::*;
 use crate::core::state::{ConnectionState, OutboxStatus};
