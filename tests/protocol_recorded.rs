@@ -8,7 +8,7 @@
 use std::collections::VecDeque;
 
 use serde::Deserialize;
-use syncline::protocol::ack::{Verdict, default_verdict};
+use syncline::protocol::ack::default_verdict;
 use syncline::protocol::envelope::{
     EnvelopeWire, ServerMessage, decode_client_frame, decode_server_frame,
 };
@@ -491,19 +491,7 @@ fn the_main_socket_conversation_replays_through_the_wire() {
     let got: Vec<_> = got
         .into_iter()
         .map(|message| match message {
-            Ok(Inbound::Answered { id, answer }) => Ok(match default_verdict(&answer) {
-                Verdict::Ok { seq } => Inbound::Ack { id, seq },
-                Verdict::Retry { reason } => Inbound::Refused {
-                    id,
-                    reason,
-                    retryable: true,
-                },
-                Verdict::Refuse { reason } => Inbound::Refused {
-                    id,
-                    reason,
-                    retryable: false,
-                },
-            }),
+            Ok(Inbound::Answered { id, answer }) => Ok(default_verdict(&answer).into_inbound(id)),
             other => other,
         })
         .collect();

@@ -5,7 +5,7 @@ use super::conn::Phase;
 use super::error::{ClientError, RequestError};
 use super::messaging::Arrival;
 use super::messaging::pending::Outgoing;
-use crate::protocol::ack::{Verdict, default_verdict};
+use crate::protocol::ack::default_verdict;
 use crate::protocol::envelope::{ServerError, ServerMessage};
 use crate::protocol::{InEvent, Inbound, Outbound};
 
@@ -73,20 +73,7 @@ impl ClientCore {
                     Some(rule) => (rule.0)(&answer),
                     None => default_verdict(&answer),
                 };
-                let message = match verdict {
-                    Verdict::Ok { seq } => Inbound::Ack { id, seq },
-                    Verdict::Retry { reason } => Inbound::Refused {
-                        id,
-                        reason,
-                        retryable: true,
-                    },
-                    Verdict::Refuse { reason } => Inbound::Refused {
-                        id,
-                        reason,
-                        retryable: false,
-                    },
-                };
-                self.handle_inbound(now, message);
+                self.handle_inbound(now, verdict.into_inbound(id));
             }
             Inbound::Refused {
                 id,

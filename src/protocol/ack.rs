@@ -4,6 +4,7 @@
 
 use serde::Deserialize;
 
+use super::message::Inbound;
 use super::raw::RawJson;
 
 /// What an answer means for the publish it answers.
@@ -15,6 +16,25 @@ pub enum Verdict {
     Retry { reason: String },
     /// Refused for good: a dead letter with this reason.
     Refuse { reason: String },
+}
+
+impl Verdict {
+    /// What the verdict means for the publish `id`: an ack, or a refusal.
+    pub fn into_inbound(self, id: String) -> Inbound {
+        match self {
+            Self::Ok { seq } => Inbound::Ack { id, seq },
+            Self::Retry { reason } => Inbound::Refused {
+                id,
+                reason,
+                retryable: true,
+            },
+            Self::Refuse { reason } => Inbound::Refused {
+                id,
+                reason,
+                retryable: false,
+            },
+        }
+    }
 }
 
 /// The fields of an answer the default rule looks at.
