@@ -21,6 +21,7 @@
 //! - Binary packets are reported as unsupported.
 
 mod config;
+mod echo;
 mod packet;
 mod recovery;
 
@@ -32,6 +33,7 @@ pub use packet::{
 
 use std::collections::{HashMap, VecDeque};
 
+use echo::Echoes;
 use recovery::Recovery;
 
 use crate::protocol::message::{Delivery, InEvent, Inbound, Outbound, ServerError};
@@ -67,36 +69,6 @@ impl Awaited {
             Self::Publish(id) | Self::Request(id) => id,
             Self::Replay => "",
         }
-    }
-}
-
-/// Publishes sent in [`Delivery::Echo`], by the id the server sees, until their echo comes.
-#[derive(Debug, Default)]
-struct Echoes {
-    by_wire_id: HashMap<String, String>,
-    order: VecDeque<String>,
-}
-
-impl Echoes {
-    fn expect(&mut self, wire_id: String, id: String) {
-        if self.order.len() >= MAX_AWAITED {
-            if let Some(old) = self.order.pop_front() {
-                self.by_wire_id.remove(&old);
-            }
-        }
-        if self.by_wire_id.insert(wire_id.clone(), id).is_none() {
-            self.order.push_back(wire_id);
-        }
-    }
-
-    /// The publish an event's arguments echo, if any carries a known id under `field`.
-    fn take(&mut self, field: &str, args: &[RawJson]) -> Option<String> {
-        if self.by_wire_id.is_empty() {
-            return None;
-        }
-        args.iter()
-            .filter_map(|arg| arg.field(field))
-            .find_map(|wire_id| self.by_wire_id.remove(&wire_id.as_text()))
     }
 }
 
