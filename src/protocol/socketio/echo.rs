@@ -6,7 +6,7 @@ use std::collections::{HashMap, VecDeque};
 use super::MAX_AWAITED;
 use crate::protocol::raw::RawJson;
 
-/// Publishes sent in [`Delivery::Echo`], by the id the server sees, until their echo comes.
+/// Publishes sent with echo delivery, by the id the server sees, until their echo comes.
 #[derive(Debug, Default)]
 pub struct Echoes {
     by_wire_id: HashMap<String, String>,
