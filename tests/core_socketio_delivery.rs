@@ -15,10 +15,18 @@ use syncline::protocol::{Delivery, RawJson};
 const OPEN: &str = r#"0{"sid":"eio1","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}"#;
 
 fn sim(edit: impl FnOnce(&mut SocketIoConfig)) -> Sim {
+    sim_with(|_| {}, edit)
+}
+
+fn sim_with(
+    outbox: impl FnOnce(&mut syncline::core::OutboxConfig),
+    edit: impl FnOnce(&mut SocketIoConfig),
+) -> Sim {
     let mut c = Sim::config();
     c.url = "ws://sio.test/socket.io/?EIO=4&transport=websocket".into();
     c.outbox.ack_timeout_ms = 1_000;
     c.outbox.max_attempts = 3;
+    outbox(&mut c.outbox);
     let mut sio = SocketIoConfig::new("/");
     edit(&mut sio);
     c.protocol = Protocol::SocketIo(sio);
@@ -256,4 +264,51 @@ fn joins_recovery_and_the_gap_and_the_round_trip() {
         last_offset: Some("100-0".into())
     }));
     assert!(s.frames.contains(&r#"42["join_match",7]"#.to_owned()));
+}
+
+#[test]
+fn sent_delivery_holds_what_is_published_while_the_browser_says_it_is_offline() {
+    let mut s = sim(|c| c.delivery = Delivery::Sent);
+    open(&mut s, r#"40{"sid":"S1"}"#);
+    let now = s.now;
+    s.core.set_online(now, false);
+    s.pump();
+    publish(&mut s, "a", r#"{"n":1}"#);
+    assert!(
+        s.frames.is_empty(),
+        "not written to a socket the browser may never flush"
+    );
+    assert!(
+        s.take_events()
+            .contains(&Event::PublishQueued { id: "a".into() })
+    );
+    assert_eq!(s.core.snapshot().outbox.depth, 1);
+    let now = s.now;
+    s.core.set_online(now, true);
+    s.pump();
+    assert_eq!(
+        std::mem::take(&mut s.frames),
+        vec![r#"42["match_event",{"id":"a","n":1}]"#]
+    );
+    assert_eq!(delivered(&mut s), vec![("a".to_owned(), None)]);
+}
+
+#[test]
+fn a_publish_queued_behind_another_resolves_as_queued_when_the_connection_drops() {
+    let mut s = sim_with(|o| o.window = 1, |_| {});
+    open(&mut s, r#"40{"sid":"S1"}"#);
+    publish(&mut s, "a", "{}");
+    publish(&mut s, "b", "{}");
+    assert_eq!(s.core.snapshot().outbox.in_flight, 1, "b waits behind a");
+    s.take_events();
+    s.socket_closes(1006);
+    let queued: Vec<_> = s
+        .take_events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::PublishQueued { id } => Some(id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(queued, vec!["a".to_owned(), "b".to_owned()]);
 }

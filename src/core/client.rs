@@ -267,11 +267,13 @@ impl ClientCore {
     /// reports what the parts have for the app, re-arms the parts' timers, shares the state
     /// with other tabs, and bumps the snapshot version when what the app sees changed.
     pub(super) fn finish(&mut self, now: u64) {
-        if self.is_open() {
+        if self.outbox_may_send() {
             let messages = self
                 .outbox
                 .poll_transmit(now, self.role() == Role::Follower);
             self.send_batched(messages);
+        }
+        if self.is_open() {
             let batch = self.messaging.poll_batch(now);
             self.send_batched(batch);
         }

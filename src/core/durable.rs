@@ -31,7 +31,10 @@ impl ClientCore {
         if self.snap.state == ConnectionState::Closed {
             return Err(SendError::Closed { message: entry });
         }
-        let result = self.outbox.publish(entry, self.server_reachable());
+        // While the browser says it is offline, the promise resolves as queued once stored
+        // rather than waiting for an answer a socket it still calls open may never bring.
+        let waits = self.outbox_may_send() && self.conn.online();
+        let result = self.outbox.publish(entry, waits);
         self.finish(now);
         result
     }

@@ -107,6 +107,11 @@ impl Connection {
         self.phase == Phase::Open
     }
 
+    /// What the browser last said about the network.
+    pub fn online(&self) -> bool {
+        self.online
+    }
+
     /// Where the attempt is.
     pub fn phase(&self) -> Phase {
         self.phase

@@ -344,12 +344,15 @@ impl Outbox {
         self.events.push(OutboxEvent::DeadLetter(letter));
     }
 
-    /// The connection dropped: everything in flight will be sent again on the next one.
+    /// The connection dropped: everything in flight will be sent again on the next one, and
+    /// promises waiting for an ack (sent or still queued behind others) resolve as queued
+    /// once their entries are stored.
     pub fn connection_lost(&mut self, now: u64) {
         let ids: Vec<String> = self.in_flight.iter().cloned().collect();
         for id in ids {
             self.requeue(now, &id, 0, false);
         }
+        self.stop_waiting_for_acks();
     }
 
     /// Ack timeouts, retries coming due, and retention: call when [`Outbox::next_deadline`]
