@@ -9,7 +9,7 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, before, test } from "node:test";
+import { after, afterEach, before, test } from "node:test";
 import { freePort, launch, root, startStatic, waitFor } from "./harness.mjs";
 
 let main, rec, site, browser;
@@ -64,6 +64,14 @@ before(async () => {
   browser = await launch();
 });
 
+// Every context a test opened is closed after it, passed or failed, so that no page of one test
+// is still in a room during the next.
+const contexts = new Set();
+afterEach(async () => {
+  for (const context of contexts) await context.close().catch(() => {});
+  contexts.clear();
+});
+
 after(async () => {
   await browser?.close();
   await site?.stop();
@@ -75,6 +83,7 @@ after(async () => {
  *  to `reports` (kept across reloads), with socket.io-client served at /vendor/. */
 async function newContext() {
   const context = await browser.newContext();
+  contexts.add(context);
   const reports = [];
   await context.exposeBinding("report", (_source, kind, value) => {
     reports.push({ kind, value });
