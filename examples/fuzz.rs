@@ -213,9 +213,8 @@ mod native {
         fn new(socketio: bool, role: Option<Role>) -> Self {
             let mut config = Config::new("ws://fuzz.test/", "fuzz");
             if socketio {
-                config.protocol = Protocol::SocketIo {
-                    namespace: "/".to_owned(),
-                };
+                config.protocol =
+                    Protocol::SocketIo(syncline::protocol::socketio::SocketIoConfig::new("/"));
             }
             let mut c = Self {
                 core: ClientCore::new(config),

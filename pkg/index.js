@@ -10,6 +10,11 @@ SynclineClient.prototype.emit = function emit(event, ...args) {
 SynclineClient.prototype.emitWithAck = function emitWithAck(event, ...args) {
   return this.emitWithAckArgs(event, args);
 };
+// `publish` takes the spelling of the server it talks to: `publish(event, payload, options)`
+// on Socket.IO (payload format), `publish(channel, event, data, options)` elsewhere.
+SynclineClient.prototype.publish = function publish(a, b, c, d) {
+  return this.publishesEvents() ? this.publishEvent(a, b, c) : this.publishTo(a, b, c, d);
+};
 
 let ready = null;
 

@@ -162,7 +162,7 @@ fn publishes_resolve_on_ack_and_fail_on_nack_timeout_or_loss() {
     let events = s.take_events();
     assert!(events.contains(&Event::PublishDone {
         id: "ok".into(),
-        result: Ok(7)
+        result: Ok(Some(7))
     }));
     assert!(events.contains(&Event::PublishDone {
         id: "no".into(),

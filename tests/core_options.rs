@@ -126,9 +126,7 @@ fn socketio_builds_the_engine_url_and_does_not_retry_requests() {
     );
     assert_eq!(
         setup.config.protocol,
-        Protocol::SocketIo {
-            namespace: "/admin".into()
-        }
+        Protocol::SocketIo(syncline::protocol::socketio::SocketIoConfig::new("/admin"))
     );
     assert_eq!(setup.config.request.retries, 0);
 }
@@ -273,7 +271,8 @@ fn the_state_serializes_in_the_shape_js_sees() {
         concat!(
             r#"{"version":0,"state":"idle","online":true,"visible":true,"attempt":0,"#,
             r#""reconnects":0,"rttMs":null,"retryAt":1700000000000,"lastError":null,"#,
-            r#""session":"s1","buffered":0,"pending":0,"channels":0,"#,
+            r#""session":"s1","recovered":null,"missedAfter":null,"#,
+            r#""buffered":0,"pending":0,"channels":0,"#,
             r#""outbox":{"depth":0,"inFlight":0,"oldestCreatedAt":null,"deadLetters":0,"#,
             r#""storage":"memory","degraded":true,"breaker":"closed","lastError":null},"#,
             r#""role":"solo","tabs":0,"bus":"none","tabMessagesRejected":0}"#

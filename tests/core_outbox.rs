@@ -85,7 +85,10 @@ fn offline_publish_is_stored_then_sent_and_deleted_on_ack() {
     s.store_ops.clear();
     ack(&mut s, std::slice::from_ref(&id));
     assert_eq!(s.store_ops, vec![StoreOp::Delete(id.clone())]);
-    assert!(s.take_events().contains(&Event::Delivered { id, seq: 1 }));
+    assert!(
+        s.take_events()
+            .contains(&Event::Delivered { id, seq: Some(1) })
+    );
     assert_eq!(s.core.snapshot().outbox.depth, 0);
 }
 
@@ -137,7 +140,7 @@ fn published_while_open_settles_on_the_ack_or_as_queued_when_the_connection_drop
     ack(&mut s, std::slice::from_ref(&acked));
     assert!(s.take_events().contains(&Event::PublishDone {
         id: acked,
-        result: Ok(1)
+        result: Ok(Some(1))
     }));
     s.socket_closes(1006);
     assert!(s.take_events().contains(&Event::PublishQueued {

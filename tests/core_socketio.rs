@@ -14,9 +14,10 @@ const OPEN: &str = r#"0{"sid":"eio1","upgrades":[],"pingInterval":25000,"pingTim
 fn config(namespace: &str) -> syncline::core::Config {
     let mut c = Sim::config();
     c.url = "ws://sio.test/socket.io/?EIO=4&transport=websocket".into();
-    c.protocol = Protocol::SocketIo {
-        namespace: namespace.into(),
-    };
+    let mut sio = syncline::protocol::socketio::SocketIoConfig::new(namespace);
+    // These tests were written for the `[channel, data, meta]` format.
+    sio.format = syncline::protocol::socketio::PublishFormat::Meta;
+    c.protocol = Protocol::SocketIo(sio);
     c
 }
 
@@ -205,7 +206,7 @@ fn a_durable_publish_is_confirmed_by_the_servers_ack() {
     assert!(
         events
             .iter()
-            .any(|e| matches!(e, Event::Delivered { id: d, seq: 41 } if *d == id)),
+            .any(|e| matches!(e, Event::Delivered { id: d, seq: Some(41) } if *d == id)),
         "{events:?}"
     );
     assert_eq!(s.core.snapshot().outbox.depth, 0);

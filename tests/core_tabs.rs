@@ -311,7 +311,7 @@ fn a_follower_durable_publish_is_drained_by_the_leader_and_settled_in_the_follow
     let f = net.follower(0);
     assert!(f.take_events().contains(&Event::PublishDone {
         id: id.clone(),
-        result: Ok(1)
+        result: Ok(Some(1))
     }));
     assert_eq!(f.core.snapshot().outbox.depth, 0);
     assert_eq!(net.leader.core.snapshot().outbox.depth, 0);

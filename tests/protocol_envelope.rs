@@ -187,6 +187,7 @@ fn client_message() -> impl Strategy<Value = ClientMessage> {
                 event,
                 data,
                 durable,
+                memory: !durable,
             }
         }),
         (".*", ".*", raw(), any::<bool>()).prop_map(|(id, event, data, spread)| {

@@ -71,7 +71,7 @@ async fn subscribers_receive_published_events_in_order() {
     let mut acks = Vec::new();
     for n in 0..5 {
         acks.push(
-            settle(sender.publish(
+            settle(sender.publish_to(
                 ch.clone(),
                 "goal".into(),
                 js(&format!(r#"{{"n":{n}}}"#)),
@@ -127,13 +127,13 @@ async fn handlers_run_by_priority_and_filter_by_event() {
     settle(c.request("echo".into(), JsValue::NULL, JsValue::UNDEFINED))
         .await
         .unwrap();
-    settle(c.publish(ch.clone(), "goal".into(), JsValue::NULL, JsValue::UNDEFINED))
+    settle(c.publish_to(ch.clone(), "goal".into(), JsValue::NULL, JsValue::UNDEFINED))
         .await
         .unwrap();
     wait_until("goal delivered", 5_000, || order.borrow().len() == 2).await;
     assert_eq!(*order.borrow(), vec!["high", "low"]);
     order.borrow_mut().clear();
-    settle(c.publish(ch.clone(), "card".into(), JsValue::NULL, JsValue::UNDEFINED))
+    settle(c.publish_to(ch.clone(), "card".into(), JsValue::NULL, JsValue::UNDEFINED))
         .await
         .unwrap();
     wait_until("card delivered", 5_000, || order.borrow().len() == 3).await;
@@ -151,7 +151,7 @@ async fn handlers_run_by_priority_and_filter_by_event() {
     assert_eq!(get(&c.get_state(), "channels").as_f64(), Some(0.0));
     assert_eq!(c.callback_count(), 0);
     order.borrow_mut().clear();
-    settle(c.publish(ch.clone(), "goal".into(), JsValue::NULL, JsValue::UNDEFINED))
+    settle(c.publish_to(ch.clone(), "goal".into(), JsValue::NULL, JsValue::UNDEFINED))
         .await
         .unwrap();
     settle(c.request("echo".into(), JsValue::NULL, JsValue::UNDEFINED))
@@ -224,10 +224,10 @@ async fn memory_publishes_buffer_while_connecting_and_refuse_overflow() {
     let c = client(r#""autoConnect":false,"sendBufferSize":3"#);
     assert_eq!(state_of(&c), "idle");
     let promises: Vec<_> = (0..3)
-        .map(|n| c.publish(ch.clone(), "e".into(), JsValue::from(n), memory()))
+        .map(|n| c.publish_to(ch.clone(), "e".into(), JsValue::from(n), memory()))
         .collect();
     assert_eq!(get(&c.get_state(), "buffered").as_f64(), Some(3.0));
-    let overflow = settle(c.publish(ch.clone(), "e".into(), JsValue::from(4), memory()))
+    let overflow = settle(c.publish_to(ch.clone(), "e".into(), JsValue::from(4), memory()))
         .await
         .unwrap_err();
     assert_eq!(kind_of(&overflow), "buffer_full");
@@ -245,11 +245,11 @@ async fn memory_publishes_buffer_while_connecting_and_refuse_overflow() {
     assert_eq!(get(&ids, "count").as_f64(), Some(3.0));
 
     c.disconnect();
-    let err = settle(c.publish(ch.clone(), "e".into(), JsValue::NULL, memory()))
+    let err = settle(c.publish_to(ch.clone(), "e".into(), JsValue::NULL, memory()))
         .await
         .unwrap_err();
     assert_eq!(kind_of(&err), "closed");
-    let err = settle(c.publish(String::new(), "e".into(), JsValue::NULL, memory()))
+    let err = settle(c.publish_to(String::new(), "e".into(), JsValue::NULL, memory()))
         .await
         .unwrap_err();
     assert_eq!(kind_of(&err), "invalid_argument");
@@ -299,7 +299,7 @@ async fn survives_garbage_frames() {
     // Still the same connection, still working.
     assert_eq!(state_of(&c), "open");
     assert_eq!(get(&c.get_state(), "session"), session);
-    settle(c.publish(
+    settle(c.publish_to(
         ch.clone(),
         "after".into(),
         JsValue::TRUE,

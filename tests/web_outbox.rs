@@ -12,7 +12,7 @@ use wasm_bindgen_test::*;
 wasm_bindgen_test_configure!(run_in_browser);
 
 fn publish(c: &syncline::SynclineClient, ch: &str, n: u32) -> js_sys::Promise {
-    c.publish(
+    c.publish_to(
         ch.to_owned(),
         "e".into(),
         js(&format!(r#"{{"n":{n}}}"#)),

@@ -24,7 +24,7 @@ async fn relay_killed_and_restarted_reconnects_and_recovers_missed_events() {
         .subscribe(ch.clone(), got.function.clone(), JsValue::UNDEFINED)
         .unwrap();
     wait_open(&c).await;
-    settle(c.publish(
+    settle(c.publish_to(
         ch.clone(),
         "before".into(),
         JsValue::from(0),
@@ -38,7 +38,7 @@ async fn relay_killed_and_restarted_reconnects_and_recovers_missed_events() {
     // SIGKILL: no close frame, the socket just drops.
     supervisor("kill", "").await;
     wait_until("client notices the loss", 5_000, || state_of(&c) != "open").await;
-    let while_down = settle(c.publish(
+    let while_down = settle(c.publish_to(
         ch.clone(),
         "while-down".into(),
         JsValue::from(1),

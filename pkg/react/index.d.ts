@@ -33,7 +33,7 @@ export declare function useEvent<T = unknown>(channel: string, event: string, ha
 export declare function useEvent<T = unknown>(channel: string, event: string, options?: SubscribeOptions): SynclineMessage<T> | null;
 
 /** A stable publish function. */
-export declare function usePublish(): (channel: string, event: string, data?: unknown, options?: PublishOptions) => Promise<PublishResult>;
+export declare function usePublish(): (eventOrChannel: string, payloadOrEvent: unknown, optionsOrData?: unknown, options?: PublishOptions) => Promise<PublishResult>;
 
 /** A stable request function. */
 export declare function useRequest(): <T = unknown>(event: string, data?: unknown, options?: RequestOptions) => Promise<T>;

@@ -9,10 +9,11 @@ function notReady() {
   return Promise.reject(e);
 }
 
-/** A stable `publish(channel, event, data, options)`. */
+/** A stable `publish`, with the client's spelling: `(channel, event, data, options)` on the
+ *  relay, `(event, payload, options)` on a Socket.IO server (see `client.publish`). */
 export function usePublish() {
   const client = useClient();
-  return useCallback((channel, event, data, options) => (client ? client.publish(channel, event, data, options) : notReady()), [client]);
+  return useCallback((...args) => (client ? client.publish(...args) : notReady()), [client]);
 }
 
 /** A stable `request(event, data, options)`. */

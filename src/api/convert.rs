@@ -125,7 +125,9 @@ pub fn refused(e: Refused) -> JsValue {
     match e {
         Refused::Busy(b) => busy(b),
         Refused::Send(e) => send_error(&e),
-        e @ (Refused::EmptyName | Refused::Reserved(_)) => invalid_argument(&e.to_string()),
+        e @ (Refused::EmptyName | Refused::Reserved(_) | Refused::Payload(_)) => {
+            invalid_argument(&e.to_string())
+        }
     }
 }
 
@@ -211,12 +213,22 @@ struct PublishResult<'a> {
 }
 
 /// A publish the server acked with `seq`.
-pub fn ack(id: &str, seq: u64) -> Result<JsValue, JsValue> {
+pub fn ack(id: &str, seq: Option<u64>) -> Result<JsValue, JsValue> {
     to_js(&PublishResult {
         id,
-        seq: Some(seq as f64),
-        status: "acked",
+        seq: seq.map(|seq| seq as f64),
+        status: if seq.is_some() { "acked" } else { "sent" },
     })
+}
+
+/// What the "gap" event carries.
+pub fn gap(last_offset: Option<&str>) -> Result<JsValue, JsValue> {
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Gap<'a> {
+        last_offset: Option<&'a str>,
+    }
+    to_js(&Gap { last_offset })
 }
 
 /// A durable publish stored locally, not yet acked.

@@ -57,6 +57,11 @@ impl SynclineClient {
             setup.share_connection,
             hooks,
         ));
+        if let Some(rule) = setup.ack_result {
+            driver
+                .set_ack_rule(options::ack_rule_hook(rule))
+                .map_err(busy)?;
+        }
         if let Some(resolver) = setup.resolver {
             driver
                 .set_resolver(documents::resolver_hook(resolver.0))
@@ -221,13 +226,15 @@ impl SynclineClient {
         Ok(disposer(move || unsubscribe(&driver, &registry, id)))
     }
 
-    /// Publishes an event. Durable (the default): written to the outbox in IndexedDB and sent
-    /// at once when open; resolves with `{ id, seq, status: "acked" }` when the server stored
-    /// it, or `{ id, status: "queued" }` when it is stored locally and will be sent later;
-    /// rejects (kind "rejected") if the server refuses it for good. With `durable: false`:
-    /// memory only, sent when open or buffered (bounded), nothing retried.
-    #[wasm_bindgen(unchecked_return_type = "Promise<PublishResult> & { readonly id: string }")]
-    pub fn publish(
+    /// Publishes `event` on `channel`. Durable (the default): written to the outbox in
+    /// IndexedDB and sent at once when open; resolves with `{ id, seq, status: "acked" }` when
+    /// the server confirmed it (`status: "sent"` with `delivery: "sent"`), or
+    /// `{ id, status: "queued" }` when it is stored locally and will be sent later; rejects
+    /// (kind "rejected") if the server refuses it for good. With `durable: false`: memory only,
+    /// sent when open or buffered (bounded), nothing retried. On Socket.IO the channel is the
+    /// event name the server's handler listens to.
+    #[wasm_bindgen(js_name = publishTo, unchecked_return_type = "PublishPromise")]
+    pub fn publish_to(
         &self,
         channel: String,
         event: String,
@@ -240,6 +247,25 @@ impl SynclineClient {
             Ok(promise) => promise,
             Err(e) => js_sys::Promise::reject(&e),
         }
+    }
+
+    /// Publishes `payload` as the event `event` (on Socket.IO, `EVENT [event, payload]`, the id
+    /// inside the payload under `idField`; on the relay, the event `event` on the channel of
+    /// the same name). Options and results as for `publishTo`.
+    #[wasm_bindgen(js_name = publishEvent, unchecked_return_type = "PublishPromise")]
+    pub fn publish_event(
+        &self,
+        event: String,
+        payload: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "PublishOptions")] options: JsValue,
+    ) -> js_sys::Promise {
+        self.publish_to(event.clone(), event, payload, options)
+    }
+
+    /// True when `publish` takes the event-name spelling (`index.js` reads it).
+    #[wasm_bindgen(js_name = publishesEvents, skip_typescript)]
+    pub fn publishes_events(&self) -> bool {
+        self.driver.publishes_events().unwrap_or(false)
     }
 
     fn publish_with(

@@ -8,7 +8,8 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 
 use super::convert;
-use crate::driver::AuthFuture;
+use crate::driver::{AckRule, AuthFuture};
+use crate::protocol::ack::{Verdict, default_verdict, refusal_reason};
 use crate::web::socket::describe;
 
 /// A JS function from an options object, kept as it is.
@@ -22,6 +23,33 @@ impl<'de> Deserialize<'de> for Callback {
             .map(Callback)
             .map_err(|_| D::Error::custom("expected a function"))
     }
+}
+
+/// Wraps the app's `ackResult(answer)`: "ok" confirms, "retry" sends again later, "refuse"
+/// makes a dead letter (with the answer's error as the reason). Anything else falls back to
+/// the default rule; a throw counts as "retry", so that nothing is dropped on a bug.
+pub fn ack_rule_hook(rule: Callback) -> AckRule {
+    let rule = rule.0;
+    AckRule(Box::new(move |answer| {
+        let fallback = default_verdict(answer);
+        let returned = rule.call1(&JsValue::NULL, &convert::parse_data(answer));
+        let reason = || refusal_reason(answer);
+        match returned.map(|v| v.as_string()) {
+            Ok(Some(word)) => match word.as_str() {
+                "ok" => match fallback {
+                    Verdict::Ok { seq } => Verdict::Ok { seq },
+                    _ => Verdict::Ok { seq: 0 },
+                },
+                "retry" => Verdict::Retry { reason: reason() },
+                "refuse" => Verdict::Refuse { reason: reason() },
+                _ => fallback,
+            },
+            Ok(None) => fallback,
+            Err(e) => Verdict::Retry {
+                reason: ["ackResult threw: ", &describe(&e)].concat(),
+            },
+        }
+    }))
 }
 
 /// What `auth` may return besides a string or null.

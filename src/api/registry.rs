@@ -17,6 +17,7 @@ pub enum ListenerKind {
     Error,
     Delivered,
     DeadLetter,
+    Gap,
 }
 
 impl ListenerKind {
@@ -27,6 +28,7 @@ impl ListenerKind {
             "error" => Self::Error,
             "delivered" => Self::Delivered,
             "deadLetter" => Self::DeadLetter,
+            "gap" => Self::Gap,
             _ => return None,
         })
     }
@@ -267,6 +269,12 @@ impl Registry {
                 self.call_listeners(ListenerKind::DeadLetter, &convert::dead_letter(&letter))
             }
             Event::Error(e) => self.call_listeners(ListenerKind::Error, &convert::client_error(&e)),
+            Event::Gap { last_offset } => {
+                if self.has_listeners(ListenerKind::Gap) {
+                    let gap = convert::or_null(convert::gap(last_offset.as_deref()));
+                    self.call_listeners(ListenerKind::Gap, &gap);
+                }
+            }
         }
     }
 

@@ -71,7 +71,31 @@ export interface ClientOptions {
     maxEntries?: number;
     /** Delays between retries of one entry (default 1000 ms, ×2, up to 30000 ms, jitter 0.5). */
     retry?: { initialDelayMs?: number; maxDelayMs?: number; factor?: number; jitter?: number };
+    /** Sends of one entry that got no answer within ackTimeoutMs before it becomes a dead
+     *  letter (reason "ack_timeout: …"; default 8). Lost connections do not count. */
+    maxAttempts?: number;
   };
+  /** When a durable publish counts as delivered (Socket.IO; default "ack"): "ack" when the
+   *  server acks it; "echo" when an event carrying its id comes back (a room broadcast the
+   *  sender is in); "sent" once written to an open socket. See the README's table. */
+  delivery?: "ack" | "echo" | "sent";
+  /** Socket.IO: the payload member that carries a durable publish's id (default "id"); an id
+   *  already there is kept and is the one the server sees. */
+  idField?: string;
+  /** Socket.IO: a durable publish is `[event, payload]` with its id in the payload
+   *  ("payload", default; handlers `(payload, ack) => …`), or `[channel, data, { id, event }]`
+   *  ("meta"; handlers `(data, meta, ack) => …`). */
+  publishFormat?: "payload" | "meta";
+  /** Socket.IO: events sent after every connect on which the server did not recover the
+   *  session, before anything else, e.g. `[["join_match", 42]]`: rooms come back by themselves. */
+  joins?: Array<[string, ...unknown[]]>;
+  /** Socket.IO with the server helper (`syncline/server/socketio`): the event that asks it to
+   *  replay what a lost session missed (opt-in, e.g. "syncline:replay"). */
+  replayEvent?: string;
+  /** How the server's answer to a durable publish (its ack's first argument) is read. Default:
+   *  any answer confirms, except `{ ok: false, … }` or `{ error, … }`, which refuse (retried
+   *  when `retryable: true`, else a dead letter with that error). */
+  ackResult?: (answer: unknown) => "ok" | "retry" | "refuse";
 }
 
 export interface OutboxState {
@@ -102,13 +126,21 @@ export interface ClientState {
   readonly attempt: number;
   /** Times the connection opened again after having been open. */
   readonly reconnects: number;
-  /** Last heartbeat round trip, in ms. */
+  /** Last heartbeat round trip, in ms (on Socket.IO, whose clients may not ping, the CONNECT
+   *  round trip). */
   readonly rttMs: number | null;
   /** Epoch ms of the next attempt, while waiting. */
   readonly retryAt: number | null;
   readonly lastError: { readonly kind: string; readonly message: string } | null;
   /** Session id from the server, while open. */
   readonly session: string | null;
+  /** Socket.IO connection state recovery on the last connect: true when the server took the
+   *  session up again (rooms and missed events restored), false when it could not (see the
+   *  "gap" event), null on a first connect or a server without recovery. */
+  readonly recovered: boolean | null;
+  /** After a failed recovery: the offset of the last event seen before it (events after it
+   *  may be missing); null otherwise. */
+  readonly missedAfter: string | null;
   /** Messages waiting for the connection. */
   readonly buffered: number;
   /** Requests and publishes waiting for an answer. */
@@ -235,10 +267,12 @@ export interface Metrics {
 export interface PublishResult {
   /** The publish id (UUIDv7), which the server dedups on. */
   readonly id: string;
-  /** The channel sequence the server stored it as; null while only queued. */
+  /** The channel sequence the server stored it as; null while only queued, or when sent. */
   readonly seq: number | null;
-  /** "acked": stored by the server. "queued": stored locally, will be sent. */
-  readonly status: "acked" | "queued";
+  /** "acked": the server confirmed it (its ack, or its echo). "sent": written to an open
+   *  socket, where no answer comes (`delivery: "sent"`, and memory-only publishes on
+   *  Socket.IO). "queued": stored locally, will be sent. */
+  readonly status: "acked" | "sent" | "queued";
 }
 
 export interface DeadLetter<T = unknown> {
@@ -260,9 +294,15 @@ export interface SynclineEvents {
   state: (state: ClientState) => void;
   error: (error: SynclineError) => void;
   /** A durable publish reached the server (also after a reload, when nobody awaits it). */
-  delivered: (result: { id: string; seq: number }) => void;
+  delivered: (result: PublishResult) => void;
   deadLetter: (letter: DeadLetter) => void;
+  /** Socket.IO: the server could not take up the previous session; events after
+   *  `lastOffset` may be missing (fetch them). Joins were sent again. */
+  gap: (gap: { lastOffset: string | null }) => void;
 }
+
+/** What `publish` returns: a promise of the result, with the id known at once. */
+export type PublishPromise = Promise<PublishResult> & { readonly id: string };
 
 /** Socket.IO-style calls, defined in the package's entry point (`syncline`). */
 export interface SynclineClient {
@@ -273,6 +313,11 @@ export interface SynclineClient {
   /** Sends `event` with `args` and resolves with the server's ack (its first argument);
    *  timeouts and retries as for `request`. */
   emitWithAck<T = unknown>(event: string, ...args: unknown[]): Promise<T>;
+  /** A publish, spelled by what the server expects. With `protocol: "socket.io"` and the
+   *  default `publishFormat: "payload"`: `publish(event, payload, options?)`, the same as
+   *  `publishEvent`. Otherwise (the relay, or `publishFormat: "meta"`):
+   *  `publish(channel, event, data, options?)`, the same as `publishTo`. */
+  publish(eventOrChannel: string, payloadOrEvent: unknown, optionsOrData?: unknown, options?: PublishOptions): PublishPromise;
 }
 
 /** Every error syncline raises: `kind` is stable, `message` is for people. */
@@ -282,7 +327,7 @@ export interface SynclineError extends Error {
     | "invalid_argument" | "buffer_full" | "closed" | "timeout" | "connection_lost" | "server" | "rejected"
     | "malformed_frame" | "unexpected_binary" | "frame_too_large" | "auth_rejected" | "auth_callback"
     | "connect_timeout" | "heartbeat_timeout" | "socket_closed" | "socket_open" | "unknown_answer" | "storage"
-    | "rolled_back" | "busy" | "unsupported" | "server_disconnect";
+    | "rolled_back" | "busy" | "unsupported" | "server_disconnect" | "ack_timeout";
   readonly retryable: boolean;
   /** For kind "server": the server's error code. */
   readonly code?: string;

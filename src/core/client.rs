@@ -24,6 +24,7 @@ use super::state::{ErrorInfo, Role, Snapshot};
 use super::tabs::Tabs;
 use super::timer::{Timer, TimerTable};
 use crate::protocol::Outbound;
+use crate::protocol::ack::Verdict;
 
 pub use super::output::{Action, Event};
 
@@ -55,6 +56,17 @@ pub struct ClientCore {
     /// Unix ms minus monotonic ms, to date entries and apply retention.
     pub(super) wall_offset: i64,
     pub(super) ids: IdGen,
+    /// The app's rule for reading a server's answer to a publish (`ackResult`).
+    pub(super) ack_rule: Option<AckRule>,
+}
+
+/// The app's rule for reading an answer to a publish: `ackResult(answer)`.
+pub struct AckRule(pub Box<dyn FnMut(&crate::protocol::RawJson) -> Verdict>);
+
+impl std::fmt::Debug for AckRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AckRule")
+    }
 }
 
 impl ClientCore {
@@ -100,7 +112,13 @@ impl ClientCore {
             from_connection: VecDeque::new(),
             wall_offset: 0,
             ids: IdGen::default(),
+            ack_rule: None,
         }
+    }
+
+    /// Sets the app's rule for reading a server's answer to a publish (`ackResult`).
+    pub fn set_ack_rule(&mut self, rule: AckRule) {
+        self.ack_rule = Some(rule);
     }
 
     // ----- getters -----
@@ -134,6 +152,19 @@ impl ClientCore {
     /// goes as a memory-only publish).
     pub fn carries_emits(&self) -> bool {
         self.conn.carries_emits()
+    }
+
+    /// True when `publish` takes the event-name spelling: a Socket.IO server with the payload
+    /// format, where the event name is the channel.
+    pub fn publishes_events(&self) -> bool {
+        matches!(&self.config.protocol, crate::protocol::Protocol::SocketIo(c) if c.format == crate::protocol::socketio::PublishFormat::Payload)
+    }
+
+    /// Why `data` cannot be a durable publish's payload here, if it cannot: the payload
+    /// format carries the id inside the payload, which must then be an object.
+    pub fn payload_problem(&self, data: &crate::protocol::RawJson) -> Option<&'static str> {
+        (self.publishes_events() && !data.is_object())
+            .then_some(crate::protocol::socketio::NOT_AN_OBJECT)
     }
 
     /// Unix ms at monotonic `now`.

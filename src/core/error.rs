@@ -51,6 +51,12 @@ pub enum ClientError {
     /// A document change was refused for good (or expired) and rolled back.
     #[error("change {id} rolled back: {reason}")]
     ChangeRolledBack { id: String, reason: String },
+    /// Sent durable publishes got no answer in time (`count` of them); each is sent again
+    /// until `outbox.maxAttempts`, then becomes a dead letter.
+    #[error(
+        "{count} durable publish(es) got no answer within outbox.ackTimeoutMs; they are sent again up to outbox.maxAttempts times, then become dead letters. A server that does not ack publishes needs delivery: \"echo\" (its broadcast carries the id back) or \"sent\""
+    )]
+    AckTimeout { count: usize },
     /// IndexedDB failed or is unavailable; the outbox keeps entries in memory.
     #[error("storage unavailable: {0}")]
     Storage(String),
@@ -97,6 +103,7 @@ impl ClientError {
             Self::HeartbeatTimeout => "heartbeat_timeout",
             Self::UnknownAnswer { .. } => "unknown_answer",
             Self::Storage(_) => "storage",
+            Self::AckTimeout { .. } => "ack_timeout",
             Self::ChangeRolledBack { .. } => "rolled_back",
             Self::SocketClosed { .. } => "socket_closed",
             Self::SocketOpen(_) => "socket_open",

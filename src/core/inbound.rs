@@ -5,6 +5,7 @@ use super::conn::Phase;
 use super::error::{ClientError, RequestError};
 use super::messaging::Arrival;
 use super::messaging::pending::Outgoing;
+use crate::protocol::ack::{Verdict, default_verdict};
 use crate::protocol::envelope::{ServerError, ServerMessage};
 use crate::protocol::{InEvent, Inbound, Outbound};
 
@@ -43,7 +44,9 @@ impl ClientCore {
 
     pub(super) fn handle_inbound(&mut self, now: u64, message: Inbound) {
         match message {
-            Inbound::Session { session } => self.conn.handle_session(now, session),
+            Inbound::Session { session, resumed } => {
+                self.conn.handle_session(now, session, resumed)
+            }
             Inbound::Denied { reason } => self
                 .conn
                 .handle_refusal(now, ClientError::AuthRejected(reason)),
@@ -63,23 +66,28 @@ impl ClientCore {
                 }
             }
             Inbound::Event(event) => self.on_event(now, event),
-            Inbound::Ack { id, seq } => match self.messaging.handle_answer(&id) {
-                Some(Outgoing::Publish { id, .. }) => self.events.push_back(Event::PublishDone {
-                    id,
-                    result: Ok(seq),
-                }),
-                None => {
-                    let mine = self.outbox.handle_ack(&id, seq);
-                    let forwarded = self.forward_answer(&id, || ServerMessage::Ack {
-                        id: id.clone(),
-                        seq,
-                    });
-                    if !mine && !forwarded {
-                        self.unknown_answer("ack", &id, None);
-                    }
-                }
-                other => self.unknown_answer("ack", &id, other),
-            },
+            Inbound::Ack { id, seq } => self.on_ack(id, Some(seq)),
+            Inbound::Sent { id } => self.on_ack(id, None),
+            Inbound::Answered { id, answer } => {
+                let verdict = match &mut self.ack_rule {
+                    Some(rule) => (rule.0)(&answer),
+                    None => default_verdict(&answer),
+                };
+                let message = match verdict {
+                    Verdict::Ok { seq } => Inbound::Ack { id, seq },
+                    Verdict::Retry { reason } => Inbound::Refused {
+                        id,
+                        reason,
+                        retryable: true,
+                    },
+                    Verdict::Refuse { reason } => Inbound::Refused {
+                        id,
+                        reason,
+                        retryable: false,
+                    },
+                };
+                self.handle_inbound(now, message);
+            }
             Inbound::Refused {
                 id,
                 reason,
@@ -127,6 +135,28 @@ impl ClientCore {
             Inbound::Ping { ts } => self.send(Outbound::Pong { ts }),
             Inbound::Pong { ts } => self.conn.handle_pong(now, ts),
             Inbound::Error(error) => self.report_error(ClientError::Server(error)),
+        }
+    }
+
+    /// The publish `id` reached the server: stored as `seq`, or (`None`) written to the
+    /// socket where no answer comes.
+    fn on_ack(&mut self, id: String, seq: Option<u64>) {
+        match self.messaging.handle_answer(&id) {
+            Some(Outgoing::Publish { id, .. }) => self.events.push_back(Event::PublishDone {
+                id,
+                result: Ok(seq),
+            }),
+            None => {
+                let mine = self.outbox.handle_ack(&id, seq);
+                let forwarded = self.forward_answer(&id, || ServerMessage::Ack {
+                    id: id.clone(),
+                    seq: seq.unwrap_or(0),
+                });
+                if !mine && !forwarded {
+                    self.unknown_answer("ack", &id, None);
+                }
+            }
+            other => self.unknown_answer("ack", &id, other),
         }
     }
 

@@ -123,6 +123,17 @@ impl ClientCore {
 
     /// Follower: the leader's connection state arrived.
     pub fn handle_leader_state(&mut self, now: u64, state: SharedState) {
+        // The leader's new session could not take up the old one: this tab hears of the gap too.
+        // (A tab that links now heard of no session before: an old gap is not news to it.)
+        let before = self.tabs.leader_view().map(|l| l.session.clone());
+        if state.recovered == Some(false)
+            && state.session.is_some()
+            && before.is_some_and(|before| before != state.session)
+        {
+            let last_offset = state.missed_after.clone();
+            self.events
+                .push_back(super::client::Event::Gap { last_offset });
+        }
         if self.tabs.handle_leader_state(state) && !self.server_reachable() {
             self.outbox.stop_waiting_for_acks();
         }
@@ -230,6 +241,7 @@ impl ClientCore {
                 event,
                 data,
                 durable: true,
+                ..
             } => {
                 // Already in the shared outbox database (the follower wrote it): the leader
                 // drains it like its own, and owes the follower the outcome.
@@ -298,6 +310,8 @@ impl ClientCore {
             retry_at: self.snap.retry_at.map(unix),
             last_error: self.snap.last_error.clone(),
             session: self.snap.session.clone(),
+            recovered: self.snap.recovered,
+            missed_after: self.snap.missed_after.clone(),
             outbox: self.snap.outbox.clone(),
         }
     }

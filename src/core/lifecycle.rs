@@ -2,7 +2,7 @@
 //! signals, the timer), passed to the connection part, and what the other parts do when the
 //! connection opens or is lost.
 
-use super::client::ClientCore;
+use super::client::{ClientCore, Event};
 use super::conn::ConnOutput;
 use super::state::Role;
 use super::timer::Timer;
@@ -74,6 +74,7 @@ impl ClientCore {
             ConnOutput::Lost { failure } => self.on_lost(now, failure),
             ConnOutput::Error(error) => self.report_error(error),
             ConnOutput::Rtt(rtt) => self.metrics.rtt.push(rtt),
+            ConnOutput::Gap { last_offset } => self.events.push_back(Event::Gap { last_offset }),
             ConnOutput::Beat => {
                 if self.role() == Role::Leader {
                     self.sweep_silent_tabs(now);

@@ -25,7 +25,7 @@ pub mod timer;
 pub mod view;
 
 pub use crate::protocol::Protocol;
-pub use client::{Action, ClientCore, Event};
+pub use client::{AckRule, Action, ClientCore, Event};
 pub use config::Config;
 pub use conn::backoff;
 pub use docs::DocChange;

@@ -17,8 +17,10 @@ use super::docs::merge::Strategy;
 use super::documents::SubscribeSpec;
 use super::gates::Pace;
 use super::pending::AnswerPolicy;
+use crate::protocol::socketio::{Join, PublishFormat};
 use crate::protocol::url::is_insecure_remote;
-use crate::protocol::{Protocol, ProtocolChoiceError};
+use crate::protocol::value::Value;
+use crate::protocol::{Delivery, Protocol, ProtocolChoiceError, RawJson};
 
 /// Why options were refused; the message names the field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -49,6 +51,16 @@ pub enum OptionsError {
     BatchDurable,
     #[error("choose one of throttleMs, debounceMs and coalesce")]
     Pace,
+    #[error("{0} must be one of {1}")]
+    OneOf(&'static str, &'static str),
+    #[error("{0} applies to protocol: \"socket.io\" only")]
+    SocketIoOnly(&'static str),
+    #[error(
+        "options.joins[{0}] must be a list whose first element is an event name, e.g. [\"join\", 42]"
+    )]
+    Join(usize),
+    #[error("{0} must not be empty")]
+    Empty(&'static str),
 }
 
 /// Reconnect or retry delays (`reconnect`, `outbox.retry`).
@@ -77,6 +89,7 @@ pub struct OutboxOptions {
     pub ack_timeout_ms: Option<f64>,
     pub retention_ms: Option<f64>,
     pub max_entries: Option<f64>,
+    pub max_attempts: Option<f64>,
     #[serde(default)]
     pub retry: BackoffOptions,
 }
@@ -149,6 +162,18 @@ pub struct ClientOptions<F> {
     pub publish_timeout_ms: Option<f64>,
     pub send_buffer_size: Option<f64>,
     pub max_message_bytes: Option<f64>,
+    /// When a durable publish counts as delivered: "ack" (default), "echo", "sent".
+    pub delivery: Option<String>,
+    /// Socket.IO: the payload member that carries a publish's id (default "id").
+    pub id_field: Option<String>,
+    /// Socket.IO: "payload" (default) or "meta".
+    pub publish_format: Option<String>,
+    /// Socket.IO: events sent after every connection the server did not recover.
+    pub joins: Option<Vec<Vec<Value>>>,
+    /// Socket.IO: the server helper's replay event (opt-in).
+    pub replay_event: Option<String>,
+    /// How a server's answer to a publish is read: `(answer) => "ok" | "retry" | "refuse"`.
+    pub ack_result: Option<F>,
 }
 
 /// What the client gets from its options: the core settings and what the driver needs.
@@ -163,6 +188,8 @@ pub struct ClientSetup<F> {
     pub database: String,
     pub auth: Option<F>,
     pub resolver: Option<F>,
+    /// The app's `ackResult`.
+    pub ack_result: Option<F>,
 }
 
 /// What the options cannot say: ids and the jitter seed, chosen by the caller.
@@ -231,6 +258,17 @@ impl<F> ClientOptions<F> {
                 OptionsError::Protocol(self.protocol.clone().unwrap_or_default())
             }
         })?;
+        let mut protocol = protocol;
+        socket_io_settings(
+            &mut protocol,
+            SocketIoOptions {
+                delivery: self.delivery.as_deref(),
+                id_field: self.id_field.as_deref(),
+                publish_format: self.publish_format.as_deref(),
+                joins: self.joins.as_deref(),
+                replay_event: self.replay_event.as_deref(),
+            },
+        )?;
         if is_insecure_remote(&url) && self.allow_insecure != Some(true) {
             return Err(OptionsError::Insecure);
         }
@@ -259,6 +297,8 @@ impl<F> ClientOptions<F> {
             whole("options.outbox.retentionMs", b.retention_ms)?.unwrap_or(outbox.retention_ms);
         outbox.max_entries = whole("options.outbox.maxEntries", b.max_entries)?
             .map_or(outbox.max_entries, |n| n as usize);
+        outbox.max_attempts = whole("options.outbox.maxAttempts", b.max_attempts)?
+            .map_or(outbox.max_attempts, |n| n.clamp(1, 1_000_000) as u32);
         let names = BackoffNames {
             initial: "options.outbox.retry.initialDelayMs",
             max: "options.outbox.retry.maxDelayMs",
@@ -311,8 +351,80 @@ impl<F> ClientOptions<F> {
             database: ["syncline:", key].concat(),
             auth: self.auth,
             resolver: c.resolver,
+            ack_result: self.ack_result,
         })
     }
+}
+
+/// The Socket.IO settings among the client's options.
+struct SocketIoOptions<'a> {
+    delivery: Option<&'a str>,
+    id_field: Option<&'a str>,
+    publish_format: Option<&'a str>,
+    joins: Option<&'a [Vec<Value>]>,
+    replay_event: Option<&'a str>,
+}
+
+/// Applies the Socket.IO settings to the protocol; on the relay only their defaults are allowed.
+fn socket_io_settings(protocol: &mut Protocol, o: SocketIoOptions<'_>) -> Result<(), OptionsError> {
+    let delivery = match o.delivery {
+        None | Some("ack") => Delivery::Ack,
+        Some("echo") => Delivery::Echo,
+        Some("sent") => Delivery::Sent,
+        Some(_) => {
+            return Err(OptionsError::OneOf(
+                "options.delivery",
+                "\"ack\", \"echo\", \"sent\"",
+            ));
+        }
+    };
+    let format = match o.publish_format {
+        None | Some("payload") => PublishFormat::Payload,
+        Some("meta") => PublishFormat::Meta,
+        Some(_) => {
+            return Err(OptionsError::OneOf(
+                "options.publishFormat",
+                "\"payload\", \"meta\"",
+            ));
+        }
+    };
+    let Protocol::SocketIo(config) = protocol else {
+        let given = [
+            ("options.delivery", delivery != Delivery::Ack),
+            ("options.idField", o.id_field.is_some()),
+            ("options.publishFormat", o.publish_format.is_some()),
+            ("options.joins", o.joins.is_some()),
+            ("options.replayEvent", o.replay_event.is_some()),
+        ];
+        return match given.into_iter().find(|(_, set)| *set) {
+            Some((name, _)) => Err(OptionsError::SocketIoOnly(name)),
+            None => Ok(()),
+        };
+    };
+    config.delivery = delivery;
+    config.format = format;
+    if let Some(field) = o.id_field {
+        if field.is_empty() {
+            return Err(OptionsError::Empty("options.idField"));
+        }
+        field.clone_into(&mut config.id_field);
+    }
+    for (i, join) in o.joins.unwrap_or_default().iter().enumerate() {
+        let Some((Value::String(event), args)) = join.split_first() else {
+            return Err(OptionsError::Join(i));
+        };
+        config.joins.push(Join {
+            event: event.clone(),
+            args: args.iter().map(RawJson::to_json).collect(),
+        });
+    }
+    if let Some(event) = o.replay_event {
+        if event.is_empty() {
+            return Err(OptionsError::Empty("options.replayEvent"));
+        }
+        config.replay_event = Some(event.to_owned());
+    }
+    Ok(())
 }
 
 /// Per-call options of `request()`.

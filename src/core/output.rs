@@ -45,17 +45,21 @@ pub enum Event {
         id: String,
         result: Result<RawJson, RequestError>,
     },
-    /// A publish was acked (with its sequence) or failed.
+    /// A publish was acked (with its sequence; `None`: written to the socket, where no
+    /// answer comes) or failed.
     PublishDone {
         id: String,
-        result: Result<u64, RequestError>,
+        result: Result<Option<u64>, RequestError>,
     },
     /// A durable publish is stored locally and will be sent: its promise resolves as queued.
     PublishQueued { id: String },
     /// A durable publish reached the server (whether or not anyone still waits for it).
-    Delivered { id: String, seq: u64 },
+    Delivered { id: String, seq: Option<u64> },
     /// A durable publish was given up: refused for good, or past its retention.
     DeadLetter(DeadLetter),
+    /// The server could not take up the previous session: events after `last_offset` may be
+    /// missing (the app may fetch what it missed). Joins were sent again.
+    Gap { last_offset: Option<String> },
     /// Documents whose visible value changed (at most once per key per animation frame).
     DocsChanged(Vec<DocChange>),
     /// Something went wrong; the client carries on (or reconnects).

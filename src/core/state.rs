@@ -147,6 +147,11 @@ pub struct Snapshot {
     pub last_error: Option<ErrorInfo>,
     /// Session id from the server's welcome, while open.
     pub session: Option<String>,
+    /// Whether the server took up the previous session on the last connect (`None`: the
+    /// first connect, or a server that does not recover sessions).
+    pub recovered: Option<bool>,
+    /// When it did not: the offset of the last event seen before (events after it may be missing).
+    pub missed_after: Option<String>,
     /// Messages waiting for the connection to open.
     pub buffered: usize,
     /// Requests and publishes waiting for the server's answer.
@@ -178,6 +183,8 @@ impl Default for Snapshot {
             retry_at: None,
             last_error: None,
             session: None,
+            recovered: None,
+            missed_after: None,
             buffered: 0,
             pending: 0,
             channels: 0,

@@ -16,7 +16,7 @@ pub struct StateView<'a> {
 impl Serialize for StateView<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let s = self.snapshot;
-        let mut o = serializer.serialize_struct("ClientState", 18)?;
+        let mut o = serializer.serialize_struct("ClientState", 20)?;
         o.serialize_field("version", &s.version)?;
         o.serialize_field("state", &s.state)?;
         o.serialize_field("online", &s.online)?;
@@ -27,6 +27,8 @@ impl Serialize for StateView<'_> {
         o.serialize_field("retryAt", &self.retry_at)?;
         o.serialize_field("lastError", &s.last_error)?;
         o.serialize_field("session", &s.session)?;
+        o.serialize_field("recovered", &s.recovered)?;
+        o.serialize_field("missedAfter", &s.missed_after)?;
         o.serialize_field("buffered", &s.buffered)?;
         o.serialize_field("pending", &s.pending)?;
         o.serialize_field("channels", &s.channels)?;

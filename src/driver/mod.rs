@@ -23,7 +23,7 @@ pub use crate::core::options::{
 pub use crate::core::router::SubId;
 pub use crate::core::view::StateView;
 pub use crate::core::{
-    ClientError, Config, DeadLetter, Delivery, Event, RequestError, SendError, Snapshot,
+    AckRule, ClientError, Config, DeadLetter, Delivery, Event, RequestError, SendError, Snapshot,
 };
 pub use ops::identity;
 
@@ -55,6 +55,9 @@ pub enum Refused {
     EmptyName,
     #[error("{0:?} is reserved by Socket.IO and cannot be sent as an event")]
     Reserved(String),
+    /// The payload cannot be sent in the shape the server expects.
+    #[error("{0}")]
+    Payload(&'static str),
 }
 
 /// What the driver needs from the facade.

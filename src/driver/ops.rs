@@ -8,7 +8,7 @@ use crate::core::documents::{MetricsSnapshot, SubscribeSpec};
 use crate::core::options::{Identity, PublishMode};
 use crate::core::pending::AnswerPolicy;
 use crate::core::router::SubId;
-use crate::core::{ClientCore, DeadLetter, DocChange, SendError, Snapshot};
+use crate::core::{AckRule, ClientCore, DeadLetter, DocChange, SendError, Snapshot};
 use crate::protocol::envelope::RawJson;
 use crate::web::clock;
 
@@ -62,6 +62,17 @@ impl Driver {
     pub fn set_resolver(&self, resolver: Box<Resolver<'static>>) -> Result<(), Busy> {
         self.input(|core, _| core.set_resolver(resolver))
             .ok_or(Busy)
+    }
+
+    /// Sets the app's rule for reading a server's answer to a publish (`ackResult`).
+    pub fn set_ack_rule(&self, rule: AckRule) -> Result<(), Busy> {
+        self.input(|core, _| core.set_ack_rule(rule)).ok_or(Busy)
+    }
+
+    /// True when `publish` takes the event-name spelling (`publish(event, payload)`): a
+    /// Socket.IO server with the payload format.
+    pub fn publishes_events(&self) -> Result<bool, Busy> {
+        self.read(ClientCore::publishes_events).ok_or(Busy)
     }
 
     /// Subscribes; the id names the subscription in its deliveries.
@@ -136,6 +147,11 @@ impl Driver {
         mode: PublishMode,
         priority: i32,
     ) -> Result<(), Refused> {
+        if mode == PublishMode::Durable {
+            if let Some(why) = self.read(|core| core.payload_problem(&data)).ok_or(Busy)? {
+                return Err(Refused::Payload(why));
+            }
+        }
         self.input(|core, now| match mode {
             PublishMode::Durable => core
                 .publish_durable(now, id, channel, event, data, priority)

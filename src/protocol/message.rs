@@ -30,6 +30,31 @@ pub struct InEvent {
     pub spread: bool,
 }
 
+/// Whether a new session continues the previous one (Socket.IO's connection state recovery).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Resumption {
+    /// The first session, or a server that does not recover sessions.
+    #[default]
+    Fresh,
+    /// The server restored the previous session: its rooms, and the events it missed.
+    Recovered,
+    /// The server could not restore it: events after `last_offset` (the last one this client
+    /// saw; `None` when it saw none) may be missing.
+    Lost { last_offset: Option<String> },
+}
+
+/// When a durable publish counts as delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Delivery {
+    /// When the server acks it.
+    #[default]
+    Ack,
+    /// When an event carrying its id comes back from the server.
+    Echo,
+    /// When it is written to an open socket.
+    Sent,
+}
+
 /// What the server says to the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -37,6 +62,8 @@ pub enum Inbound {
     /// The handshake is done: the connection carries messages now.
     Session {
         session: String,
+        /// Whether the server took up the previous session where it was.
+        resumed: Resumption,
     },
     /// The server refused the client's credentials; the connection ends.
     Denied {
@@ -52,6 +79,16 @@ pub enum Inbound {
     Ack {
         id: String,
         seq: u64,
+    },
+    /// The server answered the publish `id` with `answer`, which the client's ack rule reads
+    /// (protocols whose acks carry whatever the server's handler passed).
+    Answered {
+        id: String,
+        answer: RawJson,
+    },
+    /// The publish `id` was written to an open socket and no answer will come for it.
+    Sent {
+        id: String,
     },
     /// The publish `id` was refused; `retryable` says whether sending it again may succeed.
     Refused {
@@ -101,6 +138,8 @@ pub enum Outbound {
         data: RawJson,
         /// A follower tab's publish that is in the shared durable outbox (tab link only).
         durable: bool,
+        /// A memory-only publish (`durable: false`), not an outbox entry.
+        memory: bool,
     },
     /// Ask the server something; answered by [`Inbound::Response`] with the same id.
     Request {

@@ -3,6 +3,7 @@
 //! envelope (the relay, and the link between tabs) and Socket.IO. JSON is serde_json's; an
 //! app's payload stays raw JSON text ([`RawJson`]).
 
+pub mod ack;
 pub mod envelope;
 pub mod error;
 pub mod message;
@@ -12,7 +13,7 @@ pub mod url;
 pub mod value;
 pub mod wire;
 
-pub use message::{InEvent, Inbound, Outbound, ServerError};
+pub use message::{Delivery, InEvent, Inbound, Outbound, Resumption, ServerError};
 pub use raw::{JsonError, RawJson};
 pub use wire::{Decoded, Encoded, Heartbeat, Wire, WireError};
 
@@ -22,8 +23,9 @@ pub enum Protocol {
     /// syncline's JSON envelope (the relay).
     #[default]
     Envelope,
-    /// Engine.IO v4 over WebSocket with Socket.IO v5 packets, in `namespace` (`/` by default).
-    SocketIo { namespace: String },
+    /// Engine.IO v4 over WebSocket with Socket.IO v5 packets, with these settings (the
+    /// namespace, `/` by default; the publish format; the delivery rule; the joins).
+    SocketIo(socketio::SocketIoConfig),
 }
 
 /// Why a client's `protocol` option cannot be used.
@@ -51,7 +53,10 @@ impl Protocol {
                 let path = path.unwrap_or("/socket.io/");
                 let (url, namespace) = socketio::engine_url(&url, path, namespace)
                     .map_err(ProtocolChoiceError::BadUrl)?;
-                Ok((url, Self::SocketIo { namespace }))
+                Ok((
+                    url,
+                    Self::SocketIo(socketio::SocketIoConfig::new(&namespace)),
+                ))
             }
             Some(_) => Err(ProtocolChoiceError::Unknown),
         }
@@ -67,7 +72,7 @@ impl Protocol {
     pub fn wire(&self) -> Box<dyn Wire> {
         match self {
             Self::Envelope => Box::new(envelope::EnvelopeWire),
-            Self::SocketIo { namespace } => Box::new(socketio::SocketIoWire::new(namespace)),
+            Self::SocketIo(config) => Box::new(socketio::SocketIoWire::new(config.clone())),
         }
     }
 }

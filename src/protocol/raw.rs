@@ -79,6 +79,40 @@ impl RawJson {
         Some(items.into_iter().map(RawJson::from).collect())
     }
 
+    /// The member `name` of a JSON object, as raw text; `None` when this is not an object or
+    /// has no such member.
+    pub fn field(&self, name: &str) -> Option<RawJson> {
+        let members: std::collections::HashMap<String, &RawValue> =
+            serde_json::from_str(&self.0).ok()?;
+        members.get(name).map(|raw| RawJson::from(*raw))
+    }
+
+    /// True when this is a JSON object.
+    pub fn is_object(&self) -> bool {
+        self.0.trim_start().starts_with('{')
+    }
+
+    /// This object with the member `name: value` added in front; `None` when this is not an
+    /// object. The caller checks that `name` is not there yet.
+    pub fn with_field(&self, name: &str, value: &RawJson) -> Option<RawJson> {
+        let rest = self.0.trim_start().strip_prefix('{')?;
+        let mut out = String::with_capacity(self.0.len() + name.len() + value.0.len() + 4);
+        out.push('{');
+        write_str(&mut out, name);
+        out.push(':');
+        out.push_str(&value.0);
+        if !rest.trim_start().starts_with('}') {
+            out.push(',');
+        }
+        out.push_str(rest);
+        Some(Self(out))
+    }
+
+    /// The text of a JSON string, or of any other value as JSON (for ids and reasons).
+    pub fn as_text(&self) -> String {
+        self.read::<String>().unwrap_or_else(|_| self.0.clone())
+    }
+
     /// A JSON array of `items`.
     pub fn list(items: &[RawJson]) -> Self {
         let mut out = String::with_capacity(2 + items.iter().map(|i| i.0.len() + 1).sum::<usize>());

@@ -11,6 +11,9 @@ use super::message::{Inbound, Outbound};
 pub enum Encoded {
     /// Send this frame (a wire that batches may join it with others).
     Frame(String),
+    /// Send this frame; once it is written, `answer` holds (a message that waits for no
+    /// answer from the server is done).
+    FrameThen(String, Inbound),
     /// Nothing goes on the wire now (not needed, or held until the handshake is done).
     Nothing,
     /// The wire answers the message itself: a subscription that is live at once, or a message

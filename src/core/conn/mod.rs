@@ -19,7 +19,7 @@ use super::error::ClientError;
 use super::output::Action;
 use super::rng::Rng;
 use super::state::{ConnectionState, Snapshot};
-use crate::protocol::{Decoded, Encoded, Inbound, Outbound, Protocol, Wire};
+use crate::protocol::{Decoded, Encoded, Heartbeat, Inbound, Outbound, Protocol, Resumption, Wire};
 pub use types::{ConnConfig, ConnOutput, Peer, Phase};
 
 /// The connection part; see the module docs.
@@ -37,6 +37,9 @@ pub struct Connection {
     token: Option<String>,
     ping_sent_at: Option<u64>,
     last_rx: u64,
+    /// When the frame before the latest one arrived (or the socket opened): a welcome's
+    /// round trip where the server keeps the heartbeat.
+    previous_rx: u64,
     was_open: bool,
     // The deadlines.
     reconnect_at: Option<u64>,
@@ -51,6 +54,10 @@ pub struct Connection {
     reconnects: u64,
     rtt_ms: Option<u64>,
     session: Option<String>,
+    /// Whether the server took up the previous session (`None`: it does not recover sessions).
+    recovered: Option<bool>,
+    /// The last event's offset before a session the server could not take up.
+    missed_after: Option<String>,
     outgoing: Vec<Outbound>,
     answered: VecDeque<Inbound>,
     output: VecDeque<ConnOutput>,
@@ -72,6 +79,7 @@ impl Connection {
             token: None,
             ping_sent_at: None,
             last_rx: 0,
+            previous_rx: 0,
             was_open: false,
             reconnect_at: None,
             connect_deadline: None,
@@ -84,6 +92,8 @@ impl Connection {
             reconnects: 0,
             rtt_ms: None,
             session: None,
+            recovered: None,
+            missed_after: None,
             outgoing: Vec::new(),
             answered: VecDeque::new(),
             output: VecDeque::new(),
@@ -140,6 +150,8 @@ impl Connection {
         snap.reconnects = self.reconnects;
         snap.rtt_ms = self.rtt_ms;
         snap.session.clone_from(&self.session);
+        snap.recovered = self.recovered;
+        snap.missed_after.clone_from(&self.missed_after);
         snap.retry_at = self.reconnect_at;
     }
 
@@ -272,9 +284,11 @@ impl Connection {
     /// A text frame on the socket of `attempt`: its messages, decoded by the wire, for the
     /// client to handle (`None` when the frame is not for this attempt or was refused).
     pub fn handle_frame(&mut self, now: u64, attempt: u64, frame: &str) -> Option<Decoded> {
+        let previous = self.last_rx;
         if !self.is_current(now, attempt) {
             return None;
         }
+        self.previous_rx = previous;
         let limit = self.config.max_message_bytes;
         if frame.len() > limit {
             let error = ClientError::FrameTooLarge {
@@ -332,10 +346,27 @@ impl Connection {
 
     // ----- inputs: the server's messages the connection itself handles -----
 
-    /// The server took the handshake.
-    pub fn handle_session(&mut self, now: u64, session: String) {
+    /// The server took the handshake; `resumed` says whether it took up the previous session.
+    pub fn handle_session(&mut self, now: u64, session: String, resumed: Resumption) {
         if self.phase != Phase::Hello {
             return;
+        }
+        (self.recovered, self.missed_after) = match resumed {
+            Resumption::Fresh => (None, None),
+            Resumption::Recovered => (Some(true), None),
+            Resumption::Lost { last_offset } => {
+                self.output.push_back(ConnOutput::Gap {
+                    last_offset: last_offset.clone(),
+                });
+                (Some(false), last_offset)
+            }
+        };
+        if self.wire.heartbeat() != Heartbeat::ClientPings && self.previous_rx > 0 {
+            // No pings from this side: the round trip is the handshake's (the answer to what
+            // went out on the frame before, e.g. Socket.IO's CONNECT after Engine.IO's open).
+            let rtt = now.saturating_sub(self.previous_rx);
+            self.rtt_ms = Some(rtt);
+            self.output.push_back(ConnOutput::Rtt(rtt));
         }
         self.phase = Phase::Open;
         self.connect_deadline = None;
@@ -393,6 +424,10 @@ impl Connection {
         for message in std::mem::take(&mut self.outgoing) {
             match self.wire.encode(message) {
                 Ok(Encoded::Frame(frame)) => frames.push(frame),
+                Ok(Encoded::FrameThen(frame, answer)) => {
+                    frames.push(frame);
+                    self.answered.push_back(answer);
+                }
                 Ok(Encoded::Answered(answer)) => self.answered.push_back(answer),
                 Ok(Encoded::Nothing) => {}
                 Err(error) => self.output.push_back(ConnOutput::Error(error.into())),

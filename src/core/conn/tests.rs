@@ -4,6 +4,7 @@
 #[cfg(test)]
 use super::*;
 use crate::core::output::Action;
+use crate::protocol::Resumption;
 use crate::protocol::socketio::RESERVED_EVENTS;
 use backoff::Backoff;
 
@@ -45,7 +46,7 @@ fn open(conn: &mut Connection, now: u64) -> u64 {
     assert!(
         matches!(hello.as_slice(), [ConnOutput::Action(Action::Send(f))] if f.contains("\"hello\""))
     );
-    conn.handle_session(now, "s1".into());
+    conn.handle_session(now, "s1".into(), Resumption::Fresh);
     assert_eq!(conn.state(), ConnectionState::Open);
     attempt
 }
@@ -121,7 +122,9 @@ fn offline_waits_and_online_retries_at_once() {
 #[test]
 fn a_link_to_the_leader_speaks_the_envelope_and_ignores_the_network() {
     let namespace = "/".to_owned();
-    let mut conn = Connection::new(config(Protocol::SocketIo { namespace }));
+    let mut conn = Connection::new(config(Protocol::SocketIo(
+        crate::protocol::socketio::SocketIoConfig::new(&namespace),
+    )));
     assert!(conn.refuses_event(RESERVED_EVENTS[0]));
     conn.set_online(0, false);
     conn.connect(0);
@@ -137,7 +140,9 @@ fn a_link_to_the_leader_speaks_the_envelope_and_ignores_the_network() {
 #[test]
 fn a_server_that_keeps_the_heartbeat_is_dead_after_its_promise() {
     let namespace = "/".to_owned();
-    let mut conn = Connection::new(config(Protocol::SocketIo { namespace }));
+    let mut conn = Connection::new(config(Protocol::SocketIo(
+        crate::protocol::socketio::SocketIoConfig::new(&namespace),
+    )));
     conn.connect(0);
     let attempt = opened_socket(&mut conn);
     conn.handle_socket_open(0, attempt);
@@ -158,13 +163,15 @@ fn a_server_that_keeps_the_heartbeat_is_dead_after_its_promise() {
 #[test]
 fn closing_says_goodbye_where_the_protocol_has_one() {
     let namespace = "/".to_owned();
-    let mut conn = Connection::new(config(Protocol::SocketIo { namespace }));
+    let mut conn = Connection::new(config(Protocol::SocketIo(
+        crate::protocol::socketio::SocketIoConfig::new(&namespace),
+    )));
     conn.connect(0);
     let attempt = opened_socket(&mut conn);
     conn.handle_socket_open(0, attempt);
     let _ = conn.handle_frame(0, attempt, r#"0{"sid":"e"}"#);
     let _ = conn.handle_frame(0, attempt, r#"40{"sid":"s"}"#);
-    conn.handle_session(0, "s".into());
+    conn.handle_session(0, "s".into(), Resumption::Fresh);
     let _ = outputs(&mut conn);
     conn.close();
     let out = outputs(&mut conn);

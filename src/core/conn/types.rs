@@ -46,6 +46,9 @@ pub enum ConnOutput {
     Error(ClientError),
     /// A heartbeat round trip, in ms.
     Rtt(u64),
+    /// The server could not take up the previous session: events after `last_offset` (the
+    /// last one seen) may be missing.
+    Gap { last_offset: Option<String> },
     /// The heartbeat's period passed (a leader sweeps its silent tabs then).
     Beat,
 }

@@ -60,6 +60,7 @@ impl Outgoing {
                 event,
                 data,
                 durable: false,
+                memory: true,
             },
         }
     }

@@ -151,7 +151,7 @@ impl Durable {
     }
 
     /// The server acked `id` as `seq`; false when the id is not this outbox's.
-    pub fn handle_ack(&mut self, id: &str, seq: u64) -> bool {
+    pub fn handle_ack(&mut self, id: &str, seq: Option<u64>) -> bool {
         let mine = self.queue.ack(id, seq);
         if mine {
             self.breaker.success();
@@ -190,8 +190,12 @@ impl Durable {
     /// A deadline passed: acks that did not come, retries due, entries past retention.
     pub fn handle_timeout(&mut self, now: u64, wall: u64, random: impl FnMut() -> u64) {
         // Acks lost from one window time out together: one failure, not one per entry.
-        if self.queue.expire(now, wall, random) > 0 {
+        let count = self.queue.expire(now, wall, random);
+        if count > 0 {
             self.breaker.failure(now);
+            let error = ClientError::AckTimeout { count };
+            self.set_error(error.kind(), error.to_string());
+            self.events.push_back(DurableEvent::Error(error));
         }
         self.breaker.state(now);
     }
@@ -306,10 +310,10 @@ mod tests {
         assert!(matches!(part.poll_store().as_slice(), [StoreOp::Put(e)] if e.id == "a"));
         let sent = part.poll_transmit(0, false);
         assert_eq!(sent.len(), 1);
-        assert!(part.handle_ack("a", 3));
+        assert!(part.handle_ack("a", Some(3)));
         assert_eq!(part.poll_store(), vec![StoreOp::Delete("a".into())]);
         assert!(
-            !part.handle_ack("a", 3),
+            !part.handle_ack("a", Some(3)),
             "a second ack is not this outbox's"
         );
         assert!(part.is_empty());

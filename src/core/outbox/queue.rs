@@ -40,6 +40,8 @@ struct Slot {
     entry: OutboxEntry,
     flight: Flight,
     attempts: u32,
+    /// Sends that got no answer in time.
+    timeouts: u32,
     persisted: bool,
     waiter: Waiter,
 }
@@ -152,6 +154,7 @@ impl Outbox {
                 entry,
                 flight: Flight::Queued { not_before: 0 },
                 attempts: 0,
+                timeouts: 0,
                 persisted,
                 waiter,
             },
@@ -267,8 +270,9 @@ impl Outbox {
         self.stop_waiting_for_ack(id);
     }
 
-    /// The server stored `id` as `seq`. False when the id is unknown (late or duplicated ack).
-    pub fn ack(&mut self, id: &str, seq: u64) -> bool {
+    /// The server stored `id` as `seq` (`None`: it was written to the socket and no answer
+    /// comes). False when the id is unknown (late or duplicated ack).
+    pub fn ack(&mut self, id: &str, seq: Option<u64>) -> bool {
         let Some(slot) = self.remove(id) else {
             return false;
         };
@@ -363,7 +367,18 @@ impl Outbox {
             .collect();
         let timed_out = late.len();
         for id in late {
-            self.requeue(now, &id, random(), true);
+            let timeouts = self.slots.get_mut(&id).map_or(0, |slot| {
+                slot.timeouts = slot.timeouts.saturating_add(1);
+                slot.timeouts
+            });
+            if timeouts >= self.config.max_attempts {
+                let mut reason = String::from("ack_timeout: no answer after ");
+                crate::protocol::raw::write_u64(&mut reason, u64::from(timeouts));
+                reason.push_str(" attempt(s); a server that does not ack publishes needs delivery: \"echo\" or \"sent\"");
+                self.bury(&id, &reason, wall);
+            } else {
+                self.requeue(now, &id, random(), true);
+            }
         }
         while let Some((at, id)) = self.retry_at.first().cloned() {
             if at > now {
@@ -431,6 +446,7 @@ impl Outbox {
                 event: slot.entry.event.clone(),
                 data: slot.entry.data.clone(),
                 durable: to_leader,
+                memory: false,
             });
         }
         messages

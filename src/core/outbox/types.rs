@@ -17,6 +17,9 @@ pub struct OutboxConfig {
     pub retention_ms: u64,
     /// Most entries held; beyond, publishes are refused (default 100,000).
     pub max_entries: usize,
+    /// Sends of one entry that got no answer in time before it becomes a dead letter
+    /// (default 8; lost connections do not count).
+    pub max_attempts: u32,
 }
 
 impl Default for OutboxConfig {
@@ -27,6 +30,7 @@ impl Default for OutboxConfig {
             retry: Backoff::default(),
             retention_ms: 7 * 24 * 3_600_000,
             max_entries: 100_000,
+            max_attempts: 8,
         }
     }
 }
@@ -69,8 +73,13 @@ pub enum StoreOp {
 /// What the app must hear from the outbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OutboxEvent {
-    /// Stored by the server as `seq`; `settles` when a publish promise waits for it.
-    Acked { id: String, seq: u64, settles: bool },
+    /// Stored by the server as `seq` (`None`: written to the socket, no answer comes);
+    /// `settles` when a publish promise waits for it.
+    Acked {
+        id: String,
+        seq: Option<u64>,
+        settles: bool,
+    },
     /// The publish promise may resolve as "queued": stored locally, will be sent.
     Queued { id: String },
     /// The publish promise must reject: the server refused the entry for good.

@@ -64,6 +64,8 @@ pub struct SharedState {
     pub retry_at: Option<u64>,
     pub last_error: Option<ErrorInfo>,
     pub session: Option<String>,
+    pub recovered: Option<bool>,
+    pub missed_after: Option<String>,
     pub outbox: OutboxStatus,
 }
 
@@ -168,6 +170,10 @@ struct StateOut<'a> {
     last_error: Option<ErrorOut<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     session: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recovered: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    missed_after: Option<&'a str>,
     outbox: OutboxOut<'a>,
 }
 
@@ -208,6 +214,8 @@ fn state_out(s: &SharedState) -> StateOut<'_> {
         retry_at: s.retry_at,
         last_error: error_out(s.last_error.as_ref()),
         session: s.session.as_deref(),
+        recovered: s.recovered,
+        missed_after: s.missed_after.as_deref(),
         outbox: OutboxOut {
             depth: s.outbox.depth,
             in_flight: s.outbox.in_flight,
@@ -265,6 +273,10 @@ struct StateIn<'a> {
     last_error: Option<&'a RawValue>,
     #[serde(borrow)]
     session: Option<&'a RawValue>,
+    #[serde(borrow)]
+    recovered: Option<&'a RawValue>,
+    #[serde(borrow)]
+    missed_after: Option<&'a RawValue>,
     #[serde(borrow)]
     outbox: Option<&'a RawValue>,
 }
@@ -454,6 +466,8 @@ fn decode_state(text: &str) -> Result<SharedState, TabMessageError> {
         retry_at: opt(o.retry_at, "retryAt")?,
         last_error: error_in(o.last_error, "lastError")?,
         session: opt(o.session, "session")?,
+        recovered: opt(o.recovered, "recovered")?,
+        missed_after: opt(o.missed_after, "missedAfter")?,
         outbox: OutboxStatus {
             depth: count(b.depth, "depth")?,
             in_flight: count(b.in_flight, "inFlight")?,
@@ -497,6 +511,8 @@ mod tests {
                 message: "heartbeat timed out".into(),
             }),
             session: Some("s1".into()),
+            recovered: Some(false),
+            missed_after: Some("1700000000000-0".into()),
             outbox: OutboxStatus {
                 depth: 5,
                 in_flight: 1,

@@ -66,6 +66,8 @@ fn same_but_counts(a: &SharedState, b: &SharedState) -> bool {
         && a.retry_at == b.retry_at
         && a.last_error == b.last_error
         && a.session == b.session
+        && a.recovered == b.recovered
+        && a.missed_after == b.missed_after
         && a.outbox.dead_letters == b.outbox.dead_letters
         && a.outbox.storage == b.outbox.storage
         && a.outbox.last_error == b.outbox.last_error
@@ -84,5 +86,7 @@ pub fn overlay(view: &mut Snapshot, leader: &SharedState, wall_offset: i64) {
     view.retry_at = leader.retry_at.map(mono);
     view.last_error = leader.last_error.clone();
     view.session = leader.session.clone();
+    view.recovered = leader.recovered;
+    view.missed_after = leader.missed_after.clone();
     view.outbox = leader.outbox.clone();
 }

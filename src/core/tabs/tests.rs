@@ -283,6 +283,8 @@ fn state(depth: usize, state: ConnectionState) -> SharedState {
         retry_at: None,
         last_error: None,
         session: None,
+        recovered: None,
+        missed_after: None,
         outbox: OutboxStatus {
             depth,
             ..OutboxStatus::default()

@@ -327,12 +327,14 @@ fn decode_client_message(raw: &RawValue) -> Result<ClientMessage, DecodeError> {
         }
         "pub" => {
             r.kind = "pub";
+            let durable = r.flag(r.fields.durable, "durable")?;
             Outbound::Publish {
                 id: r.string(r.fields.id, "id")?,
                 channel: r.string(r.fields.ch, "ch")?,
                 event: r.string(r.fields.ev, "ev")?,
                 data: r.data(),
-                durable: r.flag(r.fields.durable, "durable")?,
+                durable,
+                memory: !durable,
             }
         }
         "req" => {

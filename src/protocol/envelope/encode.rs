@@ -131,6 +131,7 @@ impl Outbound {
                 event,
                 data,
                 durable,
+                ..
             } => ClientOut::Pub {
                 id,
                 ch: channel,

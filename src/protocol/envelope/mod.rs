@@ -54,7 +54,10 @@ impl Wire for EnvelopeWire {
 impl From<ServerMessage> for Inbound {
     fn from(message: ServerMessage) -> Self {
         match message {
-            ServerMessage::Welcome { session } => Inbound::Session { session },
+            ServerMessage::Welcome { session } => Inbound::Session {
+                session,
+                resumed: crate::protocol::message::Resumption::Fresh,
+            },
             ServerMessage::Denied { reason } => Inbound::Denied { reason },
             ServerMessage::Subscribed { channel, seq } => Inbound::Subscribed {
                 channel,
@@ -106,7 +109,8 @@ mod tests {
         assert_eq!(
             got[0],
             Ok(Inbound::Session {
-                session: "s".into()
+                session: "s".into(),
+                resumed: crate::protocol::message::Resumption::Fresh,
             })
         );
         assert!(got[1].is_err());

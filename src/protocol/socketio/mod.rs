@@ -3,21 +3,28 @@
 //! `socket.on(event, (payload, ack) => …)`.
 //!
 //! The mapping (see the README's Socket.IO section):
-//! - `hello` waits for the Engine.IO handshake, then goes as CONNECT with `{"token": …}`; the
-//!   server's CONNECT answer is the session, CONNECT_ERROR a refusal.
+//! - `hello` waits for the Engine.IO handshake, then goes as CONNECT with `{"token": …}` (and,
+//!   where the server recovers sessions, the session id and last offset); the server's CONNECT
+//!   answer is the session, CONNECT_ERROR a refusal. A connection the server did not recover
+//!   first sends the app's `joins`, so that its rooms come back.
 //! - The server pings and this wire answers; no frame within `pingInterval + pingTimeout`
 //!   means a dead connection ([`Heartbeat::ServerPings`]).
 //! - A subscription is `socket.on(event)`: nothing goes on the wire, it is live at once.
 //!   Socket.IO numbers no events, so the core counts them.
-//! - A publish is EVENT `[channel, data, {"id", "event"}]` with an ack id; the server's ack
-//!   confirms it (`{"error": …, "retryable": …}` as the first ack argument refuses it).
+//! - A durable publish is EVENT `[event, payload]`, the id inside the payload
+//!   ([`PublishFormat::Payload`]), or `[channel, data, {"id", "event"}]` ([`PublishFormat::Meta`]);
+//!   with an ack id when [`Delivery::Ack`]: the ack's first argument is the answer the client's
+//!   ack rule reads. A memory-only publish goes without an ack id, like an emit.
 //! - A request is an EVENT with an ack id; the ack's first argument is the answer.
 //! - An emit is an EVENT without an ack id. An EVENT from the server that asks for an ack is
 //!   acked at once.
 //! - Binary packets are reported as unsupported.
 
+mod config;
 mod packet;
+mod recovery;
 
+pub use config::{Join, PublishFormat, SocketIoConfig};
 pub use packet::{
     DEFAULT_PING_INTERVAL_MS, DEFAULT_PING_TIMEOUT_MS, EnginePacket, Handshake, Packet, PacketType,
     SocketIoError, engine_url,
@@ -25,14 +32,14 @@ pub use packet::{
 
 use std::collections::{HashMap, VecDeque};
 
-use serde::Deserialize;
+use recovery::Recovery;
 
-use crate::protocol::message::{InEvent, Inbound, Outbound, ServerError};
+use crate::protocol::message::{Delivery, InEvent, Inbound, Outbound, ServerError};
 use crate::protocol::raw::RawJson;
 use crate::protocol::wire::{Decoded, Encoded, Heartbeat, Wire, WireError};
 
 /// Ack ids kept per socket at most; the oldest are forgotten beyond it (their messages time
-/// out and are sent again under a new id).
+/// out and are sent again under a new id). Also the most publishes awaiting their echo.
 const MAX_AWAITED: usize = 10_000;
 
 /// Event names a Socket.IO server reserves: an EVENT with one of them closes the connection.
@@ -50,20 +57,54 @@ pub const RESERVED_EVENTS: [&str; 6] = [
 enum Awaited {
     Publish(String),
     Request(String),
+    /// The server helper's replay.
+    Replay,
 }
 
 impl Awaited {
     fn id(&self) -> &str {
         match self {
             Self::Publish(id) | Self::Request(id) => id,
+            Self::Replay => "",
         }
     }
 }
 
-/// The Socket.IO side of one client, per socket: the handshake and the ack ids in flight.
+/// Publishes sent in [`Delivery::Echo`], by the id the server sees, until their echo comes.
+#[derive(Debug, Default)]
+struct Echoes {
+    by_wire_id: HashMap<String, String>,
+    order: VecDeque<String>,
+}
+
+impl Echoes {
+    fn expect(&mut self, wire_id: String, id: String) {
+        if self.order.len() >= MAX_AWAITED {
+            if let Some(old) = self.order.pop_front() {
+                self.by_wire_id.remove(&old);
+            }
+        }
+        if self.by_wire_id.insert(wire_id.clone(), id).is_none() {
+            self.order.push_back(wire_id);
+        }
+    }
+
+    /// The publish an event's arguments echo, if any carries a known id under `field`.
+    fn take(&mut self, field: &str, args: &[RawJson]) -> Option<String> {
+        if self.by_wire_id.is_empty() {
+            return None;
+        }
+        args.iter()
+            .filter_map(|arg| arg.field(field))
+            .find_map(|wire_id| self.by_wire_id.remove(&wire_id.as_text()))
+    }
+}
+
+/// The Socket.IO side of one client: per socket, the handshake and the ack ids in flight;
+/// across sockets, the session to recover and the publishes awaiting their echo.
 #[derive(Debug)]
 pub struct SocketIoWire {
-    namespace: String,
+    config: SocketIoConfig,
     engine_open: bool,
     liveness_ms: Option<u64>,
     /// The server's largest accepted frame (Engine.IO's maxPayload); bigger ones would close
@@ -71,6 +112,10 @@ pub struct SocketIoWire {
     max_payload: Option<u64>,
     /// The `hello` (its token) waiting for the Engine.IO handshake.
     held_hello: Option<Option<String>>,
+    /// The CONNECT answer came on this socket.
+    connected: bool,
+    /// Events a recovered session's server sends before its CONNECT answer.
+    early: Decoded,
     /// Ack id → what it answers, in the order sent (ids only grow, so the front is oldest).
     awaited: VecDeque<(u64, Awaited)>,
     /// The ack id each message waits under: a message sent again on the same socket (a
@@ -80,23 +125,33 @@ pub struct SocketIoWire {
     /// Binary attachments still to come for a binary packet that was refused.
     attachments_due: u64,
     transmit: VecDeque<String>,
+    recovery: Recovery,
+    echoes: Echoes,
 }
 
 impl SocketIoWire {
-    /// A wire for the Socket.IO `namespace` (`/` for the main one).
-    pub fn new(namespace: &str) -> Self {
+    /// A wire with these settings.
+    pub fn new(config: SocketIoConfig) -> Self {
         Self {
-            namespace: namespace.to_owned(),
+            config,
             engine_open: false,
             liveness_ms: None,
             max_payload: None,
             held_hello: None,
+            connected: false,
+            early: Vec::new(),
             awaited: VecDeque::new(),
             ack_of: HashMap::new(),
             next_ack: 0,
             attachments_due: 0,
             transmit: VecDeque::new(),
+            recovery: Recovery::default(),
+            echoes: Echoes::default(),
         }
+    }
+
+    fn namespace(&self) -> &str {
+        &self.config.namespace
     }
 
     fn await_answer(&mut self, what: Awaited) -> u64 {
@@ -112,7 +167,9 @@ impl SocketIoWire {
                 self.ack_of.remove(old.id());
             }
         }
-        self.ack_of.insert(what.id().to_owned(), id);
+        if what != Awaited::Replay {
+            self.ack_of.insert(what.id().to_owned(), id);
+        }
         self.awaited.push_back((id, what));
         id
     }
@@ -132,42 +189,16 @@ impl SocketIoWire {
         })
     }
 
-    /// A frame that would exceed the server's limit is answered here instead: a publish is
-    /// refused for good, a request fails.
-    fn within_payload(&mut self, frame: String, ack: u64) -> Encoded {
-        if self.too_large(&frame).is_none() {
-            return Encoded::Frame(frame);
-        }
-        let reason = "larger than the server's maxPayload";
-        match self.take_answer(ack) {
-            Some(Awaited::Publish(id)) => Encoded::Answered(Inbound::Refused {
-                id,
-                reason: reason.to_owned(),
-                retryable: false,
-            }),
-            Some(Awaited::Request(id)) => Encoded::Answered(Inbound::Response {
-                id,
-                result: Err(ServerError {
-                    code: "too_large".to_owned(),
-                    message: reason.to_owned(),
-                }),
-            }),
-            None => Encoded::Nothing,
-        }
-    }
-
     fn on_packet(&mut self, packet: Packet, out: &mut Decoded) {
-        if packet.namespace != self.namespace {
+        if packet.namespace != self.config.namespace {
             let error = SocketIoError::WrongNamespace {
-                expected: self.namespace.clone(),
+                expected: self.config.namespace.clone(),
                 got: packet.namespace,
             };
             return out.push(Err(error.into()));
         }
         match packet.kind {
-            PacketType::Connect => out.push(Ok(Inbound::Session {
-                session: packet.sid().unwrap_or_default(),
-            })),
+            PacketType::Connect => self.on_connect(&packet, out),
             PacketType::ConnectError => out.push(Ok(Inbound::Denied {
                 reason: packet.error_message(),
             })),
@@ -178,26 +209,24 @@ impl SocketIoWire {
                 if let Some(id) = packet.ack {
                     // The server asked for an ack: the event arrived.
                     self.transmit
-                        .push_back(Packet::ack(&self.namespace, id, &[]).encode());
+                        .push_back(Packet::ack(self.namespace(), id, &[]).encode());
                 }
                 if let Some((name, args)) = packet.event_parts() {
-                    let (data, spread) = match <[RawJson; 1]>::try_from(args) {
-                        Ok([single]) => (single, false),
-                        Err(args) => (RawJson::list(&args), true),
-                    };
-                    out.push(Ok(Inbound::Event(InEvent {
-                        channel: name.clone(),
-                        event: name,
-                        seq: None,
-                        id: None,
-                        data,
-                        spread,
-                    })));
+                    if self.connected {
+                        self.on_event(name, args, out);
+                    } else {
+                        // A recovered session's missed events come before the CONNECT answer.
+                        let mut early = std::mem::take(&mut self.early);
+                        self.on_event(name, args, &mut early);
+                        self.early = early;
+                    }
                 }
             }
             PacketType::Ack => {
                 let first = packet.ack_args().into_iter().next();
-                out.push(self.on_ack(packet.ack, first));
+                if let Some(answer) = self.on_ack(packet.ack, first) {
+                    out.push(answer);
+                }
             }
             PacketType::BinaryEvent => {
                 self.attachments_due = packet.attachments;
@@ -210,46 +239,112 @@ impl SocketIoWire {
                 out.push(Err(WireError::Unsupported(
                     "Socket.IO binary acks (BINARY_ACK)",
                 )));
-                out.push(self.on_binary_ack(packet.ack));
+                if let Some(answer) = self.on_binary_ack(packet.ack) {
+                    out.push(answer);
+                }
             }
         }
     }
 
-    fn on_ack(&mut self, ack: Option<u64>, first: Option<RawJson>) -> Result<Inbound, WireError> {
+    /// The CONNECT answer: the session, whether the server recovered the previous one, and
+    /// what a connection that was not recovered sends first (the joins, the replay).
+    fn on_connect(&mut self, packet: &Packet, out: &mut Decoded) {
+        self.connected = true;
+        let resumed = self.recovery.connected(packet.pid());
+        if resumed != crate::protocol::message::Resumption::Recovered {
+            for join in &self.config.joins {
+                let args: Vec<&RawJson> = join.args.iter().collect();
+                let frame = Packet::event(self.namespace(), None, &join.event, &args).encode();
+                self.transmit.push_back(frame);
+            }
+        }
+        if let (
+            crate::protocol::message::Resumption::Lost {
+                last_offset: Some(offset),
+            },
+            Some(event),
+        ) = (&resumed, self.config.replay_event.clone())
+        {
+            #[derive(serde::Serialize)]
+            struct Replay<'a> {
+                offset: &'a str,
+            }
+            let request = RawJson::to_json(&Replay { offset });
+            let ack = self.await_answer(Awaited::Replay);
+            let frame = Packet::event(self.namespace(), Some(ack), &event, &[&request]).encode();
+            self.transmit.push_back(frame);
+            self.recovery.replay_started();
+        }
+        out.push(Ok(Inbound::Session {
+            session: packet.sid().unwrap_or_default(),
+            resumed,
+        }));
+        out.append(&mut self.early);
+    }
+
+    fn on_event(&mut self, name: String, mut args: Vec<RawJson>, out: &mut Decoded) {
+        if self.recovery.enabled() && args.len() > 1 {
+            // A server that recovers sessions ends each broadcast with its offset.
+            if let Some(offset) = args.last().and_then(|last| last.read::<String>().ok()) {
+                args.pop();
+                if !self.recovery.arrived(offset) {
+                    return;
+                }
+            }
+        }
+        let echoed = if self.config.delivery == Delivery::Echo {
+            self.echoes.take(&self.config.id_field, &args)
+        } else {
+            None
+        };
+        let (data, spread) = match <[RawJson; 1]>::try_from(args) {
+            Ok([single]) => (single, false),
+            Err(args) => (RawJson::list(&args), true),
+        };
+        out.push(Ok(Inbound::Event(InEvent {
+            channel: name.clone(),
+            event: name,
+            seq: None,
+            id: None,
+            data,
+            spread,
+        })));
+        if let Some(id) = echoed {
+            out.push(Ok(Inbound::Ack { id, seq: 0 }));
+        }
+    }
+
+    fn on_ack(
+        &mut self,
+        ack: Option<u64>,
+        first: Option<RawJson>,
+    ) -> Option<Result<Inbound, WireError>> {
         let awaited = ack.and_then(|id| self.take_answer(id));
-        Ok(match awaited {
-            None => return Err(WireError::UnknownAck(ack.unwrap_or(0))),
+        Some(Ok(match awaited {
+            None => return Some(Err(WireError::UnknownAck(ack.unwrap_or(0)))),
+            Some(Awaited::Replay) => {
+                self.recovery.replay_done();
+                return None;
+            }
             Some(Awaited::Request(id)) => Inbound::Response {
                 id,
                 result: Ok(first.unwrap_or_else(RawJson::null)),
             },
-            Some(Awaited::Publish(id)) => {
-                let answer = first.and_then(|f| f.read::<AckAnswer>().ok());
-                match answer {
-                    Some(AckAnswer {
-                        error: Some(error),
-                        retryable,
-                        ..
-                    }) => Inbound::Refused {
-                        id,
-                        reason: error
-                            .read::<String>()
-                            .unwrap_or_else(|_| error.into_string()),
-                        retryable: retryable.unwrap_or(false),
-                    },
-                    answer => Inbound::Ack {
-                        id,
-                        seq: answer.and_then(|a| a.seq).unwrap_or(0),
-                    },
-                }
-            }
-        })
+            Some(Awaited::Publish(id)) => Inbound::Answered {
+                id,
+                answer: first.unwrap_or_else(RawJson::null),
+            },
+        }))
     }
 
     /// A binary ack: for a publish it still says the server has it; a request cannot use it.
-    fn on_binary_ack(&mut self, ack: Option<u64>) -> Result<Inbound, WireError> {
-        Ok(match ack.and_then(|id| self.take_answer(id)) {
-            None => return Err(WireError::UnknownAck(ack.unwrap_or(0))),
+    fn on_binary_ack(&mut self, ack: Option<u64>) -> Option<Result<Inbound, WireError>> {
+        Some(Ok(match ack.and_then(|id| self.take_answer(id)) {
+            None => return Some(Err(WireError::UnknownAck(ack.unwrap_or(0)))),
+            Some(Awaited::Replay) => {
+                self.recovery.replay_done();
+                return None;
+            }
             Some(Awaited::Publish(id)) => Inbound::Ack { id, seq: 0 },
             Some(Awaited::Request(id)) => Inbound::Response {
                 id,
@@ -258,30 +353,104 @@ impl SocketIoWire {
                     message: "the answer came as a binary ack (BINARY_ACK), which syncline does not support".to_owned(),
                 }),
             },
-        })
+        }))
     }
 
-    fn connect_frame(&self, token: Option<String>) -> String {
+    fn connect_frame(&mut self, token: Option<String>) -> String {
         #[derive(serde::Serialize)]
-        struct Auth {
-            token: String,
+        struct Auth<'a> {
+            #[serde(skip_serializing_if = "Option::is_none")]
+            token: Option<String>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            pid: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            offset: Option<&'a str>,
         }
-        let auth = token.map(|token| RawJson::to_json(&Auth { token }));
-        Packet::connect(&self.namespace, auth).encode()
+        let (pid, offset) = self.recovery.ask();
+        let auth = (token.is_some() || pid.is_some())
+            .then(|| RawJson::to_json(&Auth { token, pid, offset }));
+        Packet::connect(&self.config.namespace, auth).encode()
+    }
+
+    /// A publish: its EVENT's arguments, and the id the server sees.
+    fn publish_args(
+        &self,
+        id: &str,
+        event: &str,
+        data: RawJson,
+        memory: bool,
+    ) -> Result<(Vec<RawJson>, String), &'static str> {
+        match self.config.format {
+            PublishFormat::Meta => {
+                #[derive(serde::Serialize)]
+                struct Meta<'a> {
+                    id: &'a str,
+                    event: &'a str,
+                }
+                let meta = RawJson::to_json(&Meta { id, event });
+                Ok((vec![data, meta], id.to_owned()))
+            }
+            PublishFormat::Payload => {
+                let field = &self.config.id_field;
+                if let Some(existing) = data.field(field) {
+                    // The app's own id is kept: it is what the server deduplicates by.
+                    return Ok((vec![data], existing.as_text()));
+                }
+                match data.with_field(field, &RawJson::to_json(id)) {
+                    Some(payload) => Ok((vec![payload], id.to_owned())),
+                    None if memory => Ok((vec![data], id.to_owned())),
+                    None => Err(NOT_AN_OBJECT),
+                }
+            }
+        }
+    }
+
+    fn encode_publish(
+        &mut self,
+        id: String,
+        channel: &str,
+        event: &str,
+        data: RawJson,
+        memory: bool,
+    ) -> Encoded {
+        let refuse = |id: String, reason: &str| {
+            Encoded::Answered(Inbound::Refused {
+                id,
+                reason: reason.to_owned(),
+                retryable: false,
+            })
+        };
+        let (args, wire_id) = match self.publish_args(&id, event, data, memory) {
+            Ok(parts) => parts,
+            Err(reason) => return refuse(id, reason),
+        };
+        let args: Vec<&RawJson> = args.iter().collect();
+        let acked = !memory && self.config.delivery == Delivery::Ack;
+        let ack = acked.then(|| self.await_answer(Awaited::Publish(id.clone())));
+        let frame = Packet::event(self.namespace(), ack, channel, &args).encode();
+        if self.too_large(&frame).is_some() {
+            if let Some(ack) = ack {
+                self.take_answer(ack);
+            }
+            return refuse(id, "larger than the server's maxPayload");
+        }
+        if memory {
+            return Encoded::FrameThen(frame, Inbound::Sent { id });
+        }
+        match self.config.delivery {
+            Delivery::Ack => Encoded::Frame(frame),
+            Delivery::Echo => {
+                self.echoes.expect(wire_id, id);
+                Encoded::Frame(frame)
+            }
+            Delivery::Sent => Encoded::FrameThen(frame, Inbound::Sent { id }),
+        }
     }
 }
 
-/// A publish's ack: `{"seq": n}`, or `{"error": reason, "retryable": bool}` to refuse it.
-/// Anything else (no argument, another shape) confirms it.
-#[derive(Deserialize)]
-struct AckAnswer {
-    #[serde(default)]
-    error: Option<RawJson>,
-    #[serde(default)]
-    retryable: Option<bool>,
-    #[serde(default)]
-    seq: Option<u64>,
-}
+/// Why a durable publish in the payload format cannot go out.
+pub const NOT_AN_OBJECT: &str =
+    "a durable publish to a Socket.IO server needs an object payload to carry its id (idField)";
 
 /// The arguments of an outgoing event: the elements of `data` when it is a list to spread.
 fn arguments(data: RawJson, spread: bool) -> Vec<RawJson> {
@@ -296,10 +465,14 @@ fn arguments(data: RawJson, spread: bool) -> Vec<RawJson> {
 impl Wire for SocketIoWire {
     fn reset(&mut self) {
         // Ack ids keep counting across sockets: an answer meant for a dead socket's message
-        // cannot settle the same message sent again on the next one.
-        let next_ack = self.next_ack;
-        *self = Self::new(&self.namespace);
-        self.next_ack = next_ack;
+        // cannot settle the same message sent again on the next one. The session to recover
+        // and the publishes awaiting their echo outlive the socket too.
+        let fresh = Self::new(self.config.clone());
+        let old = std::mem::replace(self, fresh);
+        self.next_ack = old.next_ack;
+        self.recovery = old.recovery;
+        self.recovery.replay_done();
+        self.echoes = old.echoes;
     }
 
     fn decode(&mut self, frame: &str) -> Result<Decoded, WireError> {
@@ -341,7 +514,7 @@ impl Wire for SocketIoWire {
     }
 
     fn encode(&mut self, message: Outbound) -> Result<Encoded, WireError> {
-        let ns = self.namespace.clone();
+        let ns = self.config.namespace.clone();
         Ok(match message {
             Outbound::Hello { token, .. } => {
                 if self.engine_open {
@@ -362,21 +535,9 @@ impl Wire for SocketIoWire {
                 channel,
                 event,
                 data,
+                memory,
                 ..
-            } => {
-                #[derive(serde::Serialize)]
-                struct Meta<'a> {
-                    id: &'a str,
-                    event: &'a str,
-                }
-                let meta = RawJson::to_json(&Meta {
-                    id: &id,
-                    event: &event,
-                });
-                let ack = self.await_answer(Awaited::Publish(id));
-                let frame = Packet::event(&ns, Some(ack), &channel, &[&data, &meta]).encode();
-                self.within_payload(frame, ack)
-            }
+            } => self.encode_publish(id, &channel, &event, data, memory),
             Outbound::Request {
                 id,
                 event,
@@ -387,7 +548,20 @@ impl Wire for SocketIoWire {
                 let args = arguments(data, spread);
                 let args: Vec<&RawJson> = args.iter().collect();
                 let frame = Packet::event(&ns, Some(ack), &event, &args).encode();
-                self.within_payload(frame, ack)
+                if self.too_large(&frame).is_none() {
+                    Encoded::Frame(frame)
+                } else {
+                    match self.take_answer(ack) {
+                        Some(Awaited::Request(id)) => Encoded::Answered(Inbound::Response {
+                            id,
+                            result: Err(ServerError {
+                                code: "too_large".to_owned(),
+                                message: "larger than the server's maxPayload".to_owned(),
+                            }),
+                        }),
+                        _ => Encoded::Nothing,
+                    }
+                }
             }
             Outbound::Emit {
                 event,
@@ -416,7 +590,7 @@ impl Wire for SocketIoWire {
     }
 
     fn goodbye(&self) -> Option<String> {
-        Some(Packet::new(PacketType::Disconnect, &self.namespace).encode())
+        Some(Packet::new(PacketType::Disconnect, &self.config.namespace).encode())
     }
 
     fn carries_emits(&self) -> bool {
@@ -434,126 +608,4 @@ impl Wire for SocketIoWire {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn raw(text: &str) -> RawJson {
-        RawJson::parse(text).unwrap()
-    }
-
-    #[test]
-    fn hello_waits_for_the_engine_handshake() {
-        let mut wire = SocketIoWire::new("/admin");
-        let hello = Outbound::Hello {
-            client: "c".into(),
-            token: Some("t".into()),
-        };
-        assert_eq!(wire.encode(hello), Ok(Encoded::Nothing));
-        let open = r#"0{"sid":"s","upgrades":[],"pingInterval":300,"pingTimeout":200}"#;
-        assert_eq!(wire.decode(open), Ok(vec![]));
-        assert_eq!(
-            wire.poll_transmit().as_deref(),
-            Some(r#"40/admin,{"token":"t"}"#)
-        );
-        assert_eq!(
-            wire.heartbeat(),
-            Heartbeat::ServerPings {
-                liveness_ms: Some(500)
-            }
-        );
-        assert_eq!(wire.decode("2"), Ok(vec![]));
-        assert_eq!(wire.poll_transmit().as_deref(), Some("3"));
-    }
-
-    #[test]
-    fn a_publish_is_an_event_with_an_ack_and_its_ack_answers_it() {
-        let mut wire = SocketIoWire::new("/");
-        let publish = Outbound::Publish {
-            id: "p1".into(),
-            channel: "chat".into(),
-            event: "msg".into(),
-            data: raw(r#"{"x":1}"#),
-            durable: true,
-        };
-        assert_eq!(
-            wire.encode(publish),
-            Ok(Encoded::Frame(
-                r#"420["chat",{"x":1},{"id":"p1","event":"msg"}]"#.into()
-            ))
-        );
-        assert_eq!(
-            wire.decode(r#"430[{"seq":7}]"#),
-            Ok(vec![Ok(Inbound::Ack {
-                id: "p1".into(),
-                seq: 7
-            })])
-        );
-        assert_eq!(
-            wire.decode(r#"430[]"#),
-            Ok(vec![Err(WireError::UnknownAck(0))]),
-            "a second answer is a duplicate"
-        );
-    }
-
-    #[test]
-    fn an_ack_with_an_error_refuses_a_publish() {
-        let mut wire = SocketIoWire::new("/");
-        let publish = Outbound::Publish {
-            id: "p".into(),
-            channel: "c".into(),
-            event: "e".into(),
-            data: RawJson::null(),
-            durable: false,
-        };
-        wire.encode(publish).unwrap();
-        assert_eq!(
-            wire.decode(r#"430[{"error":"nope","retryable":true}]"#),
-            Ok(vec![Ok(Inbound::Refused {
-                id: "p".into(),
-                reason: "nope".into(),
-                retryable: true
-            })])
-        );
-    }
-
-    #[test]
-    fn server_events_are_acked_and_spread_when_several() {
-        let mut wire = SocketIoWire::new("/");
-        let got = wire.decode(r#"425["move",1,2]"#).unwrap();
-        assert_eq!(
-            got,
-            vec![Ok(Inbound::Event(InEvent {
-                channel: "move".into(),
-                event: "move".into(),
-                seq: None,
-                id: None,
-                data: raw("[1,2]"),
-                spread: true,
-            }))]
-        );
-        assert_eq!(wire.poll_transmit().as_deref(), Some("435[]"));
-    }
-
-    #[test]
-    fn too_large_messages_are_answered_here() {
-        let mut wire = SocketIoWire::new("/");
-        wire.decode(r#"0{"sid":"s","maxPayload":40}"#).unwrap();
-        let big = RawJson::to_json(&"x".repeat(64));
-        let request = Outbound::Request {
-            id: "r".into(),
-            event: "e".into(),
-            data: big.clone(),
-            spread: false,
-        };
-        assert!(matches!(
-            wire.encode(request),
-            Ok(Encoded::Answered(Inbound::Response { result: Err(_), .. }))
-        ));
-        let emit = Outbound::Emit {
-            event: "e".into(),
-            data: big,
-            spread: false,
-        };
-        assert!(matches!(wire.encode(emit), Err(WireError::TooLarge { .. })));
-    }
-}
+mod tests;

@@ -390,6 +390,17 @@ impl Packet {
         Some(sid.sid)
     }
 
+    /// A CONNECT answer's session id for recovery (`{"pid": …}`), from servers that recover
+    /// sessions.
+    pub fn pid(&self) -> Option<String> {
+        #[derive(Deserialize)]
+        struct Pid {
+            pid: Option<String>,
+        }
+        let pid: Pid = self.data.as_ref()?.read().ok()?;
+        pid.pid
+    }
+
     /// A CONNECT_ERROR's message: `{"message": …}`, or the bare string older servers send.
     pub fn error_message(&self) -> String {
         #[derive(Deserialize)]
