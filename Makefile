@@ -81,8 +81,9 @@ test-browser: deps-rust deps-browser
 	cargo build -p syncline-relay
 	scripts/with-relay.sh $(RELAY_DEBUG) -- cargo test --target wasm32-unknown-unknown $(WASM_TESTS)
 
-# Real tabs (Playwright pages) against the release build and relay: tabs, hooks, dashboard.
-test-e2e: dashboard hooks-app relay
+# Real tabs (Playwright pages) against the release build and relay: tabs, hooks, dashboard; and
+# against Socket.IO servers (one, and two sharing Debian's redis-server).
+test-e2e: deps-redis dashboard hooks-app relay
 	cd www && node --preserve-symlinks --test tests/
 
 # A short chaos run (600 events, 10 faults); `make chaos` is the long one.
