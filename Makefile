@@ -18,7 +18,7 @@ export CHROMEDRIVER := /usr/bin/chromedriver
 export WASM_BINDGEN_TEST_TIMEOUT := 300
 
 
-.PHONY: record-frames chaos test-chaos fuzz test-fuzz bench bench-tabs size test-e2e dashboard hooks-app help deps deps-rust deps-browser deps-node test test-native test-browser test-smoke pkg demo relay fmt clean
+.PHONY: record-frames chaos test-chaos fuzz test-fuzz bench bench-tabs size test-e2e dashboard hooks-app help deps deps-rust deps-browser deps-redis deps-node test test-native test-browser test-smoke pkg demo relay fmt clean
 
 help:
 	@echo "make demo   install what is missing, build, serve the demo on http://127.0.0.1:$(PORT)"
@@ -26,7 +26,7 @@ help:
 
 ## ----- installing what is missing (idempotent) -----
 
-deps: deps-rust deps-browser deps-node
+deps: deps-rust deps-browser deps-redis deps-node
 
 deps-rust:
 	@rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
@@ -44,6 +44,14 @@ deps-browser:
 	  echo "installing Debian's chromium and chromium-driver"; \
 	  $(SUDO) apt-get update -qq; \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	fi
+
+# Debian's Redis, for the tests of syncline against Socket.IO servers sharing a Redis adapter.
+deps-redis:
+	@if ! command -v redis-server >/dev/null; then \
+	  echo "installing Debian's redis-server"; \
+	  $(SUDO) apt-get update -qq; \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq redis-server >/dev/null; \
 	fi
 
 deps-node:
@@ -73,8 +81,9 @@ test-browser: deps-rust deps-browser
 	cargo build -p syncline-relay
 	scripts/with-relay.sh $(RELAY_DEBUG) -- cargo test --target wasm32-unknown-unknown $(WASM_TESTS)
 
-# Real tabs (Playwright pages) against the release build and relay: tabs, hooks, dashboard.
-test-e2e: dashboard hooks-app relay
+# Real tabs (Playwright pages) against the release build and relay: tabs, hooks, dashboard; and
+# against Socket.IO servers (one, and two sharing Debian's redis-server).
+test-e2e: deps-redis dashboard hooks-app relay
 	cd www && node --preserve-symlinks --test tests/
 
 # A short chaos run (600 events, 10 faults); `make chaos` is the long one.
