@@ -144,9 +144,15 @@ fn sent_delivery_confirms_on_writing_and_the_outbox_keeps_only_what_waited() {
         "{frames:?}"
     );
     publish(&mut s, "online", r#"{"n":1}"#);
+    assert!(
+        delivered(&mut s).is_empty(),
+        "written, not yet shown to have left"
+    );
+    s.receive_frame("2");
     assert_eq!(
         delivered(&mut s),
-        vec![("offline".to_owned(), None), ("online".to_owned(), None)]
+        vec![("offline".to_owned(), None), ("online".to_owned(), None)],
+        "the server's next frame (a ping) confirms them"
     );
     assert_eq!(s.core.snapshot().outbox.depth, 0);
     // Well past the ack timeout (within the server's heartbeat promise): nothing waited.
@@ -267,6 +273,31 @@ fn joins_recovery_and_the_gap_and_the_round_trip() {
 }
 
 #[test]
+fn sent_delivery_keeps_what_was_written_to_a_socket_that_then_died() {
+    let mut s = sim(|c| c.delivery = Delivery::Sent);
+    open(&mut s, r#"40{"sid":"S1"}"#);
+    publish(&mut s, "a", "{}");
+    assert_eq!(s.frames.len(), 1);
+    s.socket_closes(1006);
+    assert!(delivered(&mut s).is_empty());
+    assert_eq!(
+        s.core.snapshot().outbox.depth,
+        1,
+        "sent again on the next socket"
+    );
+    s.frames.clear();
+    reopen(&mut s);
+    s.receive_frame(OPEN);
+    s.receive_frame(r#"40{"sid":"S2"}"#);
+    assert!(
+        s.frames
+            .contains(&r#"42["match_event",{"id":"a"}]"#.to_owned()),
+        "{:?}",
+        s.frames
+    );
+}
+
+#[test]
 fn sent_delivery_holds_what_is_published_while_the_browser_says_it_is_offline() {
     let mut s = sim(|c| c.delivery = Delivery::Sent);
     open(&mut s, r#"40{"sid":"S1"}"#);
@@ -290,6 +321,7 @@ fn sent_delivery_holds_what_is_published_while_the_browser_says_it_is_offline() 
         std::mem::take(&mut s.frames),
         vec![r#"42["match_event",{"id":"a","n":1}]"#]
     );
+    s.receive_frame(r#"42["note_added",{"id":"a","n":1}]"#);
     assert_eq!(delivered(&mut s), vec![("a".to_owned(), None)]);
 }
 

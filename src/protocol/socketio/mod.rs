@@ -99,6 +99,10 @@ pub struct SocketIoWire {
     transmit: VecDeque<String>,
     recovery: Recovery,
     echoes: Echoes,
+    /// Durable publishes written with [`Delivery::Sent`], confirmed by the next frame the
+    /// server sends on this socket: the connection carried traffic after them, so they did not
+    /// die in a socket that was already going away.
+    written: Vec<String>,
 }
 
 impl SocketIoWire {
@@ -119,6 +123,7 @@ impl SocketIoWire {
             transmit: VecDeque::new(),
             recovery: Recovery::default(),
             echoes: Echoes::default(),
+            written: Vec::new(),
         }
     }
 
@@ -415,7 +420,10 @@ impl SocketIoWire {
                 self.echoes.expect(wire_id, id);
                 Encoded::Frame(frame)
             }
-            Delivery::Sent => Encoded::FrameThen(frame, Inbound::Sent { id }),
+            Delivery::Sent => {
+                self.written.push(id);
+                Encoded::Frame(frame)
+            }
         }
     }
 }
@@ -448,8 +456,14 @@ impl Wire for SocketIoWire {
     }
 
     fn decode(&mut self, frame: &str) -> Result<Decoded, WireError> {
-        let mut out = Decoded::new();
-        match EnginePacket::decode(frame)? {
+        let packet = EnginePacket::decode(frame)?;
+        // Any frame from the server, a ping included, confirms what was written before it.
+        let mut out: Decoded = self
+            .written
+            .drain(..)
+            .map(|id| Ok(Inbound::Sent { id }))
+            .collect();
+        match packet {
             EnginePacket::Open(handshake) => {
                 self.engine_open = true;
                 self.liveness_ms = Some(handshake.liveness_ms());

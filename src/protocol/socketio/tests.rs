@@ -162,14 +162,24 @@ fn memory_publishes_and_sent_delivery_wait_for_no_ack() {
         Ok(Encoded::FrameThen(
             r#"42["match_event","text"]"#.into(),
             sent("m")
-        ))
+        )),
+        "a memory-only publish is done once written"
     );
     assert_eq!(
         wire.encode(publish("d", "{}", false)),
-        Ok(Encoded::FrameThen(
-            r#"42["match_event",{"id":"d"}]"#.into(),
-            sent("d")
-        ))
+        Ok(Encoded::Frame(r#"42["match_event",{"id":"d"}]"#.into()))
+    );
+    assert_eq!(
+        wire.decode("2"),
+        Ok(vec![Ok(sent("d"))]),
+        "a durable one once the server's next frame shows the socket carried it"
+    );
+    wire.encode(publish("lost", "{}", false)).unwrap();
+    wire.reset();
+    assert_eq!(
+        wire.decode("2"),
+        Ok(vec![]),
+        "not when the socket died first"
     );
 }
 
