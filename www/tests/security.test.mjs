@@ -107,6 +107,45 @@ test("plain ws:// to another machine is refused unless allowInsecure is set", as
   await context.close();
 });
 
+test("non-string names from the caller are refused with invalid_argument and the client carries on", async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`${site.origin}/tab.html?relay=${encodeURIComponent(relay.ws)}&key=sec-args&solo`);
+  await page.waitForFunction(() => window.ready === true);
+  const outcome = await page.evaluate(async () => {
+    const { SynclineClient } = await import("/pkg/index.js");
+    const client = new SynclineClient({ url: "ws://127.0.0.1:1/ws", autoConnect: false, storageKey: "sec-args-2", shareConnection: false });
+    const kind = (f) => {
+      try {
+        const r = f();
+        return r instanceof Promise ? r.then(() => "ok", (e) => e.kind) : "ok";
+      } catch (e) {
+        return e.kind;
+      }
+    };
+    const kinds = await Promise.all([
+      kind(() => client.subscribe(42, () => {})),
+      kind(() => client.on({}, () => {})),
+      kind(() => client.publish("orders", { not: "an event name" }, 1)),
+      kind(() => client.publishTo("orders", 7, 1)),
+      kind(() => client.request(null, 1)),
+      kind(() => client.emit(Symbol.iterator)),
+      kind(() => client.broadcast(1, 2)),
+      kind(() => client.getDocument([])),
+      kind(() => client.setConflictStrategy("lww", 5)),
+    ]);
+    // The module still works after all of that.
+    const unsubscribe = client.subscribe("fine", () => {});
+    unsubscribe();
+    const held = await client.publishTo("fine", "e", { n: 1 }).then((r) => r.status, (e) => e.kind);
+    client.close();
+    return { kinds, held };
+  });
+  assert.deepEqual(outcome.kinds, Array(9).fill("invalid_argument"));
+  assert.equal(outcome.held, "queued", "a proper publish after the refusals is taken");
+  await context.close();
+});
+
 test("clearLocalData() empties the shared outbox on logout and nothing is sent afterwards", async () => {
   const context = await browser.newContext();
   const key = `sec-clear-${process.pid}`;
