@@ -33,7 +33,7 @@ impl ClientCore {
         }
         // While the browser says it is offline, the promise resolves as queued once stored
         // rather than waiting for an answer a socket it still calls open may never bring.
-        let waits = self.outbox_may_send() && self.conn.online();
+        let waits = self.server_reachable() && self.outbox_may_send() && self.conn.online();
         let result = self.outbox.publish(entry, waits);
         self.finish(now);
         result

@@ -140,12 +140,13 @@ impl ClientCore {
         self.finish(now);
     }
 
-    /// True when the outbox may send now: the server can answer and, where a write counts as
-    /// delivered (`delivery: "sent"`), the browser does not say it is offline (a socket it
-    /// still calls open may be holding frames it will never send).
+    /// True when the outbox may send now: this client's connection is open (a follower's
+    /// link to the leader, which adopts the entries whether or not its server is up) and, where
+    /// a write counts as delivered (`delivery: "sent"`), the browser does not say it is offline
+    /// (a socket it still calls open may be holding frames it will never send).
     pub(super) fn outbox_may_send(&self) -> bool {
         let sent = matches!(&self.config.protocol, crate::protocol::Protocol::SocketIo(c) if c.delivery == crate::protocol::Delivery::Sent);
-        self.server_reachable() && (self.conn.online() || !sent)
+        self.is_open() && (self.conn.online() || !sent)
     }
 
     /// True when the server can answer now: this client's connection is open and, for a
