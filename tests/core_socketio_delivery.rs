@@ -344,3 +344,65 @@ fn a_publish_queued_behind_another_resolves_as_queued_when_the_connection_drops(
         .collect();
     assert_eq!(queued, vec!["a".to_owned(), "b".to_owned()]);
 }
+
+fn live_events(s: &mut Sim) -> Vec<String> {
+    s.take_events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Message(d) => Some(d.data.into_string()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Connected, one event seen at `10-0`, then a new session the server did not recover: the
+/// replay request is out.
+fn replaying() -> Sim {
+    let mut s = sim(|c| c.replay_event = Some("syncline:replay".into()));
+    open(&mut s, r#"40{"sid":"S1","pid":"P1"}"#);
+    let now = s.now;
+    s.core.subscribe(now, "e".into(), None, 0, None);
+    s.pump();
+    s.receive_frame(r#"42["e",1,"10-0"]"#);
+    s.socket_closes(1006);
+    reopen(&mut s);
+    s.receive_frame(OPEN);
+    s.receive_frame(r#"40{"sid":"S2","pid":"P2"}"#);
+    assert!(
+        s.frames
+            .contains(&r#"420["syncline:replay",{"offset":"10-0"}]"#.to_owned()),
+        "{:?}",
+        s.frames
+    );
+    s.take_events();
+    s
+}
+
+#[test]
+fn a_replay_that_never_ends_holds_live_events_only_for_a_while() {
+    let mut s = replaying();
+    s.receive_frame(r#"42["e",3,"12-0"]"#);
+    s.receive_frame(r#"42["e",2,"11-0"]"#);
+    assert!(live_events(&mut s).is_empty(), "held for the replay");
+    s.advance(5_000);
+    assert_eq!(
+        live_events(&mut s),
+        vec!["2", "3"],
+        "released in order at the deadline"
+    );
+    s.receive_frame(r#"42["e",4,"13-0"]"#);
+    s.receive_frame(r#"42["e",3,"12-0"]"#);
+    assert_eq!(
+        live_events(&mut s),
+        vec!["4"],
+        "no longer held, still no duplicates"
+    );
+}
+
+#[test]
+fn what_was_held_is_delivered_when_the_socket_goes() {
+    let mut s = replaying();
+    s.receive_frame(r#"42["e",2,"11-0"]"#);
+    s.socket_closes(1006);
+    assert_eq!(live_events(&mut s), vec!["2"]);
+}

@@ -67,6 +67,17 @@ pub trait Wire: std::fmt::Debug {
     /// Who keeps the heartbeat, as of now.
     fn heartbeat(&self) -> Heartbeat;
 
+    /// True while the wire holds decoded messages back to deliver them in order (a replay of
+    /// missed events being merged with live ones); the caller gives it a deadline.
+    fn holds(&self) -> bool {
+        false
+    }
+
+    /// Stop holding: what was held, in order (at the deadline, or before the socket goes).
+    fn release(&mut self) -> Decoded {
+        Vec::new()
+    }
+
     /// What to send before a client-side close, if the protocol says goodbye.
     fn goodbye(&self) -> Option<String> {
         None

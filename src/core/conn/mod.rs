@@ -46,6 +46,8 @@ pub struct Connection {
     connect_deadline: Option<u64>,
     ping_at: Option<u64>,
     pong_deadline: Option<u64>,
+    /// When the wire must stop holding messages back (see [`Wire::holds`]).
+    hold_deadline: Option<u64>,
     // What the app sees.
     state: ConnectionState,
     online: bool,
@@ -85,6 +87,7 @@ impl Connection {
             connect_deadline: None,
             ping_at: None,
             pong_deadline: None,
+            hold_deadline: None,
             state: ConnectionState::Idle,
             online: true,
             visible: true,
@@ -311,6 +314,11 @@ impl Connection {
             }
         };
         self.server_alive(now);
+        self.hold_deadline = if self.wire.holds() {
+            Some(self.hold_deadline.unwrap_or(now.saturating_add(HOLD_MS)))
+        } else {
+            None
+        };
         decoded
     }
 
@@ -346,6 +354,9 @@ impl Connection {
         }
         if take_due(&mut self.pong_deadline, now) {
             self.pong_deadline(now);
+        }
+        if take_due(&mut self.hold_deadline, now) {
+            self.release_held();
         }
     }
 
@@ -471,6 +482,7 @@ impl Connection {
             self.connect_deadline,
             self.ping_at,
             self.pong_deadline,
+            self.hold_deadline,
         ]
         .into_iter()
         .flatten()
@@ -564,12 +576,31 @@ impl Connection {
                 }));
         }
         self.phase = Phase::Down;
-        self.wire.reset();
         self.outgoing.clear();
         self.answered.clear();
+        // What the wire held back arrived: it is delivered, not dropped with the socket.
+        self.release_held();
+        self.wire.reset();
         self.ping_sent_at = None;
         (self.connect_deadline, self.ping_at, self.pong_deadline) = (None, None, None);
         self.session = None;
+    }
+}
+
+/// The longest the wire may hold messages back to put them in order (a replay that does not
+/// finish by then is delivered as it comes, still without duplicates).
+const HOLD_MS: u64 = 5_000;
+
+impl Connection {
+    /// Hands what the wire held back to the client, in the wire's order.
+    fn release_held(&mut self) {
+        self.hold_deadline = None;
+        for message in self.wire.release() {
+            match message {
+                Ok(message) => self.answered.push_back(message),
+                Err(error) => self.output.push_back(ConnOutput::Error(error.into())),
+            }
+        }
     }
 }
 

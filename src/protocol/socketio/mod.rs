@@ -99,6 +99,9 @@ pub struct SocketIoWire {
     transmit: VecDeque<String>,
     recovery: Recovery,
     echoes: Echoes,
+    /// While the server helper replays: events with a stream offset, held to be delivered in
+    /// offset order (replayed ones are older than the live ones around them).
+    held: Option<Vec<((u64, u64), Inbound)>>,
     /// Durable publishes written with [`Delivery::Sent`], confirmed by the next frame the
     /// server sends on this socket: the connection carried traffic after them, so they did not
     /// die in a socket that was already going away.
@@ -123,6 +126,7 @@ impl SocketIoWire {
             transmit: VecDeque::new(),
             recovery: Recovery::default(),
             echoes: Echoes::default(),
+            held: None,
             written: Vec::new(),
         }
     }
@@ -204,6 +208,10 @@ impl SocketIoWire {
                 if let Some(answer) = self.on_ack(packet.ack, first) {
                     out.push(answer);
                 }
+                if !self.recovery.replaying() {
+                    // The replay is complete: what was held goes out, in offset order.
+                    out.append(&mut self.release());
+                }
             }
             PacketType::BinaryEvent => {
                 self.attachments_due = packet.attachments;
@@ -218,6 +226,9 @@ impl SocketIoWire {
                 )));
                 if let Some(answer) = self.on_binary_ack(packet.ack) {
                     out.push(answer);
+                }
+                if !self.recovery.replaying() {
+                    out.append(&mut self.release());
                 }
             }
         }
@@ -251,6 +262,7 @@ impl SocketIoWire {
             let frame = Packet::event(self.namespace(), Some(ack), &event, &[&request]).encode();
             self.transmit.push_back(frame);
             self.recovery.replay_started();
+            self.held = Some(Vec::new());
         }
         out.push(Ok(Inbound::Session {
             session: packet.sid().unwrap_or_default(),
@@ -260,10 +272,12 @@ impl SocketIoWire {
     }
 
     fn on_event(&mut self, name: String, mut args: Vec<RawJson>, out: &mut Decoded) {
+        let mut position = None;
         if self.recovery.enabled() && args.len() > 1 {
             // A server that recovers sessions ends each broadcast with its offset.
             if let Some(offset) = args.last().and_then(|last| last.read::<String>().ok()) {
                 args.pop();
+                position = recovery::stream_id(&offset);
                 if !self.recovery.arrived(offset) {
                     return;
                 }
@@ -278,14 +292,18 @@ impl SocketIoWire {
             Ok([single]) => (single, false),
             Err(args) => (RawJson::list(&args), true),
         };
-        out.push(Ok(Inbound::Event(InEvent {
+        let event = Inbound::Event(InEvent {
             channel: name.clone(),
             event: name,
             seq: None,
             id: None,
             data,
             spread,
-        })));
+        });
+        match (&mut self.held, position) {
+            (Some(held), Some(position)) => held.push((position, event)),
+            _ => out.push(Ok(event)),
+        }
         if let Some(id) = echoed {
             out.push(Ok(Inbound::Ack { id, seq: 0 }));
         }
@@ -567,6 +585,20 @@ impl Wire for SocketIoWire {
 
     fn poll_transmit(&mut self) -> Option<String> {
         self.transmit.pop_front()
+    }
+
+    fn holds(&self) -> bool {
+        self.held.is_some()
+    }
+
+    fn release(&mut self) -> Decoded {
+        // Held events were already checked against duplicates; a replay that goes on after a
+        // release still drops what was delivered (the recovery keeps its offsets until its end).
+        let Some(mut held) = self.held.take() else {
+            return Vec::new();
+        };
+        held.sort_by_key(|(position, _)| *position);
+        held.into_iter().map(|(_, event)| Ok(event)).collect()
     }
 
     fn heartbeat(&self) -> Heartbeat {

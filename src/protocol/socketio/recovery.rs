@@ -10,7 +10,7 @@ use crate::protocol::message::Resumption;
 const MAX_SEEN: usize = 100_000;
 
 /// A Redis stream entry id, `ms-seq`, which orders events (other offsets do not).
-fn stream_id(offset: &str) -> Option<(u64, u64)> {
+pub(super) fn stream_id(offset: &str) -> Option<(u64, u64)> {
     let (ms, seq) = offset.split_once('-')?;
     Some((ms.parse().ok()?, seq.parse().ok()?))
 }
@@ -57,6 +57,11 @@ impl Recovery {
     /// A replay by the server helper begins.
     pub fn replay_started(&mut self) {
         self.replaying = Some(HashSet::new());
+    }
+
+    /// True while the server helper replays.
+    pub fn replaying(&self) -> bool {
+        self.replaying.is_some()
     }
 
     /// The server helper has replayed everything.
