@@ -397,6 +397,7 @@ test("syncline with replayEvent and the server helper: nothing missed after A is
   assert.equal(f.b.gaps.length, 1, "(b) the gap is still reported");
   assert.equal(f.b.missed, 0, `(b) every event in ${f.b.range} arrives: the helper replayed the missed ones from the stream`);
   assert.equal(f.b.duplicates, 0, "(b) replayed events already seen are dropped");
+  assert.ok(f.b.inOrder, "(b) replayed events merged with live ones in offset order");
   assert.equal(f.c.lost, 0);
   assert.equal(f.c.storedTwice, 0);
   assert.equal(f.c.extraArgs, 0, "replayed events too reach handlers with the server's arguments only");
