@@ -110,3 +110,48 @@ export async function openTab(context, origin, relay, key, flags = "") {
 }
 
 export const state = (page) => page.evaluate(() => window.t.state());
+
+/** A Node test server (`script`, under tests/) as a child process on free ports, with a store
+ *  file in a temp dir and a control port: `kill()` is SIGKILL, `start()` runs it again on the
+ *  same ports with the same store; `stats()`/`post(path, body)` talk to its control port. The
+ *  script gets `--port P --control-port C --store FILE`, then `flags`, and prints "ready". */
+export async function startNodeServer(script, flags = []) {
+  const [port, controlPort] = [await freePort(), await freePort()];
+  const dir = mkdtempSync(join(tmpdir(), "syncline-server-"));
+  const control = `http://127.0.0.1:${controlPort}`;
+  const s = {
+    url: `http://127.0.0.1:${port}`,
+    child: null,
+    async start() {
+      const args = [join(import.meta.dirname, script), "--port", String(port), "--control-port", String(controlPort),
+        "--store", join(dir, "store.jsonl"), ...flags];
+      const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
+      s.child = child;
+      await new Promise((ok, fail) => {
+        let out = "";
+        child.stdout.on("data", (b) => {
+          out += b;
+          if (out.includes("ready")) ok();
+        });
+        child.once("exit", (code) => fail(new Error(`${script} exited with ${code}`)));
+      });
+    },
+    async kill() {
+      const child = s.child;
+      s.child = null;
+      if (child && child.exitCode === null) {
+        const exited = new Promise((r) => child.once("exit", r));
+        child.kill("SIGKILL");
+        await exited;
+      }
+    },
+    stats: () => fetch(`${control}/stats`).then((r) => r.json()),
+    post: (path, body = {}) => fetch(`${control}/${path}`, { method: "POST", body: JSON.stringify(body) }).then((r) => r.json()),
+    async stop() {
+      await s.kill();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  await s.start();
+  return s;
+}

@@ -5,59 +5,17 @@
 // rooms after a server restart, recovery after a cut connection (next to socket.io-client),
 // non-durable publishes, and what a never-acking server does to the default delivery.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, afterEach, before, test } from "node:test";
-import { freePort, launch, root, startStatic, waitFor } from "./harness.mjs";
+import { launch, root, startNodeServer, startStatic, waitFor } from "./harness.mjs";
 
 let main, rec, site, browser;
 let keys = 0;
 const freshKey = () => `sio-app-${process.pid}-${++keys}`;
 const tagOf = (name) => `${name}-${process.pid}-${Date.now()}`;
 
-/** The match server as a child process: `kill()` is SIGKILL, `start()` runs it again on the
- *  same ports with the same store file. */
-async function startMatchServer(flags = []) {
-  const [port, controlPort] = [await freePort(), await freePort()];
-  const dir = mkdtempSync(join(tmpdir(), "syncline-match-"));
-  const control = `http://127.0.0.1:${controlPort}`;
-  const s = {
-    url: `http://127.0.0.1:${port}`,
-    child: null,
-    async start() {
-      const child = spawn(process.execPath, [join(import.meta.dirname, "servers/match-server.mjs"), "--port", String(port),
-        "--control-port", String(controlPort), "--store", join(dir, "store.jsonl"), ...flags], { stdio: ["ignore", "pipe", "inherit"] });
-      s.child = child;
-      await new Promise((ok, fail) => {
-        let out = "";
-        child.stdout.on("data", (b) => {
-          out += b;
-          if (out.includes("ready")) ok();
-        });
-        child.once("exit", (code) => fail(new Error(`match-server exited with ${code}`)));
-      });
-    },
-    async kill() {
-      const child = s.child;
-      s.child = null;
-      if (child && child.exitCode === null) {
-        const exited = new Promise((r) => child.once("exit", r));
-        child.kill("SIGKILL");
-        await exited;
-      }
-    },
-    stats: () => fetch(`${control}/stats`).then((r) => r.json()),
-    post: (path, body = {}) => fetch(`${control}/${path}`, { method: "POST", body: JSON.stringify(body) }).then((r) => r.json()),
-    async stop() {
-      await s.kill();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-  await s.start();
-  return s;
-}
+/** The match server as a child process (see `startNodeServer`). */
+const startMatchServer = (flags = []) => startNodeServer("servers/match-server.mjs", flags);
 
 before(async () => {
   [main, rec, site] = await Promise.all([startMatchServer(), startMatchServer(["--recovery"]), startStatic()]);

@@ -11,6 +11,7 @@ import { appendFileSync, existsSync, readFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { parseArgs } from "node:util";
 import { Server } from "socket.io";
+import { controlServer, listen, notFound } from "./servers/control.mjs";
 
 const { values: opt } = parseArgs({
   options: {
@@ -83,71 +84,44 @@ function serve(nsp, token) {
 serve(io.of("/"), "good");
 serve(io.of("/admin"), "admin");
 
-const body = (req) =>
-  new Promise((ok) => {
-    let text = "";
-    req.on("data", (b) => (text += b));
-    req.on("end", () => ok(text ? JSON.parse(text) : {}));
-  });
-
-const control = createServer(async (req, res) => {
-  const reply = (value) => {
-    res.setHeader("content-type", "application/json");
-    res.end(JSON.stringify(value));
-  };
-  const path = new URL(req.url, "http://x").pathname;
-  try {
-    const b = req.method === "POST" ? await body(req) : {};
-    switch (path) {
-      case "/stats": {
-        const rooms = {};
-        for (const [room, members] of io.of("/").adapter.rooms) {
-          if (!io.of("/").sockets.has(room)) rooms[room] = members.size;
-        }
-        const connections = io.of("/").sockets.size + io.of("/admin").sockets.size;
-        return reply({ connections, engineClients: io.engine.clientsCount, ...stats, ids, rooms });
+const control = controlServer(async (path, b, reply, res) => {
+  switch (path) {
+    case "/stats": {
+      const rooms = {};
+      for (const [room, members] of io.of("/").adapter.rooms) {
+        if (!io.of("/").sockets.has(room)) rooms[room] = members.size;
       }
-      case "/emit": {
-        const nsp = io.of(b.namespace ?? "/");
-        (b.room ? nsp.to(b.room) : nsp).emit(b.event, ...(b.args ?? []));
-        return reply({ ok: true });
-      }
-      case "/emit-with-ack":
-        return io.timeout(2000).emit(b.event, ...(b.args ?? []), (err, responses) =>
-          reply({ err: err?.message ?? null, responses }));
-      case "/disconnect-all":
-        io.of("/").disconnectSockets(true);
-        return reply({ ok: true });
-      case "/raw": {
-        let sent = 0;
-        for (const client of Object.values(io.engine.clients)) {
-          // engine.io's websocket transport keeps the `ws` WebSocket as `transport.socket`.
-          const ws = client.transport.socket;
-          if (ws?.readyState !== 1) continue;
-          ws.send(b.text);
-          sent++;
-        }
-        return reply({ ok: true, sent });
-      }
-      case "/exit":
-        reply({ ok: true });
-        return process.exit(0);
-      default:
-        res.statusCode = 404;
-        return reply({ error: "not found" });
+      const connections = io.of("/").sockets.size + io.of("/admin").sockets.size;
+      return reply({ connections, engineClients: io.engine.clientsCount, ...stats, ids, rooms });
     }
-  } catch (e) {
-    res.statusCode = 500;
-    reply({ error: String(e) });
+    case "/emit": {
+      const nsp = io.of(b.namespace ?? "/");
+      (b.room ? nsp.to(b.room) : nsp).emit(b.event, ...(b.args ?? []));
+      return reply({ ok: true });
+    }
+    case "/emit-with-ack":
+      return io.timeout(2000).emit(b.event, ...(b.args ?? []), (err, responses) =>
+        reply({ err: err?.message ?? null, responses }));
+    case "/disconnect-all":
+      io.of("/").disconnectSockets(true);
+      return reply({ ok: true });
+    case "/raw": {
+      let sent = 0;
+      for (const client of Object.values(io.engine.clients)) {
+        // engine.io's websocket transport keeps the `ws` WebSocket as `transport.socket`.
+        const ws = client.transport.socket;
+        if (ws?.readyState !== 1) continue;
+        ws.send(b.text);
+        sent++;
+      }
+      return reply({ ok: true, sent });
+    }
+    case "/exit":
+      reply({ ok: true });
+      return process.exit(0);
+    default:
+      return notFound(res, reply);
   }
 });
 
-process.on("SIGTERM", () => {
-  io.close();
-  control.close();
-  process.exit(0);
-});
-
-await new Promise((ok) => http.listen(Number(opt.port), "127.0.0.1", ok));
-await new Promise((ok) => control.listen(Number(opt["control-port"]), "127.0.0.1", ok));
-console.log("ready");
+await listen(http, control, opt, () => io.close());

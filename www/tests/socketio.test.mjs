@@ -3,58 +3,15 @@
 // acks both ways, durable publishes across a killed server, server-side disconnects, a
 // connect refused by middleware, namespaces, and tabs sharing one Socket.IO connection.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { freePort, launch, startStatic, waitFor } from "./harness.mjs";
+import { launch, startNodeServer, startStatic, waitFor } from "./harness.mjs";
 
 let server, site, browser;
 let keys = 0;
 const freshKey = () => `sio-${process.pid}-${++keys}`;
 
-/** The Socket.IO server as a child process; `kill()` is SIGKILL, `start()` runs it again on
- *  the same ports with the same store of received ids. */
-async function startSioServer() {
-  const [port, controlPort] = [await freePort(), await freePort()];
-  const dir = mkdtempSync(join(tmpdir(), "syncline-sio-"));
-  const control = `http://127.0.0.1:${controlPort}`;
-  const s = {
-    url: `http://127.0.0.1:${port}`,
-    child: null,
-    async start() {
-      const child = spawn(process.execPath, [join(import.meta.dirname, "sio-server.mjs"), "--port", String(port),
-        "--control-port", String(controlPort), "--store", join(dir, "store.jsonl")], { stdio: ["ignore", "pipe", "inherit"] });
-      s.child = child;
-      await new Promise((ok, fail) => {
-        let out = "";
-        child.stdout.on("data", (b) => {
-          out += b;
-          if (out.includes("ready")) ok();
-        });
-        child.once("exit", (code) => fail(new Error(`sio-server exited with ${code}`)));
-      });
-    },
-    async kill() {
-      const child = s.child;
-      s.child = null;
-      if (child && child.exitCode === null) {
-        const exited = new Promise((r) => child.once("exit", r));
-        child.kill("SIGKILL");
-        await exited;
-      }
-    },
-    stats: () => fetch(`${control}/stats`).then((r) => r.json()),
-    post: (path, body = {}) => fetch(`${control}/${path}`, { method: "POST", body: JSON.stringify(body) }).then((r) => r.json()),
-    async stop() {
-      await s.kill();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-  await s.start();
-  return s;
-}
+/** The Socket.IO server as a child process (see `startNodeServer`). */
+const startSioServer = () => startNodeServer("sio-server.mjs");
 
 before(async () => {
   server = await startSioServer();

@@ -17,6 +17,7 @@ import { createAdapter } from "@socket.io/redis-streams-adapter";
 import { createClient, defineScript } from "redis";
 import { Server } from "socket.io";
 import { replayMissed } from "syncline/server/socketio";
+import { controlServer, listen, notFound } from "./control.mjs";
 
 const { values: opt } = parseArgs({
   options: {
@@ -135,25 +136,12 @@ function startPublisher({ room, event, rate, matchId }) {
   }, 10);
 }
 
-const body = (req) =>
-  new Promise((ok) => {
-    let text = "";
-    req.on("data", (b) => (text += b));
-    req.on("end", () => ok(text ? JSON.parse(text) : {}));
-  });
-
-const control = createServer(async (req, res) => {
-  const reply = (value) => {
-    res.setHeader("content-type", "application/json");
-    res.end(JSON.stringify(value));
-  };
-  const path = new URL(req.url, "http://x").pathname;
-  const b = req.method === "POST" ? await body(req) : {};
+const control = controlServer(async (path, b, reply, res, url) => {
   switch (path) {
     case "/stats":
       return reply({ ...stats, sockets: io.of("/").sockets.size, published: n });
     case "/written": {
-      const tab = new URL(req.url, "http://x").searchParams.get("tab");
+      const tab = url.searchParams.get("tab");
       return reply({ written: (connsOfTab.get(tab) ?? []).flatMap((id) => writtenByConn.get(id) ?? []) });
     }
     case "/emit": {
@@ -173,19 +161,12 @@ const control = createServer(async (req, res) => {
       clearInterval(publisher);
       return reply({ ok: true, published: n });
     default:
-      res.statusCode = 404;
-      return reply({ error: "not found" });
+      return notFound(res, reply);
   }
 });
 
-process.on("SIGTERM", async () => {
+await listen(http, control, opt, async () => {
   clearInterval(publisher);
   io.close();
-  control.close();
   await redis.quit().catch(() => {});
-  process.exit(0);
 });
-
-await new Promise((ok) => http.listen(Number(opt.port), "127.0.0.1", ok));
-await new Promise((ok) => control.listen(Number(opt["control-port"]), "127.0.0.1", ok));
-console.log("ready");

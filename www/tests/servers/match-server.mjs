@@ -12,6 +12,7 @@ import { appendFileSync, existsSync, readFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { parseArgs } from "node:util";
 import { Server } from "socket.io";
+import { controlServer, listen, notFound } from "./control.mjs";
 
 const { values: opt } = parseArgs({
   options: {
@@ -99,13 +100,6 @@ io.on("connection", (socket) => {
 // ---------------------------------------------------------------------------------------
 // The tests' control port.
 // ---------------------------------------------------------------------------------------
-const body = (req) =>
-  new Promise((ok) => {
-    let text = "";
-    req.on("data", (b) => (text += b));
-    req.on("end", () => ok(text ? JSON.parse(text) : {}));
-  });
-
 const roomSizes = () => {
   const rooms = {};
   for (const [room, members] of io.of("/").adapter.rooms) {
@@ -114,55 +108,35 @@ const roomSizes = () => {
   return rooms;
 };
 
-const control = createServer(async (req, res) => {
-  const reply = (value) => {
-    res.setHeader("content-type", "application/json");
-    res.end(JSON.stringify(value));
-  };
-  const path = new URL(req.url, "http://x").pathname;
-  try {
-    const b = req.method === "POST" ? await body(req) : {};
-    switch (path) {
-      case "/stats":
-        return reply({ ...stats, clients: io.engine.clientsCount, rooms: roomSizes(), receipts, stored });
-      case "/emit": {
-        // { room, event, args }: io.to(room).emit(event, ...args)
-        io.to(b.room).emit(b.event, ...(b.args ?? []));
-        return reply({ ok: true, members: io.of("/").adapter.rooms.get(b.room)?.size ?? 0 });
-      }
-      case "/emit-many": {
-        // { room, event, count, tag }: `count` events { tag, n } with n = 1…count, in order.
-        const members = io.of("/").adapter.rooms.get(b.room)?.size ?? 0;
-        for (let n = 1; n <= b.count; n++) io.to(b.room).emit(b.event, { tag: b.tag, n });
-        return reply({ ok: true, members });
-      }
-      case "/cut": {
-        // { token }: closes the engine connection of every socket that connected with this
-        // auth token (a transport close: the server keeps the session for recovery), and
-        // answers once the sockets' "disconnect" has run.
-        const sockets = [...io.of("/").sockets.values()].filter((s) => s.handshake.auth?.token === b.token);
-        await Promise.all(sockets.map((socket) => new Promise((ok) => {
-          socket.once("disconnect", (reason) => ok(reason));
-          socket.conn.close();
-        })));
-        return reply({ ok: true, cut: sockets.length, disconnects: stats.disconnects.slice(-sockets.length) });
-      }
-      default:
-        res.statusCode = 404;
-        return reply({ error: "not found" });
+const control = controlServer(async (path, b, reply, res) => {
+  switch (path) {
+    case "/stats":
+      return reply({ ...stats, clients: io.engine.clientsCount, rooms: roomSizes(), receipts, stored });
+    case "/emit": {
+      // { room, event, args }: io.to(room).emit(event, ...args)
+      io.to(b.room).emit(b.event, ...(b.args ?? []));
+      return reply({ ok: true, members: io.of("/").adapter.rooms.get(b.room)?.size ?? 0 });
     }
-  } catch (e) {
-    res.statusCode = 500;
-    reply({ error: String(e) });
+    case "/emit-many": {
+      // { room, event, count, tag }: `count` events { tag, n } with n = 1…count, in order.
+      const members = io.of("/").adapter.rooms.get(b.room)?.size ?? 0;
+      for (let n = 1; n <= b.count; n++) io.to(b.room).emit(b.event, { tag: b.tag, n });
+      return reply({ ok: true, members });
+    }
+    case "/cut": {
+      // { token }: closes the engine connection of every socket that connected with this
+      // auth token (a transport close: the server keeps the session for recovery), and
+      // answers once the sockets' "disconnect" has run.
+      const sockets = [...io.of("/").sockets.values()].filter((s) => s.handshake.auth?.token === b.token);
+      await Promise.all(sockets.map((socket) => new Promise((ok) => {
+        socket.once("disconnect", (reason) => ok(reason));
+        socket.conn.close();
+      })));
+      return reply({ ok: true, cut: sockets.length, disconnects: stats.disconnects.slice(-sockets.length) });
+    }
+    default:
+      return notFound(res, reply);
   }
 });
 
-process.on("SIGTERM", () => {
-  io.close();
-  control.close();
-  process.exit(0);
-});
-
-await new Promise((ok) => http.listen(Number(opt.port), "127.0.0.1", ok));
-await new Promise((ok) => control.listen(Number(opt["control-port"]), "127.0.0.1", ok));
-console.log("ready");
+await listen(http, control, opt, () => io.close());

@@ -1,0 +1,48 @@
+// What the test servers share: a JSON control port for the tests, and the start-up handshake
+// (listen on 127.0.0.1, stop on SIGTERM, print "ready").
+import { createServer } from "node:http";
+
+const readBody = (req) =>
+  new Promise((ok) => {
+    let text = "";
+    req.on("data", (b) => (text += b));
+    req.on("end", () => ok(text ? JSON.parse(text) : {}));
+  });
+
+/** A control server: `route(path, body, reply, res, url)` answers with `reply(value)`; a
+ *  thrown error is a 500 with its message. */
+export function controlServer(route) {
+  return createServer(async (req, res) => {
+    const reply = (value) => {
+      res.setHeader("content-type", "application/json");
+      res.end(JSON.stringify(value));
+    };
+    try {
+      const url = new URL(req.url, "http://x");
+      const b = req.method === "POST" ? await readBody(req) : {};
+      await route(url.pathname, b, reply, res, url);
+    } catch (e) {
+      res.statusCode = 500;
+      reply({ error: String(e) });
+    }
+  });
+}
+
+/** Answers an unknown control path. */
+export function notFound(res, reply) {
+  res.statusCode = 404;
+  return reply({ error: "not found" });
+}
+
+/** Listens on `opt.port` and `opt["control-port"]`, stops on SIGTERM after `onStop`, and
+ *  prints "ready" for the test that started it. */
+export async function listen(http, control, opt, onStop) {
+  process.on("SIGTERM", async () => {
+    await onStop();
+    control.close();
+    process.exit(0);
+  });
+  await new Promise((ok) => http.listen(Number(opt.port), "127.0.0.1", ok));
+  await new Promise((ok) => control.listen(Number(opt["control-port"]), "127.0.0.1", ok));
+  console.log("ready");
+}
