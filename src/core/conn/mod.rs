@@ -9,6 +9,7 @@
 
 pub mod backoff;
 mod heartbeat;
+mod hold;
 #[cfg(test)]
 mod tests;
 mod types;
@@ -314,11 +315,7 @@ impl Connection {
             }
         };
         self.server_alive(now);
-        self.hold_deadline = if self.wire.holds() {
-            Some(self.hold_deadline.unwrap_or(now.saturating_add(HOLD_MS)))
-        } else {
-            None
-        };
+        self.arm_hold(now);
         decoded
     }
 
@@ -584,23 +581,6 @@ impl Connection {
         self.ping_sent_at = None;
         (self.connect_deadline, self.ping_at, self.pong_deadline) = (None, None, None);
         self.session = None;
-    }
-}
-
-/// The longest the wire may hold messages back to put them in order (a replay that does not
-/// finish by then is delivered as it comes, still without duplicates).
-const HOLD_MS: u64 = 5_000;
-
-impl Connection {
-    /// Hands what the wire held back to the client, in the wire's order.
-    fn release_held(&mut self) {
-        self.hold_deadline = None;
-        for message in self.wire.release() {
-            match message {
-                Ok(message) => self.answered.push_back(message),
-                Err(error) => self.output.push_back(ConnOutput::Error(error.into())),
-            }
-        }
     }
 }
 

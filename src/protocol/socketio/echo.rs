@@ -14,7 +14,7 @@ pub struct Echoes {
 }
 
 impl Echoes {
-    pub fn expect(&mut self, wire_id: String, id: String) {
+    pub fn await_echo(&mut self, wire_id: String, id: String) {
         if self.order.len() >= MAX_AWAITED {
             if let Some(old) = self.order.pop_front() {
                 self.by_wire_id.remove(&old);
