@@ -1,6 +1,6 @@
 import type { Context, ReactNode } from "react";
 import type {
-  ClientOptions, ClientState, ConflictRecord, DeadLetter, Metrics, MutateOptions, OutboxState,
+  ClientOptions, ClientState, ConflictRecord, DeadLetter, Metrics, MutateOptions, OptimisticOptions, OutboxState,
   PublishOptions, PublishResult, RequestOptions, SubscribeOptions, SynclineClient, SynclineMessage,
 } from "../index.js";
 
@@ -45,6 +45,18 @@ export declare function useDocument<T = unknown>(key: string, options?: { channe
   readonly pending: number;
   readonly conflicts: readonly ConflictRecord[];
   mutate(change: Partial<T> | T | ((current: T | null) => T), options?: MutateOptions): Promise<PublishResult>;
+};
+
+/** An optimistic value confirmed by any promise: value with pending changes, and update(). */
+export declare function useOptimisticUpdate<T = unknown>(key: string, options?: { channel?: string }): {
+  readonly value: T | null;
+  readonly version: number;
+  readonly pending: number;
+  update<R = unknown>(
+    change: Partial<T> | T | ((current: T | null) => T),
+    confirm: () => Promise<R>,
+    options?: OptimisticOptions,
+  ): Promise<R>;
 };
 
 /** The durable outbox and its dead letters. */

@@ -4,6 +4,7 @@ export { useConnection } from "./useConnection.js";
 export { useChannel, useEvent } from "./useChannel.js";
 export { usePublish, useRequest } from "./usePublish.js";
 export { useDocument } from "./useDocument.js";
+export { useOptimisticUpdate } from "./useOptimisticUpdate.js";
 export { useOutbox } from "./useOutbox.js";
 export { useOnline, useTabRole } from "./status.js";
 export { useMetrics } from "./useMetrics.js";

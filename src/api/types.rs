@@ -10,8 +10,9 @@ export type ConnectionState = "idle" | "connecting" | "open" | "waiting" | "offl
 export interface ClientOptions {
   /** WebSocket URL of a syncline relay, e.g. "wss://example.com/ws"; with
    *  `protocol: "socket.io"`, the Socket.IO server's URL as socket.io-client takes it
-   *  ("https://example.com", or "https://example.com/admin" for the /admin namespace). */
-  url: string;
+   *  ("https://example.com", or "https://example.com/admin" for the /admin namespace).
+   *  Optional only with `outbox.transport: "http"`: without it there is no socket. */
+  url?: string;
   /** Allow a plain `ws://`/`http://` URL to a host other than this machine (default false:
    *  such URLs throw, so that tokens and data never cross the network unencrypted). */
   allowInsecure?: boolean;
@@ -74,6 +75,22 @@ export interface ClientOptions {
     /** Sends of one entry that got no answer within ackTimeoutMs before it becomes a dead
      *  letter (reason "ack_timeout: …"; default 8). Lost connections do not count. */
     maxAttempts?: number;
+    /** Where durable publishes go: "socket" (default) or "http" (one `fetch` per entry, or
+     *  batches to `batchUrl`; 2xx confirms, 4xx other than 401/408/409/425/429 refuses for
+     *  good, the rest is retried, honouring `Retry-After`). */
+    transport?: "socket" | "http";
+    /** HTTP: one entry's URL; `{channel}`, `{event}` and `{id}` are filled in, URL-encoded.
+     *  The body is the entry's data; `Idempotency-Key` is the entry's id. */
+    url?: string;
+    /** HTTP: one entry's method (default "POST"). */
+    method?: "POST" | "PUT" | "PATCH" | "DELETE";
+    /** HTTP: headers every request carries (`auth()`'s token goes as `Authorization: Bearer`). */
+    headers?: Record<string, string>;
+    /** HTTP: entries go in batches (POST `{entries: [{id, channel, event, data}]}`) to this
+     *  URL instead; a 2xx answer confirms all, or each by `{results: [{id, status}]}`. */
+    batchUrl?: string;
+    /** HTTP: entries per batch (default 500). */
+    batchSize?: number;
   };
   /** When a durable publish counts as delivered (Socket.IO; default "ack"): "ack" when the
    *  server acks it; "echo" when an event carrying its id comes back (a room broadcast the
@@ -210,6 +227,15 @@ export interface MutateOptions {
   /** The event name of the change (default "doc"). */
   event?: string;
   /** Replace the whole value instead of merging the patch (JSON merge patch, RFC 7396). */
+  replace?: boolean;
+}
+
+export interface OptimisticOptions {
+  /** What a resolved `confirm()` commits: "result" (default: its value, when plain JSON, or a
+   *  `Response`'s JSON body, becomes the confirmed value; otherwise the change is applied) or
+   *  "change" (the change is applied to the confirmed value). */
+  commit?: "result" | "change";
+  /** Replace the whole value instead of merging the patch. */
   replace?: boolean;
 }
 

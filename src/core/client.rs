@@ -58,6 +58,10 @@ pub struct ClientCore {
     pub(super) ids: IdGen,
     /// The app's rule for reading a server's answer to a publish (`ackResult`).
     pub(super) ack_rule: Option<AckRule>,
+    /// The outbox over HTTP, when it does not use the socket.
+    pub(super) rest: Option<super::rest::Rest>,
+    /// Optimistic operations other tabs began and have not settled.
+    pub(super) remote: super::optimistic::Remote,
 }
 
 /// The app's rule for reading an answer to a publish: `ackResult(answer)`.
@@ -94,6 +98,7 @@ impl ClientCore {
         );
         let docs = Documents::new(config.conflict_strategy, config.audit_size);
         let tabs = Tabs::new(&config.tab_id);
+        let rest = config.http.clone().map(super::rest::Rest::new);
         Self {
             rng: Rng::new(config.seed),
             config,
@@ -113,6 +118,8 @@ impl ClientCore {
             wall_offset: 0,
             ids: IdGen::default(),
             ack_rule: None,
+            rest,
+            remote: super::optimistic::Remote::default(),
         }
     }
 
@@ -267,7 +274,9 @@ impl ClientCore {
     /// reports what the parts have for the app, re-arms the parts' timers, shares the state
     /// with other tabs, and bumps the snapshot version when what the app sees changed.
     pub(super) fn finish(&mut self, now: u64) {
-        if self.outbox_may_send() {
+        if self.sends_over_http() {
+            self.send_over_http(now);
+        } else if self.outbox_may_send() {
             let messages = self
                 .outbox
                 .poll_transmit(now, self.role() == Role::Follower);

@@ -54,6 +54,8 @@ pub struct Config {
     pub tab_id: String,
     /// Seed of the jitter source.
     pub seed: u64,
+    /// The outbox sends over HTTP instead of the socket (`outbox.transport: "http"`).
+    pub http: Option<crate::core::rest::HttpConfig>,
 }
 
 impl Config {
@@ -89,6 +91,7 @@ impl Config {
             batch_delay_ms: 2_000,
             tab_id: "tab".to_owned(),
             seed: 1,
+            http: None,
         }
     }
 }

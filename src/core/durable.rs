@@ -1,10 +1,13 @@
 //! The client's durable side: publishing through the outbox, what storage reports back, and
 //! the dead letters.
 
-use super::client::{ClientCore, Event};
-use super::error::{RequestError, SendError};
+use super::client::{Action, ClientCore, Event};
+use super::error::{ClientError, RequestError, SendError};
 use super::outbox::{DeadLetter, OutboxEntry};
+use super::rest::{HttpOutcome, Verdict};
 use super::state::ConnectionState;
+use super::state::Role;
+use crate::protocol::Inbound;
 use crate::protocol::envelope::RawJson;
 
 impl ClientCore {
@@ -33,7 +36,11 @@ impl ClientCore {
         }
         // While the browser says it is offline, the promise resolves as queued once stored
         // rather than waiting for an answer a socket it still calls open may never bring.
-        let waits = self.server_reachable() && self.outbox_may_send() && self.conn.online();
+        let waits = if self.sends_over_http() {
+            self.conn.online()
+        } else {
+            self.server_reachable() && self.outbox_may_send() && self.conn.online()
+        };
         let result = self.outbox.publish(entry, waits);
         self.finish(now);
         result
@@ -106,5 +113,64 @@ impl ClientCore {
         let count = self.outbox.discard_dead(ids);
         self.finish(now);
         count
+    }
+
+    /// True when this tab's outbox sends over HTTP (a follower's goes to the leader tab).
+    pub(super) fn sends_over_http(&self) -> bool {
+        self.rest.is_some() && self.role() != Role::Follower
+    }
+
+    /// Fills the outbox window with HTTP requests while the browser is online.
+    pub(super) fn send_over_http(&mut self, now: u64) {
+        if !self.conn.online() {
+            return;
+        }
+        let messages = self.outbox.poll_transmit(now, false);
+        let timeout_ms = self.config.outbox.ack_timeout_ms;
+        if let (false, Some(rest)) = (messages.is_empty(), &mut self.rest) {
+            for request in rest.requests(messages, timeout_ms) {
+                self.metrics.messages_out += 1;
+                self.actions.push_back(Action::Http(request));
+            }
+        }
+    }
+
+    /// An HTTP request of the outbox ended: its entries are confirmed, refused for good, or
+    /// sent again later (not before the server's `Retry-After`).
+    pub fn handle_http(&mut self, now: u64, request: u64, outcome: HttpOutcome) {
+        let wall = self.wall(now);
+        let verdicts = match &mut self.rest {
+            Some(rest) => rest.outcome(request, &outcome, wall),
+            None => Vec::new(),
+        };
+        let mut failure = None;
+        for verdict in verdicts {
+            match verdict {
+                Verdict::Confirmed(id) => self.handle_inbound(now, Inbound::Ack { id, seq: 0 }),
+                Verdict::Refused { id, reason } => self.handle_inbound(
+                    now,
+                    Inbound::Refused {
+                        id,
+                        reason,
+                        retryable: false,
+                    },
+                ),
+                Verdict::Retry {
+                    id,
+                    reason,
+                    after_ms,
+                } => {
+                    let random = self.rng.next_u64();
+                    if self.outbox.handle_retry(now, &id, random, after_ms) {
+                        failure = Some(reason);
+                    }
+                }
+            }
+        }
+        if let Some(reason) = failure {
+            self.outbox.send_failed(now, "http", reason.clone());
+            self.report_error(ClientError::Http(reason));
+        }
+        self.finish(now);
     }
 }

@@ -66,6 +66,10 @@ pub enum ClientError {
     /// The browser could not create the socket (bad URL, blocked port).
     #[error("socket could not be opened: {0}")]
     SocketOpen(String),
+    /// An HTTP request of the outbox failed in a way that may pass (5xx, 429, a dropped
+    /// connection); its entries are sent again.
+    #[error("outbox request failed: {0}")]
+    Http(String),
 }
 
 impl From<WireError> for ClientError {
@@ -107,6 +111,7 @@ impl ClientError {
             Self::ChangeRolledBack { .. } => "rolled_back",
             Self::SocketClosed { .. } => "socket_closed",
             Self::SocketOpen(_) => "socket_open",
+            Self::Http(_) => "http",
         }
     }
 }

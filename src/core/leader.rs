@@ -43,6 +43,7 @@ impl ClientCore {
                 }
             }
             TabBody::Bye => {
+                self.roll_back_tab(&from);
                 if self.tabs.role() == Role::Leader {
                     self.forget_tab(&from);
                 }

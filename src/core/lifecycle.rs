@@ -101,7 +101,10 @@ impl ClientCore {
         for failed in self.messaging.handle_connection_lost() {
             self.report_failure(failed.message, failed.error);
         }
-        self.outbox.connection_lost(now);
+        // Entries sent over HTTP do not travel on the socket that went.
+        if !self.sends_over_http() {
+            self.outbox.connection_lost(now);
+        }
         let outbox = &self.outbox;
         self.tabs
             .hub

@@ -33,6 +33,8 @@ pub enum Action {
     RequestFrame,
     /// Something for the tab bus, the leader's lock or the shared outbox (see [`TabAction`]).
     Tab(TabAction),
+    /// Make this HTTP request (the outbox over HTTP) and report with `ClientCore::handle_http`.
+    Http(super::rest::HttpRequest),
 }
 
 /// What the app must hear.

@@ -293,6 +293,7 @@ impl Inner {
                 }
             }
             Action::Store(ops) => self.queue_store(ops),
+            Action::Http(request) => self.http(request),
             Action::CloseSocket { attempt, .. } if self.close_link(attempt) => {}
             Action::CloseSocket { attempt, .. } => {
                 let old = self.io.try_borrow_mut().ok().and_then(|mut io| {
@@ -318,6 +319,45 @@ impl Inner {
             let result = answer.await;
             if let Some(inner) = weak.upgrade() {
                 inner.input(|core, now| core.handle_auth(now, attempt, result));
+            }
+        });
+    }
+
+    /// Makes an HTTP request of the outbox, with the app's credentials when it has an
+    /// `auth` callback (asked for every request: a token that expired is not used again).
+    fn http(self: &Rc<Self>, request: crate::core::rest::HttpRequest) {
+        use crate::core::rest::HttpOutcome;
+        let auth = self.hooks.auth.as_ref().map(|auth| auth());
+        let weak = Rc::downgrade(self);
+        wasm_bindgen_futures::spawn_local(async move {
+            let mut headers = request.headers;
+            let token = match auth {
+                Some(answer) => answer
+                    .await
+                    .map_err(|e| ["auth callback failed: ", &e].concat()),
+                None => Ok(None),
+            };
+            let outcome = match token {
+                Ok(token) => {
+                    if let Some(token) = token {
+                        headers.push(("Authorization".to_owned(), ["Bearer ", &token].concat()));
+                    }
+                    let (method, url, body) = (&request.method, &request.url, &request.body);
+                    match crate::web::http::fetch(method, url, &headers, body, request.timeout_ms)
+                        .await
+                    {
+                        Ok(a) => HttpOutcome::Status {
+                            status: a.status,
+                            retry_after: a.retry_after,
+                            body: a.body,
+                        },
+                        Err(why) => HttpOutcome::Failed(why),
+                    }
+                }
+                Err(why) => HttpOutcome::Failed(why),
+            };
+            if let Some(inner) = weak.upgrade() {
+                inner.input(|core, now| core.handle_http(now, request.request, outcome));
             }
         });
     }

@@ -10,6 +10,7 @@ use crate::core::pending::AnswerPolicy;
 use crate::core::router::SubId;
 use crate::core::{AckRule, ClientCore, DeadLetter, DocChange, SendError, Snapshot};
 use crate::protocol::envelope::RawJson;
+use crate::protocol::value::Value;
 use crate::web::clock;
 
 /// A send error without the message it hands back (the facade only reports it).
@@ -177,6 +178,29 @@ impl Driver {
         self.input(|core, now| core.mutate(now, id, channel, event, key, op))
             .ok_or(Busy)?
             .map_err(refused)
+    }
+
+    /// Applies an optimistic operation's change at once, in every tab.
+    pub fn begin_optimistic(&self, id: String, key: &str, op: Op) -> Result<(), Busy> {
+        self.input(|core, now| core.begin_optimistic(now, id, key, op))
+            .ok_or(Busy)
+    }
+
+    /// An optimistic operation's promise settled: commit (with the confirmed value, if
+    /// given) or roll back (`None`).
+    pub fn settle_optimistic(
+        &self,
+        id: String,
+        outcome: Option<Option<Value>>,
+    ) -> Result<(), Busy> {
+        self.input(|core, now| core.settle_optimistic(now, id, outcome))
+            .ok_or(Busy)
+    }
+
+    /// The server's value of a document, passed on by the app.
+    pub fn set_document(&self, key: &str, value: Value) -> Result<(), Busy> {
+        self.input(|core, now| core.set_document(now, key, value))
+            .ok_or(Busy)
     }
 
     /// Follows the documents of `channel`.

@@ -121,6 +121,10 @@ impl Inner {
                     self.input(|core, now| core.handle_frame(now, attempt, &frame));
                 }
             }
+            TabBody::Broadcast { topic, data } if topic == crate::core::optimistic::TOPIC => {
+                let from = message.from;
+                self.input(|core, now| core.handle_optimistic_step(now, &from, &data));
+            }
             TabBody::Broadcast { topic, data } => {
                 (self.hooks.on_broadcast)(&topic, &data, &message.from)
             }

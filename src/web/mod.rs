@@ -4,6 +4,7 @@
 pub mod bus;
 pub mod clock;
 pub mod events;
+pub mod http;
 pub mod locks;
 pub mod network;
 pub mod socket;

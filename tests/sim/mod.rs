@@ -36,6 +36,8 @@ pub struct Sim {
     pub frames_requested: u32,
     /// The server speaks Socket.IO: frames are kept as they are, not decoded as envelopes.
     pub socketio: bool,
+    /// HTTP requests of the outbox, in order.
+    pub http: Vec<syncline::core::rest::HttpRequest>,
 }
 
 impl Sim {
@@ -57,6 +59,7 @@ impl Sim {
             tab_actions: Vec::new(),
             frames_requested: 0,
             socketio: false,
+            http: Vec::new(),
         }
     }
 
@@ -105,6 +108,7 @@ impl Sim {
                 Action::ShareState(state) => self.shared.push(state),
                 Action::RequestFrame => self.frames_requested += 1,
                 Action::Tab(action) => self.tab_actions.push(action),
+                Action::Http(request) => self.http.push(request),
                 Action::Store(ops) => {
                     for op in &ops {
                         if let StoreOp::Put(entry) = op {

@@ -516,6 +516,11 @@ impl Connection {
             self.state = ConnectionState::Offline;
             return;
         }
+        // No server socket (a client whose outbox goes over HTTP and that has no `url`).
+        if !link && self.config.url.is_empty() {
+            self.state = ConnectionState::Idle;
+            return;
+        }
         self.attempt += 1;
         let attempt = self.attempt;
         if link != self.wire_is_link {

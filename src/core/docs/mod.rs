@@ -375,6 +375,31 @@ impl Docs {
         None
     }
 
+    /// Change `id` was confirmed outside the server's order (an optimistic operation's
+    /// promise resolved): it leaves the pending list, and the confirmed value becomes `value`,
+    /// or the change applied to it. Returns its key.
+    pub fn commit(&mut self, id: &str, value: Option<Value>) -> Option<String> {
+        for (key, doc) in &mut self.docs {
+            if let Some(i) = doc.pending.iter().position(|p| p.id == id) {
+                let change = doc.pending.remove(i);
+                doc.confirmed = value.unwrap_or_else(|| change.op.apply(&doc.confirmed));
+                doc.recompute();
+                self.changed.insert(key.clone());
+                return Some(key.clone());
+            }
+        }
+        None
+    }
+
+    /// The server's value of `key`, from outside a syncline channel (the app passes on its
+    /// server's update): it becomes the confirmed value, pending changes on top of it.
+    pub fn set_confirmed(&mut self, key: &str, value: Value) {
+        let doc = self.docs.entry(key.to_owned()).or_insert_with(Doc::new);
+        doc.confirmed = value;
+        doc.recompute();
+        self.changed.insert(key.to_owned());
+    }
+
     /// True when some key's visible value may have changed since the last take.
     pub fn has_changed(&self) -> bool {
         !self.changed.is_empty()

@@ -136,6 +136,17 @@ impl Documents {
         self.docs.rollback(id)
     }
 
+    /// A change confirmed outside the server's order: `value` (or the change applied) becomes
+    /// the confirmed value; returns its key if it was one.
+    pub fn commit(&mut self, id: &str, value: Option<Value>) -> Option<String> {
+        self.docs.commit(id, value)
+    }
+
+    /// The server's value of `key`, passed on by the app: pending changes go on top of it.
+    pub fn set_confirmed(&mut self, key: &str, value: Value) {
+        self.docs.set_confirmed(key, value);
+    }
+
     // ----- outputs -----
 
     /// The documents that changed since the last call, as they are now.

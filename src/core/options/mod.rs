@@ -20,8 +20,10 @@ use super::pending::AnswerPolicy;
 use crate::protocol::url::is_insecure_remote;
 use crate::protocol::value::Value;
 use crate::protocol::{Protocol, ProtocolChoiceError};
+use http::{HttpOptions, http_settings};
 use socketio::{SocketIoOptions, socket_io_settings};
 
+mod http;
 mod socketio;
 
 /// Why options were refused; the message names the field.
@@ -63,6 +65,14 @@ pub enum OptionsError {
     Join(usize),
     #[error("{0} must not be empty")]
     Empty(&'static str),
+    #[error("{0} applies to outbox.transport: \"http\" only")]
+    HttpOnly(&'static str),
+    #[error("{0} may use only the placeholders {1}")]
+    Placeholder(&'static str, &'static str),
+    #[error(
+        "{0} must use https:// unless the server is on this machine; set allowInsecure: true to override"
+    )]
+    InsecureField(&'static str),
 }
 
 /// Reconnect or retry delays (`reconnect`, `outbox.retry`).
@@ -94,6 +104,18 @@ pub struct OutboxOptions {
     pub max_attempts: Option<f64>,
     #[serde(default)]
     pub retry: BackoffOptions,
+    /// "socket" (default) or "http".
+    pub transport: Option<String>,
+    /// HTTP: one entry's URL (`{channel}`, `{event}`, `{id}` filled in).
+    pub url: Option<String>,
+    /// HTTP: one entry's method (default POST).
+    pub method: Option<String>,
+    /// HTTP: headers every request carries.
+    pub headers: Option<std::collections::BTreeMap<String, String>>,
+    /// HTTP: entries go in batches (POST) to this URL instead.
+    pub batch_url: Option<String>,
+    /// HTTP: entries per batch (default 500).
+    pub batch_size: Option<f64>,
 }
 
 /// `conflicts`; `F` is the app's resolver function (a JS function in the browser).
@@ -247,7 +269,21 @@ impl BackoffOptions {
 impl<F> ClientOptions<F> {
     /// Checks the options and applies them over [`Config::new`]'s defaults.
     pub fn into_setup(self, id: Identity) -> Result<ClientSetup<F>, OptionsError> {
-        let url = self.url.ok_or(OptionsError::MissingUrl)?;
+        let http = http_settings(HttpOptions {
+            transport: self.outbox.transport.as_deref(),
+            url: self.outbox.url.as_deref(),
+            method: self.outbox.method.as_deref(),
+            headers: self.outbox.headers.as_ref(),
+            batch_url: self.outbox.batch_url.as_deref(),
+            batch_size: self.outbox.batch_size,
+            allow_insecure: self.allow_insecure == Some(true),
+        })?;
+        // With the outbox over HTTP a socket is optional: no `url`, no socket.
+        let url = match (self.url, &http) {
+            (Some(url), _) => url,
+            (None, Some(_)) if self.protocol.is_none() => String::new(),
+            (None, _) => return Err(OptionsError::MissingUrl),
+        };
         let (url, protocol) = Protocol::choose(
             self.protocol.as_deref(),
             url,
@@ -280,6 +316,7 @@ impl<F> ClientOptions<F> {
             config.request.retries = 0;
         }
         config.protocol = protocol;
+        config.http = http;
         config.seed = id.seed;
         config.tab_id = id.tab_id;
         let names = BackoffNames {
@@ -291,8 +328,13 @@ impl<F> ClientOptions<F> {
         config.reconnect = self.reconnect.into_backoff(&names, config.reconnect)?;
         let b = self.outbox;
         let outbox = &mut config.outbox;
+        // Batches need a window of a few batches to fill them.
+        let default_window = match &config.http {
+            Some(h) if h.batch_url.is_some() => h.batch_size.saturating_mul(4),
+            _ => outbox.window,
+        };
         outbox.window = whole("options.outbox.window", b.window)?
-            .map_or(outbox.window, |n| n.clamp(1, 10_000) as usize);
+            .map_or(default_window, |n| n.clamp(1, 10_000) as usize);
         outbox.ack_timeout_ms = whole("options.outbox.ackTimeoutMs", b.ack_timeout_ms)?
             .unwrap_or(outbox.ack_timeout_ms);
         outbox.retention_ms =
@@ -543,6 +585,9 @@ pub struct DocumentOptions {
     pub event: Option<String>,
     /// `change` is the whole value rather than a merge patch.
     pub replace: Option<bool>,
+    /// `watchDocument`: follow the key only, no channel (documents changed by
+    /// `optimistic()` and `setDocument()`).
+    pub local: Option<bool>,
 }
 
 impl DocumentOptions {

@@ -187,6 +187,20 @@ impl Durable {
         true
     }
 
+    /// Sending `id` failed in a way that may pass (an HTTP 5xx or 429, a dropped request):
+    /// it goes again after the backoff and not before `at_least_ms`. False when the id is
+    /// not this outbox's.
+    pub fn handle_retry(&mut self, now: u64, id: &str, random: u64, at_least_ms: u64) -> bool {
+        self.queue.retry_later(now, id, random, at_least_ms)
+    }
+
+    /// A request carrying entries failed (however many it carried: one failure for the
+    /// breaker); `message` becomes the state's `outbox.lastError`.
+    pub fn send_failed(&mut self, now: u64, kind: &'static str, message: String) {
+        self.breaker.failure(now);
+        self.set_error(kind, message);
+    }
+
     /// A deadline passed: acks that did not come, retries due, entries past retention.
     pub fn handle_timeout(&mut self, now: u64, wall: u64, random: impl FnMut() -> u64) {
         // Acks lost from one window time out together: one failure, not one per entry.

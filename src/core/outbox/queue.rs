@@ -306,6 +306,25 @@ impl Outbox {
         true
     }
 
+    /// Sending `id` failed in a way that may pass: it goes again after the backoff, and not
+    /// before `at_least_ms` from now (a server's `Retry-After`). False when the id is unknown.
+    pub fn retry_later(&mut self, now: u64, id: &str, random: u64, at_least_ms: u64) -> bool {
+        if !self.slots.contains_key(id) {
+            return false;
+        }
+        self.requeue(now, id, random, true);
+        let at = now.saturating_add(at_least_ms);
+        if let Some(slot) = self.slots.get_mut(id)
+            && let Flight::Queued { not_before } = slot.flight
+            && at > not_before
+        {
+            self.retry_at.remove(&(not_before, id.to_owned()));
+            slot.flight = Flight::Queued { not_before: at };
+            self.retry_at.insert((at, id.to_owned()));
+        }
+        true
+    }
+
     fn remove(&mut self, id: &str) -> Option<Slot> {
         let slot = self.slots.remove(id)?;
         self.in_flight.remove(id);

@@ -1,0 +1,148 @@
+//! Optimistic operations confirmed by any promise (`client.optimistic(key, change, confirm)`):
+//! the change shows at once as a pending change of document `key`, in this tab and in the
+//! other tabs of the origin, and is committed or rolled back when the app's promise settles.
+//! The promise runs in the tab that began the operation; the others follow it over the tab
+//! bus and roll its operations back if that tab goes away before they settle.
+
+use std::collections::HashMap;
+
+use super::client::{Action, ClientCore};
+use super::docs::Op;
+use super::tabs::{TabAction, TabBody};
+use crate::protocol::RawJson;
+use crate::protocol::value::Value;
+
+/// The tab-bus topic of optimistic operations (not an app's broadcast).
+pub const TOPIC: &str = "syncline.optimistic";
+
+/// One step of an operation, as the other tabs hear it.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "step", rename_all = "lowercase")]
+enum Step {
+    Begin {
+        id: String,
+        key: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        set: Option<Value>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        patch: Option<Value>,
+    },
+    Commit {
+        id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        value: Option<Value>,
+    },
+    Rollback {
+        id: String,
+    },
+}
+
+/// The operations other tabs began and have not settled, by tab.
+#[derive(Debug, Default)]
+pub struct Remote(HashMap<String, Vec<String>>);
+
+impl ClientCore {
+    /// Applies `op` to document `key` at once as operation `id`, pending until
+    /// [`ClientCore::settle_optimistic`]; the other tabs show it too.
+    pub fn begin_optimistic(&mut self, now: u64, id: String, key: &str, op: Op) {
+        let by = self.config.client_id.clone();
+        self.docs
+            .mutate(id.clone(), key, op.clone(), self.wall(now), &by);
+        let (set, patch) = match op {
+            Op::Set(v) => (Some(v), None),
+            Op::Patch(v) => (None, Some(v)),
+        };
+        let key = key.to_owned();
+        self.tell_tabs(&Step::Begin {
+            id,
+            key,
+            set,
+            patch,
+        });
+        self.finish(now);
+    }
+
+    /// Operation `id`'s promise settled: `Some(value)` commits it (the confirmed value
+    /// becomes `value`, or the change applied when `None`), `None` rolls it back.
+    pub fn settle_optimistic(&mut self, now: u64, id: String, outcome: Option<Option<Value>>) {
+        match outcome {
+            Some(value) => {
+                self.docs.commit(&id, value.clone());
+                self.tell_tabs(&Step::Commit { id, value });
+            }
+            None => {
+                self.docs.rollback(&id);
+                self.tell_tabs(&Step::Rollback { id });
+            }
+        }
+        self.finish(now);
+    }
+
+    /// The server's value of document `key`, passed on by the app (from its own server's
+    /// update): pending changes are applied again on top of it.
+    pub fn set_document(&mut self, now: u64, key: &str, value: Value) {
+        self.docs.set_confirmed(key, value);
+        self.finish(now);
+    }
+
+    /// A step of another tab's operation.
+    pub fn handle_optimistic_step(&mut self, now: u64, from: &str, data: &RawJson) {
+        let Ok(step) = data.read::<Step>() else {
+            return;
+        };
+        match step {
+            Step::Begin {
+                id,
+                key,
+                set,
+                patch,
+            } => {
+                let op = match (set, patch) {
+                    (Some(v), _) => Op::Set(v),
+                    (None, Some(p)) => Op::Patch(p),
+                    (None, None) => return,
+                };
+                self.remote
+                    .0
+                    .entry(from.to_owned())
+                    .or_default()
+                    .push(id.clone());
+                self.docs.mutate(id, &key, op, self.wall(now), from);
+            }
+            Step::Commit { id, value } => {
+                self.forget_remote(from, &id);
+                self.docs.commit(&id, value);
+            }
+            Step::Rollback { id } => {
+                self.forget_remote(from, &id);
+                self.docs.rollback(&id);
+            }
+        }
+        self.finish(now);
+    }
+
+    /// Tab `tab` went away: the operations it began and did not settle never will be.
+    pub(super) fn roll_back_tab(&mut self, tab: &str) {
+        for id in self.remote.0.remove(tab).unwrap_or_default() {
+            self.docs.rollback(&id);
+        }
+    }
+
+    fn forget_remote(&mut self, tab: &str, id: &str) {
+        if let Some(ids) = self.remote.0.get_mut(tab) {
+            ids.retain(|i| i != id);
+            if ids.is_empty() {
+                self.remote.0.remove(tab);
+            }
+        }
+    }
+
+    fn tell_tabs(&mut self, step: &Step) {
+        let body = TabBody::Broadcast {
+            topic: TOPIC.to_owned(),
+            data: RawJson::to_json(step),
+        };
+        self.actions
+            .push_back(Action::Tab(TabAction::Post { to: None, body }));
+    }
+}
