@@ -116,6 +116,7 @@ async function api(req, res, url) {
     event: req.headers["x-syncline-event"] ?? null,
     channel: req.headers["x-syncline-channel"] ?? null,
     app: req.headers["x-app"] ?? null,
+    tab: req.headers["x-tab"] ?? null,
     authorization: req.headers.authorization ?? null,
     contentType: req.headers["content-type"] ?? null,
     status: null,
