@@ -75,59 +75,63 @@ const bothShow = (tabs, what, check) =>
     throw new Error(`${e.message}: the tabs show ${JSON.stringify(await Promise.all(tabs.map(doc)))}`);
   });
 
-test("confirmed: the change shows in both tabs at once, pending, then committed with the server's answer", async () => {
-  const { a, b } = await twoTabs({ value: 1, version: 1 });
-  await api.post("faults", { mode: "hold", count: 1 });
-  // In the same task as the call, this tab already shows the change.
-  const atOnce = await a.evaluate((key) => {
-    window.t.optimisticPut("confirm", key, "7", { value: 42 });
-    return window.t.doc(key);
-  }, DOC);
-  assert.equal(atOnce.value.value, 42, "visible at once in the tab that made it");
-  assert.ok(atOnce.pending >= 1, "and pending");
-  const pending = await bothShow([a, b], "both tabs to show 42 pending", (d) => d.value.value === 42 && d.pending >= 1);
-  assert.deepEqual(pending[1].value, { value: 42, version: 1, id: "7" }, "the other tab shows the change on the confirmed value");
-  await waitFor("the PUT held at the server", async () => (await api.stats()).held === 1);
-  assert.equal((await op(a, "confirm")).state, "pending", "the promise has not settled while the server holds its answer");
+for (const form of ["json", "response"]) {
+  const by = form === "json" ? "the app's own promise of the JSON answer" : "fetch's Response";
+  test(`confirmed (${by}): the change shows in both tabs at once, pending, then committed with the server's answer`, async () => {
+    const { a, b } = await twoTabs({ value: 1, version: 1 });
+    await api.post("faults", { mode: "hold", count: 1 });
+    // In the same task as the call, this tab already shows the change.
+    const atOnce = await a.evaluate(({ key, form }) => {
+      window.t.optimisticPut("confirm", key, "7", { value: 42 }, { form });
+      return window.t.doc(key);
+    }, { key: DOC, form });
+    assert.equal(atOnce.value.value, 42, "visible at once in the tab that made it");
+    assert.ok(atOnce.pending >= 1, "and pending");
+    const pending = await bothShow([a, b], "both tabs to show 42 pending", (d) => d.value.value === 42 && d.pending >= 1);
+    assert.deepEqual(pending[1].value, { value: 42, version: 1, id: "7" }, "the other tab shows the change on the confirmed value");
+    await waitFor("the PUT held at the server", async () => (await api.stats()).held === 1);
+    assert.equal((await op(a, "confirm")).state, "pending", "the promise has not settled while the server holds its answer");
 
-  assert.equal((await api.post("release")).released, 1);
-  const settled = await waitFor("optimistic() to resolve", async () => {
-    const o = await op(a, "confirm");
-    return o.state !== "pending" && o;
+    assert.equal((await api.post("release")).released, 1);
+    const settled = await waitFor("optimistic() to resolve", async () => {
+      const o = await op(a, "confirm");
+      return o.state !== "pending" && o;
+    });
+    const server = (await api.stats()).widgets["7"];
+    assert.deepEqual(server, { id: "7", value: 42, version: 2 }, "the server applied it");
+    assert.equal(settled.state, "resolved", JSON.stringify(settled));
+    assert.deepEqual(settled.result, server, "optimistic() resolves with the confirm promise's value");
+    const committed = await bothShow([a, b], "both tabs committed", (d) => d.pending === 0 && isDeepStrictEqual(d.value, server));
+    assert.deepEqual(committed.map((d) => d.value), [server, server], "the server's answer is the confirmed value in both tabs");
+
+    // watchDocument saw the pending change and the commit in the other tab.
+    const seen = await b.evaluate((key) => window.t.seen[key], DOC);
+    assert.ok(seen.some((s) => s.value?.value === 42 && s.pending >= 1), `the other tab's watcher saw it pending: ${JSON.stringify(seen)}`);
+    assert.deepEqual(seen.at(-1), { value: server, pending: 0 }, "and then committed");
+    assert.deepEqual([...a.errors, ...b.errors], []);
   });
-  const server = (await api.stats()).widgets["7"];
-  assert.deepEqual(server, { id: "7", value: 42, version: 2 }, "the server applied it");
-  assert.equal(settled.state, "resolved", JSON.stringify(settled));
-  assert.deepEqual(settled.result, server, "optimistic() resolves with the confirm promise's value");
-  const committed = await bothShow([a, b], "both tabs committed", (d) => d.pending === 0 && isDeepStrictEqual(d.value, server));
-  assert.deepEqual(committed.map((d) => d.value), [server, server], "the server's answer is the confirmed value in both tabs");
 
-  // watchDocument saw the pending change and the commit in the other tab.
-  const seen = await b.evaluate((key) => window.t.seen[key], DOC);
-  assert.ok(seen.some((s) => s.value?.value === 42 && s.pending >= 1), `the other tab's watcher saw it pending: ${JSON.stringify(seen)}`);
-  assert.deepEqual(seen.at(-1), { value: server, pending: 0 }, "and then committed");
-  assert.deepEqual([...a.errors, ...b.errors], []);
-});
-
-test("refused: the server answers 400, the promise rejects and both tabs roll back", async () => {
-  const prior = { id: "7", value: 42, version: 2 };
-  const { a, b } = await twoTabs(prior);
-  await api.post("faults", { mode: "hold", count: 1 });
-  await a.evaluate((key) => window.t.optimisticPut("refused", key, "7", { value: 5000 }), DOC);
-  await bothShow([a, b], "both tabs to show 5000 pending", (d) => d.value.value === 5000 && d.pending >= 1);
-  await waitFor("the PUT held at the server", async () => (await api.stats()).held === 1);
-  await api.post("release");
-  const settled = await waitFor("optimistic() to settle", async () => {
-    const o = await op(a, "refused");
-    return o.state !== "pending" && o;
+  test(`refused (${by}): the server answers 400, the promise rejects and both tabs roll back`, async () => {
+    const prior = { id: "7", value: 42, version: 2 };
+    const { a, b } = await twoTabs(prior);
+    await api.post("faults", { mode: "hold", count: 1 });
+    await a.evaluate(({ key, form }) => window.t.optimisticPut("refused", key, "7", { value: 5000 }, { form }), { key: DOC, form });
+    await bothShow([a, b], "both tabs to show 5000 pending", (d) => d.value.value === 5000 && d.pending >= 1);
+    await waitFor("the PUT held at the server", async () => (await api.stats()).held === 1);
+    await api.post("release");
+    const settled = await waitFor("optimistic() to settle", async () => {
+      const o = await op(a, "refused");
+      return o.state !== "pending" && o;
+    });
+    assert.equal(settled.state, "rejected", JSON.stringify(settled));
+    // The app's error, or for a Response that is not ok, syncline's naming its status and body.
+    assert.match(settled.message, /^http 400: .*value must be a number/, "optimistic() rejects with the confirm promise's error");
+    const docs = await bothShow([a, b], "both tabs rolled back", (d) => d.pending === 0 && d.value.value === 42);
+    assert.deepEqual(docs.map((d) => d.value), [prior, prior], "the previous value, in both tabs");
+    assert.deepEqual((await api.stats()).widgets["7"], prior, "the server kept it");
+    assert.deepEqual([...a.errors, ...b.errors], []);
   });
-  assert.equal(settled.state, "rejected", JSON.stringify(settled));
-  assert.match(settled.message, /^http 400: value must be a number/, "optimistic() rejects with the confirm promise's error");
-  const docs = await bothShow([a, b], "both tabs rolled back", (d) => d.pending === 0 && d.value.value === 42);
-  assert.deepEqual(docs.map((d) => d.value), [prior, prior], "the previous value, in both tabs");
-  assert.deepEqual((await api.stats()).widgets["7"], prior, "the server kept it");
-  assert.deepEqual([...a.errors, ...b.errors], []);
-});
+}
 
 test("a server update while pending: the update is confirmed and the change rebased on it, then committed", async () => {
   const { a, b } = await twoTabs({ value: 42, version: 2 });
@@ -163,7 +167,7 @@ test("a server update while pending: the update is confirmed and the change reba
 
 test("commit: \"change\": the change, not the promise's value, is applied to the confirmed value", async () => {
   const { a, b } = await twoTabs({ value: 42, version: 2 });
-  await a.evaluate((key) => window.t.optimisticPut("change", key, "7", { value: 7 }, { value: 7 }, { commit: "change" }), DOC);
+  await a.evaluate((key) => window.t.optimisticPut("change", key, "7", { value: 7 }, { options: { commit: "change" } }), DOC);
   const settled = await waitFor("optimistic() to resolve", async () => {
     const o = await op(a, "change");
     return o.state !== "pending" && o;
@@ -186,4 +190,63 @@ test("a tab that closes with an operation pending: the other tab rolls it back",
   assert.deepEqual(d.value, { id: "7", value: 42, version: 2 });
   await api.post("release");
   assert.deepEqual(a.errors, []);
+});
+
+// React: useOptimisticUpdate in a widget editor built by Vite (tests/hooks/optimistic.jsx,
+// `make hooks-app`), two tabs; what the component renders is read from the DOM.
+test("useOptimisticUpdate: both tabs render the change pending, then the server's answer; a refusal rolls both back", async () => {
+  const context = await browser.newContext();
+  contexts.add(context);
+  const key = freshKey();
+  await api.post("set", { id: "7", widget: { value: 1, version: 1 } });
+  const open = async () => {
+    const page = await context.newPage();
+    page.errors = [];
+    page.on("pageerror", (e) => page.errors.push(e.message));
+    await page.goto(`${api.url}/hooks/optimistic.html?${new URLSearchParams({ key })}`);
+    await waitFor("the provider's client", () => page.evaluate(() => window.probe?.ready === true));
+    await page.evaluate(() => window.probe.load());
+    return page;
+  };
+  const a = await open();
+  const b = await open();
+  const rendered = (page) => page.evaluate(() => JSON.parse(document.getElementById("probe").textContent));
+  const bothRender = (what, check) =>
+    waitFor(what, async () => {
+      const views = await Promise.all([a, b].map(rendered));
+      return views.every(check) && views;
+    }).catch(async (e) => {
+      throw new Error(`${e.message}: the tabs render ${JSON.stringify(await Promise.all([a, b].map(rendered)))}`);
+    });
+  const outcome = () =>
+    waitFor("update() to settle", async () => {
+      const o = await a.evaluate(() => window.probe.outcome);
+      return o && o.state !== "pending" && o;
+    });
+  await bothRender("the loaded widget", (v) => v.value?.value === 1 && v.pending === 0);
+
+  await api.post("faults", { mode: "hold", count: 1 });
+  await a.evaluate(() => window.probe.set(42));
+  await bothRender("42 pending in both tabs", (v) => v.value?.value === 42 && v.pending >= 1);
+  await waitFor("the PUT held at the server", async () => (await api.stats()).held === 1);
+  await api.post("release");
+  const confirmed = await outcome();
+  const server = (await api.stats()).widgets["7"];
+  assert.deepEqual(server, { id: "7", value: 42, version: 2 });
+  assert.equal(confirmed.state, "resolved", JSON.stringify(confirmed));
+  assert.deepEqual(confirmed.result, server);
+  const committed = await bothRender("committed in both tabs", (v) => v.pending === 0 && isDeepStrictEqual(v.value, server));
+  assert.deepEqual(committed.map((v) => v.value), [server, server]);
+
+  await api.post("faults", { mode: "hold", count: 1 });
+  await a.evaluate(() => window.probe.set(5000));
+  await bothRender("5000 pending in both tabs", (v) => v.value?.value === 5000 && v.pending >= 1);
+  await waitFor("the PUT held at the server", async () => (await api.stats()).held === 1);
+  await api.post("release");
+  const refused = await outcome();
+  assert.equal(refused.state, "rejected", JSON.stringify(refused));
+  assert.match(refused.message, /^http 400: value must be a number/);
+  const rolledBack = await bothRender("rolled back in both tabs", (v) => v.pending === 0 && v.value?.value === 42);
+  assert.deepEqual(rolledBack.map((v) => v.value), [server, server]);
+  assert.deepEqual([...a.errors, ...b.errors], []);
 });
