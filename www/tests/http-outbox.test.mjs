@@ -40,10 +40,11 @@ async function newContext() {
   return context;
 }
 
-function appUrl({ key = freshKey(), ws = null, token = null, opts = {} } = {}) {
+function appUrl({ key = freshKey(), ws = null, token = null, rotate = false, opts = {} } = {}) {
   const q = new URLSearchParams({ key, opts: JSON.stringify(opts) });
   if (ws) q.set("ws", ws);
   if (token !== null) q.set("token", token);
+  if (rotate) q.set("rotate", "");
   return `${api.url}/rest-app.html?${q}`;
 }
 
@@ -207,10 +208,10 @@ async function offlineReload(shell) {
 
   // Chromium's offline emulation fires the browser's `offline` event. During a navigation it
   // lets the old document go `online` for a moment, and that document's client starts sending
-  // before it is unloaded; a network that is really down would not carry those requests, so
-  // the API is unreachable (aborted as disconnected) for as long as the test is offline. (A
-  // navigation that fails gets past both: see the second test below.)
-  await context.route("**/api/**", (route) => route.abort("internetdisconnected"));
+  // before it is unloaded; its requests get past the emulation (and past Playwright's routes).
+  // A network that is really down would not carry them, so the server cuts every API request
+  // unanswered for as long as the test is offline.
+  await api.post("network", { down: true });
   await context.setOffline(true);
   await waitFor("offline", async () => (await state(page)).online === false);
   const offline = await fireMany(page, `${tag}-`, { tag, value: 3 }, 6, 25);
@@ -232,14 +233,15 @@ async function offlineReload(shell) {
     assert.equal(s.online, false, "the reloaded page starts offline");
     await waitFor("the reloaded page to load the outbox", async () => (await state(page)).outbox.depth === 20);
     await new Promise((r) => setTimeout(r, 500));
-    await context.unroute("**/api/**");
-    assert.deepEqual((await api.stats()).log.slice(sentBefore), [], "nothing reached the server while offline");
-    await context.setOffline(false);
   } else {
     const reloadError = await page.reload().then(() => null, (e) => e.message);
     assert.match(String(reloadError), /ERR_INTERNET_DISCONNECTED/, "the reload failed while offline");
-    await context.unroute("**/api/**");
-    await context.setOffline(false);
+  }
+  const whileOffline = (await api.stats()).log.slice(sentBefore);
+  assert.deepEqual(whileOffline.filter((l) => l.status !== "network down"), [], "nothing got through while offline");
+  await api.post("network", { down: false });
+  await context.setOffline(false);
+  if (!shell) {
     await page.goto(appUrl({ key }));
     await ready(page);
   }
@@ -248,12 +250,13 @@ async function offlineReload(shell) {
   appliedOnce(s, [...online, ...offline], "25 entries");
   assert.equal(Object.values(s.widgets).filter((w) => w.tag === tag).length, 25);
   assert.deepEqual(page.errors, []);
-  return { page, online, offline, s };
+  return { page, online, offline, s, cut: whileOffline.length };
 }
 
 test("a reload while offline (the app shell cached): the queued entries are sent once each when back online", async () => {
-  const { page, offline, s } = await offlineReload(true);
-  for (const id of offline) assert.equal(s.requestsPerKey[id], 1, `${id} was sent once`);
+  const { page, offline, s, cut } = await offlineReload(true);
+  const through = (id) => s.log.filter((l) => l.key === id && l.status !== "network down").length;
+  for (const id of offline) assert.equal(through(id), 1, `${id} reached the server once`);
   // Nobody awaits them after the reload; the client tells of each with "delivered".
   const delivered = await waitFor("delivered after the reload", async () => {
     const d = await page.evaluate(() => window.t.delivered);
@@ -261,19 +264,21 @@ test("a reload while offline (the app shell cached): the queued entries are sent
   });
   assert.deepEqual(new Set(delivered.map((d) => d.id)), new Set(offline));
   assert.ok(delivered.every((d) => d.status === "acked"));
+  console.log(`# cached shell: ${cut} requests of the departing page were cut while the network was down`);
 });
 
 test("a reload that fails while offline: the queued entries are applied once each when the page is back", async () => {
-  // While the reload fails, Chromium lets the old document go `online` and its requests reach
-  // the server (past the offline emulation and the test's route); it is unloaded before it
-  // reads some answers, and the new page sends those entries again: the server answers them
-  // from the Idempotency-Key without applying them twice.
-  const { offline, s } = await offlineReload(false);
-  const twice = offline.filter((id) => s.requestsPerKey[id] > 1);
+  // After the failed navigation Chromium keeps the old document running, online, until the
+  // next one: it sends the entries too and may be gone before it reads the answers, so an
+  // entry can reach the server twice; the second is answered from its Idempotency-Key.
+  const { page, offline, s, cut } = await offlineReload(false);
+  const through = (id) => s.log.filter((l) => l.key === id && l.status !== "network down");
+  const twice = offline.filter((id) => through(id).length > 1);
   for (const id of twice) {
-    assert.ok(s.log.some((l) => l.key === id && l.replayed === true), `${id}, sent again, was answered from the stored response`);
+    assert.ok(through(id).slice(1).every((l) => l.replayed === true), `${id}, sent again, was answered from the stored response`);
   }
-  console.log(`# failed reload: ${twice.length} of the 20 entries were sent twice (once by the old document during the failed navigation)`);
+  await waitFor("the page to be done with the outbox", async () => (await state(page)).outbox.depth === 0);
+  console.log(`# failed reload: ${cut} requests cut while the network was down; ${twice.length} of the 20 entries reached the server twice`);
 });
 
 for (const withSocket of [true, false]) {
@@ -344,6 +349,88 @@ test("without a WebSocket (no url): publishes go over HTTP with the configured a
   assert.deepEqual(sockets, [], "no WebSocket was opened");
   const st = await state(page);
   assert.equal(st.outbox.depth, 0);
+  assert.deepEqual(page.errors, []);
+});
+
+test("401: the entry is sent again with a fresh token from auth()", async () => {
+  const context = await newContext();
+  const page = await openApp(context, { token: "tok", rotate: true });
+  await api.post("faults", { mode: "401", count: 1 });
+  const tag = tagOf("auth");
+  const result = await page.evaluate((tag) => window.t.publish(`${tag}-1`, "set", { tag, value: 5 }), tag);
+  assert.notEqual(result.status, undefined, `the publish does not fail: ${JSON.stringify(result)}`);
+  await drained(page, "the outbox to drain");
+  await waitFor("delivered", async () => (await page.evaluate(() => window.t.delivered.map((d) => d.id))).includes(result.id));
+  const s = await api.stats();
+  appliedOnce(s, [result.id], "the entry");
+  const tries = s.log.filter((l) => l.key === result.id);
+  assert.deepEqual(tries.map((l) => l.status), [401, 200], "refused with 401, then taken");
+  assert.match(tries[0].authorization, /^Bearer tok-\d+$/);
+  assert.match(tries[1].authorization, /^Bearer tok-\d+$/);
+  assert.notEqual(tries[1].authorization, tries[0].authorization, "the retry carries a token asked for after the 401");
+  assert.deepEqual(await page.evaluate(() => window.t.client.deadLetters()), []);
+  assert.deepEqual(page.errors, []);
+});
+
+test("a request that times out is sent again; the server answers 409 while the first is in progress; applied once", async () => {
+  const context = await newContext();
+  const page = await openApp(context, { opts: { outbox: { ackTimeoutMs: 800 } } });
+  await api.post("faults", { mode: "hold", count: 1 });
+  const tag = tagOf("timeout");
+  const id = await page.evaluate((tag) => {
+    const p = window.t.client.publishTo(`${tag}-1`, "set", { tag, value: 6 });
+    p.catch(() => {});
+    return p.id;
+  }, tag);
+  // The first request is held past the timeout; the client aborts it and sends again, and the
+  // server, still working on the first, answers 409 (retried).
+  await waitFor("a retry answered 409", async () => (await api.stats()).log.some((l) => l.key === id && l.status === 409), 15_000);
+  assert.equal((await state(page)).outbox.depth, 1, "still in the outbox");
+  await api.post("release");
+  await drained(page, "the outbox to drain");
+  const s = await api.stats();
+  appliedOnce(s, [id], "the entry");
+  const statuses = s.log.filter((l) => l.key === id).map((l) => l.status);
+  assert.ok(statuses.includes(409), `409 while in progress: ${statuses}`);
+  assert.ok(s.log.some((l) => l.key === id && l.status === 200 && l.replayed), `the retry after the release was answered from the stored response: ${statuses}`);
+  assert.deepEqual(await page.evaluate(() => window.t.client.deadLetters()), []);
+  assert.deepEqual(page.errors, []);
+});
+
+test("batches: a 500 retries the whole batch, per-entry results refuse one entry and confirm the rest", async () => {
+  const context = await newContext();
+  const page = await openApp(context, { opts: { outbox: { batchUrl: `${api.url}/api/batch`, batchSize: 5 } } });
+  await context.setOffline(true);
+  await waitFor("offline", async () => (await state(page)).online === false);
+  const tag = tagOf("batches");
+  const ids = await fireMany(page, `${tag}-`, { tag, value: 8 }, 1, 11);
+  const bad = await page.evaluate((tag) => {
+    const p = window.t.client.publishTo(`${tag}-bad`, "set", { tag, value: 5000 });
+    window.badOutcome = p.then((r) => ({ resolved: r }), (e) => ({ kind: e.kind, message: e.message }));
+    return p.id;
+  }, tag);
+  await waitFor("12 entries stored", async () => (await page.evaluate(() => window.t.storedIds())).length === 12);
+  await api.post("faults", { mode: "500", count: 1 });
+  await context.setOffline(false);
+  await drained(page, "the outbox to drain");
+
+  const s = await api.stats();
+  appliedOnce(s, ids, "the 11 good entries");
+  assert.equal(s.appliedPerKey[bad], undefined, "the refused entry was not applied");
+  assert.ok(s.log.every((l) => l.path === "/api/batch" && l.entries <= 5 && l.key === null), "batches of at most 5, without an Idempotency-Key");
+  assert.equal(s.log.filter((l) => l.status === 500).length, 1, "one batch answered 500");
+  // The entries of the batch answered 500 went again in a later batch.
+  const failed = s.log.find((l) => l.status === 500);
+  assert.ok(failed.entries >= 1);
+  for (const id of failed.ids) {
+    assert.ok(s.log.some((l) => l.status === 200 && l.t >= failed.t && l.ids.includes(id)), `${id} was sent again after the 500`);
+  }
+  const letters = await page.evaluate(() => window.t.client.deadLetters().map((l) => ({ id: l.id, reason: l.reason })));
+  assert.equal(letters.length, 1);
+  assert.equal(letters[0].id, bad);
+  assert.match(letters[0].reason, /^http 400/, "the entry's own status");
+  const delivered = new Set(await page.evaluate(() => window.t.delivered.map((d) => d.id)));
+  assert.deepEqual(ids.filter((id) => !delivered.has(id)), [], "each good entry delivered");
   assert.deepEqual(page.errors, []);
 });
 

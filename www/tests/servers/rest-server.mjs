@@ -14,10 +14,12 @@
 // response and not applied again; a request whose key is still being handled gets 409.
 //
 // A control port (servers/control.mjs) for the tests:
-//   POST /faults  { mode, count }  the next `count` API requests: "500", "429" (Retry-After: 1),
+//   POST /faults  { mode, count }  the next `count` API requests: "500", "401", "429" (Retry-After: 1),
 //                                  "drop" (socket destroyed before anything is applied),
 //                                  "drop-after" (applied, then the socket destroyed unanswered),
 //                                  "hold" (held unanswered until /release, then handled)
+//   POST /network { down }         while down, every API request's connection is cut unanswered
+//                                  and nothing is applied (the network between is down)
 //   POST /release                  handles the held requests; answers how many
 //   POST /set    { id, widget }    another user's change: the widget becomes `widget`
 //   POST /reset                    forgets every widget, key, log line and fault
@@ -56,6 +58,7 @@ let requestsPerKey = {};
 let log = [];
 let faults = [];
 let held = [];
+let networkDown = false;
 
 function validate(body) {
   if (body === null || typeof body !== "object" || Array.isArray(body)) return "the body must be a JSON object";
@@ -122,7 +125,17 @@ async function api(req, res, url) {
     status: null,
   };
   log.push(line);
+  if (url.pathname === "/api/batch") {
+    try {
+      line.ids = JSON.parse(text).entries.map((e) => e.id);
+      line.entries = line.ids.length;
+    } catch {}
+  }
 
+  if (networkDown) {
+    line.status = "network down";
+    return req.socket.destroy();
+  }
   const fault = faults.find((f) => f.count > 0);
   if (fault) fault.count--;
   const mode = fault?.mode ?? null;
@@ -130,6 +143,10 @@ async function api(req, res, url) {
   if (mode === "500") {
     line.status = 500;
     return send(res, 500, { error: "internal error" });
+  }
+  if (mode === "401") {
+    line.status = 401;
+    return send(res, 401, { error: "token expired" });
   }
   if (mode === "429") {
     line.status = 429;
@@ -170,7 +187,6 @@ function handle(req, res, url, text, key, line, mode) {
     if (!Array.isArray(body?.entries)) {
       answer = { status: 400, body: { error: "entries must be an array" } };
     } else {
-      line.entries = body.entries.length;
       const results = body.entries.map((e) => {
         const a = once(e.id, () => putWidget(String(e.channel), e.data, e.id));
         return a.status < 300 ? { id: e.id, status: a.status } : { id: e.id, status: a.status, error: a.body.error };
@@ -235,6 +251,10 @@ const control = controlServer((path, b, reply, res) => {
     faults.push({ mode: String(b.mode), count: Number(b.count ?? 1) });
     return reply({ ok: true, faults });
   }
+  if (path === "/network") {
+    networkDown = b.down === true;
+    return reply({ down: networkDown });
+  }
   if (path === "/release") {
     const n = held.length;
     for (const go of held.splice(0)) go();
@@ -253,6 +273,7 @@ const control = controlServer((path, b, reply, res) => {
     requestsPerKey = {};
     log = [];
     faults = [];
+    networkDown = false;
     for (const go of held.splice(0)) go();
     return reply({ ok: true });
   }
