@@ -135,7 +135,7 @@ impl ClientCore {
             self.events
                 .push_back(super::client::Event::Gap { last_offset });
         }
-        if self.tabs.handle_leader_state(state) && !self.server_reachable() {
+        if self.tabs.handle_leader_state(state) && !self.server_reachable() && self.rest.is_none() {
             self.outbox.stop_waiting_for_acks();
         }
         self.finish(now);
