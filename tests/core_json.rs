@@ -382,3 +382,14 @@ fn echo_delivery_confirms_when_the_publish_comes_back() {
     s.receive_frame(r#"{"type":"move","payload":{"x":1},"id":"e1"}"#);
     assert_eq!(delivered(&mut s), vec!["e1".to_owned()]);
 }
+
+#[test]
+fn without_pings_a_reconnect_reports_no_made_up_round_trip() {
+    let mut s = sim(channels());
+    open(&mut s);
+    s.receive_frame(r#"{"channel":"x","seq":1,"event":"e","data":1}"#);
+    s.advance(60_000);
+    s.socket_closes(1006);
+    reopen(&mut s);
+    assert_eq!(s.core.snapshot().rtt_ms, None, "no frame was answered: nothing to time");
+}
