@@ -391,5 +391,9 @@ fn without_pings_a_reconnect_reports_no_made_up_round_trip() {
     s.advance(60_000);
     s.socket_closes(1006);
     reopen(&mut s);
-    assert_eq!(s.core.snapshot().rtt_ms, None, "no frame was answered: nothing to time");
+    assert_eq!(
+        s.core.snapshot().rtt_ms,
+        None,
+        "no frame was answered: nothing to time"
+    );
 }

@@ -56,7 +56,11 @@ fn frames_that_are_not_objects_go_to_message_raw() {
     );
     assert_eq!(e.data.as_str(), r#""hello there""#);
     let d = w.decode("[1,2]").unwrap();
-    assert_eq!(event(&d).data.as_str(), r#""[1,2]""#, "not an object: the text");
+    assert_eq!(
+        event(&d).data.as_str(),
+        r#""[1,2]""#,
+        "not an object: the text"
+    );
     let d = w.decode(" 7").unwrap();
     assert_eq!(event(&d).data.as_str(), r#"" 7""#);
     let d = w.decode(r#"{"no":"type"}"#).unwrap();
