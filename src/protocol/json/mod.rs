@@ -3,8 +3,8 @@
 //! expects (templates with placeholders); nothing about syncline is assumed on the server.
 //!
 //! Decoding a frame, in this order:
-//! 1. not JSON, or not an object: delivered raw on the channel `"message"`, the text as a
-//!    JSON string;
+//! 1. not JSON, or not an object: delivered raw on the channel `"message"` (text that is not
+//!    JSON as a JSON string);
 //! 2. the heartbeat's `pong` shape: the pong; its `ping` shape: answered with `pong`;
 //! 3. an answer (its id names a publish or request this socket waits for, and it matches
 //!    `answer.match`): the publish confirmed or refused, the request answered;
@@ -413,18 +413,13 @@ impl Wire for JsonWire {
     }
 
     fn decode(&mut self, frame: &str) -> Result<Decoded, WireError> {
-        // Text that is not a JSON object goes as the text itself (a JSON string).
-        let text = || Ok(vec![Ok(raw_message(RawJson::to_json(frame)))]);
         let Ok(raw) = RawJson::parse(frame) else {
-            return text();
+            return Ok(vec![Ok(raw_message(RawJson::to_json(frame)))]);
         };
-        if !raw.is_object() {
-            return text();
-        }
         Ok(match Value::from_text(frame) {
-            Ok(value) => self.decode_object(&value, raw),
-            // An object nested deeper than a value tree is built for: as it is.
-            Err(_) => vec![Ok(raw_message(raw))],
+            Ok(value @ Value::Object(_)) => self.decode_object(&value, raw),
+            // Another JSON value, or one nested deeper than a value tree is built for.
+            _ => vec![Ok(raw_message(raw))],
         })
     }
 
