@@ -20,8 +20,11 @@ use super::pending::AnswerPolicy;
 use crate::protocol::url::is_insecure_remote;
 use crate::protocol::value::Value;
 use crate::protocol::{Protocol, ProtocolChoiceError};
+use json::json_settings;
+pub use json::{JsonAnswerOptions, JsonHeartbeatOptions, JsonOptions, JsonOptionsError};
 use socketio::{SocketIoOptions, socket_io_settings};
 
+mod json;
 mod socketio;
 
 /// Why options were refused; the message names the field.
@@ -39,7 +42,7 @@ pub enum OptionsError {
         "options.url must use wss:// (or https://) unless the server is on this machine; set allowInsecure: true to override"
     )]
     Insecure,
-    #[error("options.protocol must be \"syncline\" or \"socket.io\", not {0:?}")]
+    #[error("options.protocol must be \"syncline\", \"socket.io\" or \"json\", not {0:?}")]
     Protocol(String),
     #[error("{0} must be a non-negative number")]
     NotWhole(&'static str),
@@ -63,6 +66,10 @@ pub enum OptionsError {
     Join(usize),
     #[error("{0} must not be empty")]
     Empty(&'static str),
+    #[error("{0} applies to protocol: \"socket.io\" or \"json\" only")]
+    NotOnRelay(&'static str),
+    #[error(transparent)]
+    Json(#[from] JsonOptionsError),
 }
 
 /// Reconnect or retry delays (`reconnect`, `outbox.retry`).
@@ -176,6 +183,8 @@ pub struct ClientOptions<F> {
     pub replay_event: Option<String>,
     /// How a server's answer to a publish is read: `(answer) => "ok" | "retry" | "refuse"`.
     pub ack_result: Option<F>,
+    /// `protocol: "json"`: the server's frames as the app declares them.
+    pub json: Option<JsonOptions<F>>,
 }
 
 /// What the client gets from its options: the core settings and what the driver needs.
@@ -192,6 +201,8 @@ pub struct ClientSetup<F> {
     pub resolver: Option<F>,
     /// The app's `ackResult`.
     pub ack_result: Option<F>,
+    /// The app's `json.encode`.
+    pub json_encode: Option<F>,
 }
 
 /// What the options cannot say: ids and the jitter seed, chosen by the caller.
@@ -271,6 +282,7 @@ impl<F> ClientOptions<F> {
                 replay_event: self.replay_event.as_deref(),
             },
         )?;
+        let json_encode = json_settings(&mut protocol, self.json)?;
         if is_insecure_remote(&url) && self.allow_insecure != Some(true) {
             return Err(OptionsError::Insecure);
         }
@@ -354,6 +366,7 @@ impl<F> ClientOptions<F> {
             auth: self.auth,
             resolver: c.resolver,
             ack_result: self.ack_result,
+            json_encode,
         })
     }
 }
