@@ -105,11 +105,13 @@ wss.on("connection", (ws) => {
         ws.channels.delete(msg.channel);
         break;
 
-      case "resume":
-        resumes.push({ channel: msg.channel, since: msg.since });
-        for (const e of history(msg.channel, Number(msg.since) || 0)) send(e);
+      case "resume": {
+        const missed = history(msg.channel, Number(msg.since) || 0);
+        resumes.push({ channel: msg.channel, since: msg.since, replayed: missed.length });
+        for (const e of missed) send(e);
         ws.channels.add(msg.channel);
         break;
+      }
 
       case "publish": {
         receipts[msg.id] = (receipts[msg.id] ?? 0) + 1;
