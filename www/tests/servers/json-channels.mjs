@@ -67,7 +67,7 @@ const history = (channel, since = 0) => log.filter((e) => e.channel === channel 
 const receipts = {};
 const frames = {};
 const resumes = [];
-const stats = { connections: 0, closed: 0, silenced: 0 };
+const stats = { connections: 0, closed: 0, silenced: 0, silentClosed: 0 };
 
 // ---------------------------------------------------------------------------------------
 // The WebSocket server, as the ws README writes one.
@@ -78,7 +78,10 @@ const wss = new WebSocketServer({ server, path: "/ws" });
 wss.on("connection", (ws) => {
   stats.connections++;
   ws.channels = new Set();
-  ws.on("close", () => stats.closed++);
+  ws.on("close", () => {
+    stats.closed++;
+    if (ws.silent) stats.silentClosed++;
+  });
   const send = (message) => ws.send(JSON.stringify(message));
 
   ws.on("message", (data) => {

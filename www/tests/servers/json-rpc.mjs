@@ -43,7 +43,7 @@ for (const s of saves) units.set(s.unit.id, s.unit);
 // What the tests read: how often each idempotency key arrived, requests by type, connections.
 const receipts = {};
 const frames = {};
-const stats = { connections: 0, closed: 0, silenced: 0 };
+const stats = { connections: 0, closed: 0, silenced: 0, silentClosed: 0 };
 
 // ---------------------------------------------------------------------------------------
 // The WebSocket server, as the ws README writes one.
@@ -85,7 +85,10 @@ const handlers = {
 
 wss.on("connection", (ws) => {
   stats.connections++;
-  ws.on("close", () => stats.closed++);
+  ws.on("close", () => {
+    stats.closed++;
+    if (ws.silent) stats.silentClosed++;
+  });
 
   ws.on("message", async (data) => {
     if (ws.silent) return;

@@ -51,7 +51,7 @@ const validMove = (p) => p && typeof p.unit === "string" && Number.isFinite(p.x)
 // What the tests read: how often each id arrived, frames by type, connections.
 const receipts = {};
 const frames = {};
-const stats = { connections: 0, closed: 0, silenced: 0 };
+const stats = { connections: 0, closed: 0, silenced: 0, silentClosed: 0 };
 
 // ---------------------------------------------------------------------------------------
 // The WebSocket server, as the ws README writes one.
@@ -68,7 +68,10 @@ function broadcast(message) {
 
 wss.on("connection", (ws) => {
   stats.connections++;
-  ws.on("close", () => stats.closed++);
+  ws.on("close", () => {
+    stats.closed++;
+    if (ws.silent) stats.silentClosed++;
+  });
 
   ws.on("message", (data) => {
     if (ws.silent) return;
