@@ -7,6 +7,8 @@
 
 mod sim;
 
+use std::collections::HashMap;
+
 use sim::Sim;
 use syncline::core::pending::AnswerPolicy;
 use syncline::core::{Event, Protocol};
@@ -102,6 +104,9 @@ fn delivered(s: &mut Sim) -> Vec<String> {
         })
         .collect()
 }
+
+/// A request's outcome: the result's JSON, or the error's kind and message.
+type Answer = Result<String, (&'static str, String)>;
 
 fn frames_as_values(frames: Vec<String>) -> Vec<Value> {
     frames.iter().map(|f| v(f)).collect()
@@ -221,40 +226,27 @@ fn requests_are_answered_errored_or_time_out() {
         r#"{{"requestId":"{r2}","error":{{"code":"EMPTY","message":"nothing to sum"}}}}"#
     ));
     s.advance(2_500);
-    let mut done: Vec<(String, Result<String, (String, String)>)> = s
+    let done: HashMap<String, Answer> = s
         .take_events()
         .into_iter()
         .filter_map(|e| match e {
             Event::RequestDone { id, result } => Some((
                 id,
                 result
-                    .map(|r| r.as_str().to_owned())
-                    .map_err(|e| (e.kind().to_owned(), e.to_string())),
+                    .map(RawJson::into_string)
+                    .map_err(|e| (e.kind(), e.to_string())),
             )),
             _ => None,
         })
         .collect();
-    done.sort();
-    let mut want = vec![
-        (r1, Ok("3".to_owned())),
-        (r2, Err(("server".to_owned(), String::new()))),
-        (r3, Err(("timeout".to_owned(), String::new()))),
-    ];
-    want.sort();
-    assert_eq!(done.len(), 3);
-    for ((id, got), (want_id, want)) in done.iter().zip(&want) {
-        assert_eq!(id, want_id);
-        match (got, want) {
-            (Ok(a), Ok(b)) => assert_eq!(a, b),
-            (Err((kind, message)), Err((want_kind, _))) => {
-                assert_eq!(kind, want_kind);
-                if kind == "server" {
-                    assert!(message.contains("nothing to sum"), "{message}");
-                }
-            }
-            other => panic!("{other:?}"),
-        }
-    }
+    assert_eq!(done.len(), 3, "{done:?}");
+    assert_eq!(done[&r1], Ok("3".to_owned()));
+    assert!(
+        matches!(&done[&r2], Err(("server", message)) if message.contains("nothing to sum")),
+        "{:?}",
+        done[&r2]
+    );
+    assert!(matches!(&done[&r3], Err(("timeout", _))), "{:?}", done[&r3]);
 }
 
 #[test]
@@ -389,4 +381,19 @@ fn echo_delivery_confirms_when_the_publish_comes_back() {
     s.take_events();
     s.receive_frame(r#"{"type":"move","payload":{"x":1},"id":"e1"}"#);
     assert_eq!(delivered(&mut s), vec!["e1".to_owned()]);
+}
+
+#[test]
+fn without_pings_a_reconnect_reports_no_made_up_round_trip() {
+    let mut s = sim(channels());
+    open(&mut s);
+    s.receive_frame(r#"{"channel":"x","seq":1,"event":"e","data":1}"#);
+    s.advance(60_000);
+    s.socket_closes(1006);
+    reopen(&mut s);
+    assert_eq!(
+        s.core.snapshot().rtt_ms,
+        None,
+        "no frame was answered: nothing to time"
+    );
 }

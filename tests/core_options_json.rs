@@ -91,12 +91,14 @@ fn every_json_option_reaches_the_wire_settings() {
 }
 
 #[test]
-fn the_least_a_json_client_needs_is_the_event_path() {
+fn the_least_a_json_client_needs_is_the_event_path_and_what_confirms_a_publish() {
     let setup = client(
-        r#"{"url":"ws://localhost/ws","protocol":"json","json":{"event":"type","heartbeat":null}}"#,
+        r#"{"url":"ws://localhost/ws","protocol":"json","delivery":"sent","json":{"event":"type","heartbeat":null}}"#,
     )
     .unwrap();
-    assert_eq!(json_config(&setup), &JsonConfig::new("type"));
+    let mut want = JsonConfig::new("type");
+    want.delivery = Delivery::Sent;
+    assert_eq!(json_config(&setup), &want);
     let single = client(r#"{"url":"ws://localhost/ws","protocol":"json","json":{"event":"t","answer":{"id":"id","match":{"t":"ack"}}}}"#).unwrap();
     assert_eq!(
         json_config(&single)
@@ -117,6 +119,14 @@ fn bad_json_options_are_refused_with_the_field_named() {
         (
             r#"{"url":"ws://localhost/","protocol":"json","json":{}}"#,
             "options.json.event is required",
+        ),
+        (
+            r#"{"url":"ws://localhost/","protocol":"json","json":{"event":"t"}}"#,
+            "options.json.answer is required with delivery \"ack\" (the default), or choose delivery \"echo\" or \"sent\"",
+        ),
+        (
+            r#"{"url":"ws://localhost/","protocol":"json","delivery":"echo","json":{"event":"t"}}"#,
+            "options.json.id is required with delivery \"echo\": the path the publish id comes back at",
         ),
         (
             r#"{"url":"ws://localhost/","protocol":"json","json":{"event":""}}"#,

@@ -42,7 +42,7 @@ export interface ClientOptions {
   /** Time per request attempt (default 5000 ms). */
   requestTimeoutMs?: number;
   /** Further attempts after a timeout or lost connection (default 3, spaced 1 s, 2 s, 4 s;
-   *  0 with `protocol: "socket.io"`, whose handlers have no id to recognize a resent event). */
+   *  0 with `protocol: "socket.io"` or `"json"`, whose handlers may not recognize a resent event). */
   requestRetries?: number;
   /** Time the server has to ack a publish once sent (default 5000 ms). */
   publishTimeoutMs?: number;
@@ -96,7 +96,8 @@ export interface ClientOptions {
   /** Socket.IO with the server helper (`syncline/server/socketio`): the event that asks it to
    *  replay what a lost session missed (opt-in, e.g. "syncline:replay"). */
   replayEvent?: string;
-  /** How the server's answer to a durable publish (its ack's first argument) is read. Default:
+  /** Socket.IO: how the server's answer to a durable publish (its ack's first argument) is
+   *  read (with `protocol: "json"`, `json.answer` decides). Default:
    *  any answer confirms, except `{ ok: false, … }` or `{ error, … }`, which refuse (retried
    *  when `retryable: true`, else a dead letter with that error). */
   ackResult?: (answer: unknown) => "ok" | "retry" | "refuse";

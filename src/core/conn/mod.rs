@@ -268,6 +268,9 @@ impl Connection {
         if attempt == self.attempt && self.phase == Phase::Socket {
             self.phase = Phase::Hello;
             self.last_rx = now;
+            // A handshake's round trip is timed from this socket's frames only (a wire whose
+            // session opens without an answer has none).
+            self.previous_rx = 0;
             self.send(Outbound::Hello {
                 client: self.config.client_id.clone(),
                 token: self.token.clone(),

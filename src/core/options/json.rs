@@ -5,11 +5,11 @@
 use serde::Deserialize;
 
 use super::OptionsError;
-use crate::protocol::Protocol;
 use crate::protocol::json::{
     AnswerSpec, HeartbeatShapes, JsonConfig, Templates, unknown_placeholder,
 };
 use crate::protocol::value::Value;
+use crate::protocol::{Delivery, Protocol};
 
 /// `options.json.answer`.
 #[derive(Debug, Default, Deserialize)]
@@ -70,6 +70,14 @@ pub enum JsonOptionsError {
     NotATemplate(&'static str),
     #[error("options.json.answer.match must be an object of path → value, or a list of them")]
     BadMatch,
+    #[error(
+        "options.json.answer is required with delivery \"ack\" (the default), or choose delivery \"echo\" or \"sent\""
+    )]
+    AnswerForAck,
+    #[error(
+        "options.json.id is required with delivery \"echo\": the path the publish id comes back at"
+    )]
+    IdForEcho,
 }
 
 /// A dotted path: non-empty steps.
@@ -155,6 +163,13 @@ pub(super) fn json_settings<F>(
         delivery: config.delivery,
         encode: None,
     };
+    match checked.delivery {
+        Delivery::Ack if checked.answer.is_none() => {
+            return Err(JsonOptionsError::AnswerForAck.into());
+        }
+        Delivery::Echo if checked.id.is_none() => return Err(JsonOptionsError::IdForEcho.into()),
+        _ => {}
+    }
     **config = checked;
     Ok(o.encode)
 }

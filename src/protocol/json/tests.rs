@@ -56,7 +56,13 @@ fn frames_that_are_not_objects_go_to_message_raw() {
     );
     assert_eq!(e.data.as_str(), r#""hello there""#);
     let d = w.decode("[1,2]").unwrap();
-    assert_eq!(event(&d).data.as_str(), "[1,2]");
+    assert_eq!(
+        event(&d).data.as_str(),
+        "[1,2]",
+        "JSON that is not an object: parsed"
+    );
+    let d = w.decode(" 7").unwrap();
+    assert_eq!(event(&d).data.as_str(), " 7");
     let d = w.decode(r#"{"no":"type"}"#).unwrap();
     assert_eq!(event(&d).channel, "message");
     assert_eq!(event(&d).data.as_str(), r#"{"no":"type"}"#);
