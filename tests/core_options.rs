@@ -137,7 +137,7 @@ fn bad_values_are_refused_with_the_field_named() {
         ("{}", "options.url is required"),
         (
             r#"{"url":"ws://localhost/","protocol":"mqtt"}"#,
-            "options.protocol must be \"syncline\" or \"socket.io\", not \"mqtt\"",
+            "options.protocol must be \"syncline\", \"socket.io\" or \"json\", not \"mqtt\"",
         ),
         (
             r#"{"url":"ws://localhost/","reconnect":{"maxDelayMs":-1}}"#,

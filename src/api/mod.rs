@@ -51,8 +51,14 @@ impl SynclineClient {
                 on_broadcast.broadcast_arrived(topic, data, from)
             }),
         };
+        let mut config = setup.config;
+        if let (Some(encode), crate::protocol::Protocol::Json(json)) =
+            (setup.json_encode, &mut config.protocol)
+        {
+            json.encode = Some(options::encode_hook(encode));
+        }
         let driver = Rc::new(Driver::new(
-            setup.config,
+            config,
             setup.database,
             setup.share_connection,
             hooks,

@@ -1,5 +1,5 @@
-//! The app's functions in options (`auth`, `conflicts.resolver`) as they pass through serde,
-//! and the `auth` callback as the driver calls it. The options themselves are plain serde
+//! The app's functions in options (`auth`, `conflicts.resolver`, `ackResult`, `json.encode`)
+//! as they pass through serde, and the callbacks as the core and the driver call them. The options themselves are plain serde
 //! types checked in the core (`core::options`).
 
 use js_sys::Function;
@@ -9,7 +9,9 @@ use wasm_bindgen::prelude::*;
 
 use super::convert;
 use crate::driver::{AckRule, AuthFuture};
+use crate::protocol::RawJson;
 use crate::protocol::ack::{Verdict, default_verdict, refusal_reason};
+use crate::protocol::json::EncodeHook;
 use crate::web::socket::describe;
 
 /// A JS function from an options object, kept as it is.
@@ -49,6 +51,23 @@ pub fn ack_rule_hook(rule: Callback) -> AckRule {
                 reason: ["ackResult threw: ", &describe(&e)].concat(),
             },
         }
+    }))
+}
+
+/// Wraps the app's `json.encode(kind, message)`: the object it returns is the frame;
+/// `undefined`, `null`, a throw or a value that is not JSON leaves the frame to the template.
+pub fn encode_hook(encode: Callback) -> EncodeHook {
+    let encode = encode.0;
+    EncodeHook(std::rc::Rc::new(move |kind: &str, message: &RawJson| {
+        let message = convert::parse_data(message);
+        let returned = encode
+            .call2(&JsValue::NULL, &JsValue::from_str(kind), &message)
+            .ok()?;
+        if returned.is_undefined() || returned.is_null() {
+            return None;
+        }
+        let text = js_sys::JSON::stringify(&returned).ok()?.as_string()?;
+        RawJson::parse(text).ok()
     }))
 }
 

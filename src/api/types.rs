@@ -16,9 +16,13 @@ export interface ClientOptions {
   /** Allow a plain `ws://`/`http://` URL to a host other than this machine (default false:
    *  such URLs throw, so that tokens and data never cross the network unencrypted). */
   allowInsecure?: boolean;
-  /** What the server speaks: "syncline" (the relay; default) or "socket.io" (Engine.IO v4
-   *  over WebSocket, Socket.IO v5). */
-  protocol?: "syncline" | "socket.io";
+  /** What the server speaks: "syncline" (the relay; default), "socket.io" (Engine.IO v4
+   *  over WebSocket, Socket.IO v5), or "json" (any JSON WebSocket server, its frames declared
+   *  in `json`; the URL is used as it is). */
+  protocol?: "syncline" | "socket.io" | "json";
+  /** With `protocol: "json"` (required there): where things are in the server's frames and
+   *  how to build the frames it expects. */
+  json?: JsonProtocolOptions;
   /** Socket.IO namespace (default: the URL's path, else "/"). */
   namespace?: string;
   /** Socket.IO server's Engine.IO path (default "/socket.io/"). */
@@ -39,7 +43,7 @@ export interface ClientOptions {
   /** Time per request attempt (default 5000 ms). */
   requestTimeoutMs?: number;
   /** Further attempts after a timeout or lost connection (default 3, spaced 1 s, 2 s, 4 s;
-   *  0 with `protocol: "socket.io"`, whose handlers have no id to recognize a resent event). */
+   *  0 with `protocol: "socket.io"` or `"json"`, whose handlers may not recognize a resent event). */
   requestRetries?: number;
   /** Time the server has to ack a publish once sent (default 5000 ms). */
   publishTimeoutMs?: number;
@@ -92,8 +96,8 @@ export interface ClientOptions {
     /** HTTP: entries per batch (default 500). */
     batchSize?: number;
   };
-  /** When a durable publish counts as delivered (Socket.IO; default "ack"): "ack" when the
-   *  server acks it; "echo" when an event carrying its id comes back (a room broadcast the
+  /** When a durable publish counts as delivered (Socket.IO and JSON; default "ack"): "ack"
+   *  when the server acks it (JSON: needs `json.answer`); "echo" when an event carrying its id comes back (a room broadcast the
    *  sender is in); "sent" once written to an open socket. See the README's table. */
   delivery?: "ack" | "echo" | "sent";
   /** Socket.IO: the payload member that carries a durable publish's id (default "id"); an id
@@ -109,10 +113,66 @@ export interface ClientOptions {
   /** Socket.IO with the server helper (`syncline/server/socketio`): the event that asks it to
    *  replay what a lost session missed (opt-in, e.g. "syncline:replay"). */
   replayEvent?: string;
-  /** How the server's answer to a durable publish (its ack's first argument) is read. Default:
+  /** Socket.IO: how the server's answer to a durable publish (its ack's first argument) is
+   *  read (with `protocol: "json"`, `json.answer` decides). Default:
    *  any answer confirms, except `{ ok: false, … }` or `{ error, … }`, which refuse (retried
    *  when `retryable: true`, else a dead letter with that error). */
   ackResult?: (answer: unknown) => "ok" | "retry" | "refuse";
+}
+
+/** A frame template: objects and lists nest; a string that is exactly "{name}" is replaced by
+ *  the value itself (left out when there is none), "{name}" inside other text by the value as
+ *  text. Names: id, channel, event, data, since, token, client, ts. */
+export type JsonTemplate = { [key: string]: unknown } | unknown[];
+
+/** `protocol: "json"`: the server's frames. Paths are dotted ("payload.unit.id"). */
+export interface JsonProtocolOptions {
+  /** Required: path of the event name (a string) in an event frame. */
+  event: string;
+  /** Path of the channel (absent, or missing in a frame: the event name is the channel). */
+  channel?: string;
+  /** Path of the event's data (absent: the whole frame). */
+  data?: string;
+  /** Path of a message id (duplicate drop; with delivery "echo", the publish id coming back). */
+  id?: string;
+  /** Path of the server's per-channel sequence number (a number); sent as `since` on resume. */
+  seq?: string;
+  /** How the server answers publishes and requests. */
+  answer?: {
+    /** Required: path of the id of the publish or request answered. */
+    id: string;
+    /** A frame is an answer only if each (path → value) holds; a list: any of them. */
+    match?: { [path: string]: unknown } | Array<{ [path: string]: unknown }>;
+    /** Path of a request's result (absent: the whole frame). */
+    result?: string;
+    /** Path of the error (default "error"): present and not null refuses the publish (retried
+     *  when the error or the frame has `retryable: true`) or rejects the request. */
+    error?: string;
+  };
+  /** Sent first on each socket (e.g. `{ type: "auth", token: "{token}" }`). */
+  hello?: JsonTemplate;
+  /** Sent for each channel subscribed (absent: subscriptions are local only). */
+  subscribe?: JsonTemplate;
+  unsubscribe?: JsonTemplate;
+  /** Sent instead of `subscribe` on a reconnect when the client has a sequence (`{since}`). */
+  resume?: JsonTemplate;
+  /** A publish (`{id}` is the outbox entry's id, stable across retries and reloads). Default:
+   *  each value at the path it is read by (data without a data path: its members at the top). */
+  publish?: JsonTemplate;
+  /** A request (`{id}` is answered by `answer.id`). */
+  request?: JsonTemplate;
+  /** An event without an answer (`client.emit`); without it (and with a declared `publish`),
+   *  emits go as memory-only publishes. */
+  emit?: JsonTemplate;
+  /** App-level heartbeat: `ping` sent every heartbeat.intervalMs, a frame matching `pong`
+   *  expected within heartbeat.timeoutMs (else the connection is reconnected); a server frame
+   *  matching `ping` is answered with `pong`. Absent or null: no app-level heartbeat. */
+  heartbeat?: { ping: JsonTemplate; pong: JsonTemplate } | null;
+  /** For the unusual: the frame for `kind`, or undefined to use the template. */
+  encode?: (
+    kind: "hello" | "subscribe" | "unsubscribe" | "resume" | "publish" | "request" | "emit" | "ping" | "pong",
+    message: { id?: string; channel?: string; event?: string; data?: unknown; since?: number; token?: string; client?: string; ts?: number },
+  ) => object | undefined;
 }
 
 export interface OutboxState {

@@ -60,8 +60,8 @@ pub struct ClientCore {
     pub(super) ack_rule: Option<AckRule>,
     /// The outbox over HTTP, when it does not use the socket.
     pub(super) rest: Option<super::rest::Rest>,
-    /// Optimistic operations other tabs began and have not settled.
-    pub(super) remote: super::optimistic::Remote,
+    /// Optimistic operations other tabs began and have not settled, by tab.
+    pub(super) remote: std::collections::HashMap<String, Vec<String>>,
 }
 
 /// The app's rule for reading an answer to a publish: `ackResult(answer)`.
@@ -119,7 +119,7 @@ impl ClientCore {
             ids: IdGen::default(),
             ack_rule: None,
             rest,
-            remote: super::optimistic::Remote::default(),
+            remote: std::collections::HashMap::new(),
         }
     }
 

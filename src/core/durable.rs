@@ -36,8 +36,10 @@ impl ClientCore {
         }
         // While the browser says it is offline, the promise resolves as queued once stored
         // rather than waiting for an answer a socket it still calls open may never bring.
-        let waits = if self.sends_over_http() {
-            self.conn.online()
+        // Over HTTP the server is as reachable as the network: a follower's entry reaches the
+        // leader over its link and the leader sends it whether or not any socket is open.
+        let waits = if self.rest.is_some() {
+            self.conn.online() && (self.role() != Role::Follower || self.is_open())
         } else {
             self.server_reachable() && self.outbox_may_send() && self.conn.online()
         };

@@ -135,7 +135,7 @@ impl ClientCore {
             self.events
                 .push_back(super::client::Event::Gap { last_offset });
         }
-        if self.tabs.handle_leader_state(state) && !self.server_reachable() {
+        if self.tabs.handle_leader_state(state) && !self.server_reachable() && self.rest.is_none() {
             self.outbox.stop_waiting_for_acks();
         }
         self.finish(now);
@@ -146,7 +146,7 @@ impl ClientCore {
     /// a write counts as delivered (`delivery: "sent"`), the browser does not say it is offline
     /// (a socket it still calls open may be holding frames it will never send).
     pub(super) fn outbox_may_send(&self) -> bool {
-        let sent = matches!(&self.config.protocol, crate::protocol::Protocol::SocketIo(c) if c.delivery == crate::protocol::Delivery::Sent);
+        let sent = self.config.protocol.delivery() == crate::protocol::Delivery::Sent;
         self.is_open() && (self.conn.online() || !sent)
     }
 

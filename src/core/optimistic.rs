@@ -4,8 +4,6 @@
 //! The promise runs in the tab that began the operation; the others follow it over the tab
 //! bus and roll its operations back if that tab goes away before they settle.
 
-use std::collections::HashMap;
-
 use super::client::{Action, ClientCore};
 use super::docs::Op;
 use super::tabs::{TabAction, TabBody};
@@ -36,10 +34,6 @@ enum Step {
         id: String,
     },
 }
-
-/// The operations other tabs began and have not settled, by tab.
-#[derive(Debug, Default)]
-pub struct Remote(HashMap<String, Vec<String>>);
 
 impl ClientCore {
     /// Applies `op` to document `key` at once as operation `id`, pending until
@@ -103,7 +97,6 @@ impl ClientCore {
                     (None, None) => return,
                 };
                 self.remote
-                    .0
                     .entry(from.to_owned())
                     .or_default()
                     .push(id.clone());
@@ -123,16 +116,16 @@ impl ClientCore {
 
     /// Tab `tab` went away: the operations it began and did not settle never will be.
     pub(super) fn roll_back_tab(&mut self, tab: &str) {
-        for id in self.remote.0.remove(tab).unwrap_or_default() {
+        for id in self.remote.remove(tab).unwrap_or_default() {
             self.docs.rollback(&id);
         }
     }
 
     fn forget_remote(&mut self, tab: &str, id: &str) {
-        if let Some(ids) = self.remote.0.get_mut(tab) {
+        if let Some(ids) = self.remote.get_mut(tab) {
             ids.retain(|i| i != id);
             if ids.is_empty() {
-                self.remote.0.remove(tab);
+                self.remote.remove(tab);
             }
         }
     }

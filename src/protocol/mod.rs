@@ -1,11 +1,13 @@
 //! What syncline says to servers, pure Rust: the typed messages the core speaks
 //! ([`Inbound`], [`Outbound`]), the [`Wire`] trait, and one wire per protocol: the syncline
-//! envelope (the relay, and the link between tabs) and Socket.IO. JSON is serde_json's; an
+//! envelope (the relay, and the link between tabs), Socket.IO, and any JSON server whose
+//! frames the app declares. JSON is serde_json's; an
 //! app's payload stays raw JSON text ([`RawJson`]).
 
 pub mod ack;
 pub mod envelope;
 pub mod error;
+pub mod json;
 pub mod message;
 pub mod raw;
 pub mod socketio;
@@ -26,6 +28,8 @@ pub enum Protocol {
     /// Engine.IO v4 over WebSocket with Socket.IO v5 packets, with these settings (the
     /// namespace, `/` by default; the publish format; the delivery rule; the joins).
     SocketIo(socketio::SocketIoConfig),
+    /// A JSON WebSocket server speaking its own frames, as the app declared them.
+    Json(Box<json::JsonConfig>),
 }
 
 /// Why a client's `protocol` option cannot be used.
@@ -38,9 +42,9 @@ pub enum ProtocolChoiceError {
 }
 
 impl Protocol {
-    /// The protocol an app names (`"syncline"`, the default, or `"socket.io"`), and the URL
-    /// to open for it: for Socket.IO, the Engine.IO URL under `path` (default `/socket.io/`),
-    /// in `namespace` (default: the URL's path).
+    /// The protocol an app names (`"syncline"`, the default, `"socket.io"` or `"json"`), and
+    /// the URL to open for it: for Socket.IO, the Engine.IO URL under `path` (default
+    /// `/socket.io/`), in `namespace` (default: the URL's path); for JSON the URL as it is.
     pub fn choose(
         name: Option<&str>,
         url: String,
@@ -58,6 +62,7 @@ impl Protocol {
                     Self::SocketIo(socketio::SocketIoConfig::new(&namespace)),
                 ))
             }
+            Some("json") => Ok((url, Self::Json(Box::default()))),
             Some(_) => Err(ProtocolChoiceError::Unknown),
         }
     }
@@ -73,6 +78,16 @@ impl Protocol {
         match self {
             Self::Envelope => Box::new(envelope::EnvelopeWire),
             Self::SocketIo(config) => Box::new(socketio::SocketIoWire::new(config.clone())),
+            Self::Json(config) => Box::new(json::JsonWire::new(json::JsonConfig::clone(config))),
+        }
+    }
+
+    /// When a durable publish counts as delivered (the relay always acks).
+    pub fn delivery(&self) -> Delivery {
+        match self {
+            Self::Envelope => Delivery::Ack,
+            Self::SocketIo(config) => config.delivery,
+            Self::Json(config) => config.delivery,
         }
     }
 }

@@ -10,6 +10,7 @@
 pub mod backoff;
 mod heartbeat;
 mod hold;
+mod snapshot;
 #[cfg(test)]
 mod tests;
 mod types;
@@ -19,7 +20,7 @@ use std::collections::VecDeque;
 use super::error::ClientError;
 use super::output::Action;
 use super::rng::Rng;
-use super::state::{ConnectionState, Snapshot};
+use super::state::ConnectionState;
 use crate::protocol::{Decoded, Encoded, Heartbeat, Inbound, Outbound, Protocol, Resumption, Wire};
 pub use types::{ConnConfig, ConnOutput, Peer, Phase};
 
@@ -150,20 +151,6 @@ impl Connection {
         }
     }
 
-    /// Copies what the app sees of the connection into `snap`.
-    pub fn fill(&self, snap: &mut Snapshot) {
-        snap.state = self.state;
-        snap.online = self.online;
-        snap.visible = self.visible;
-        snap.attempt = self.failures;
-        snap.reconnects = self.reconnects;
-        snap.rtt_ms = self.rtt_ms;
-        snap.session.clone_from(&self.session);
-        snap.recovered = self.recovered;
-        snap.missed_after.clone_from(&self.missed_after);
-        snap.retry_at = self.reconnect_at;
-    }
-
     // ----- inputs: the app and the tabs -----
 
     /// Start connecting (and keep reconnecting) until [`Connection::close`].
@@ -178,11 +165,11 @@ impl Connection {
     /// says goodbye first.
     pub fn close(&mut self) {
         self.want_open = false;
-        if self.is_open() {
-            if let Some(bye) = self.wire.goodbye() {
-                self.flush();
-                self.output.push_back(ConnOutput::Action(Action::Send(bye)));
-            }
+        if self.is_open()
+            && let Some(bye) = self.wire.goodbye()
+        {
+            self.flush();
+            self.output.push_back(ConnOutput::Action(Action::Send(bye)));
         }
         self.drop_socket(1000, "client disconnect");
         (self.reconnect_at, self.ping_at) = (None, None);
@@ -268,6 +255,9 @@ impl Connection {
         if attempt == self.attempt && self.phase == Phase::Socket {
             self.phase = Phase::Hello;
             self.last_rx = now;
+            // A handshake's round trip is timed from this socket's frames only (a wire whose
+            // session opens without an answer has none).
+            self.previous_rx = 0;
             self.send(Outbound::Hello {
                 client: self.config.client_id.clone(),
                 token: self.token.clone(),
@@ -330,10 +320,10 @@ impl Connection {
 
     /// A binary frame: the wire decides whether it was announced.
     pub fn handle_binary(&mut self, now: u64, attempt: u64, len: usize) {
-        if self.is_current(now, attempt) {
-            if let Err(error) = self.wire.decode_binary(len) {
-                self.output.push_back(ConnOutput::Error(error.into()));
-            }
+        if self.is_current(now, attempt)
+            && let Err(error) = self.wire.decode_binary(len)
+        {
+            self.output.push_back(ConnOutput::Error(error.into()));
         }
     }
 

@@ -1,5 +1,6 @@
 //! The Socket.IO settings among a client's options (`delivery`, `idField`, `publishFormat`,
-//! `joins`, `replayEvent`), checked into the Socket.IO wire's settings.
+//! `joins`, `replayEvent`), checked into the Socket.IO wire's settings; `delivery` applies to
+//! the JSON wire too.
 
 use super::OptionsError;
 use crate::protocol::socketio::{Join, PublishFormat};
@@ -41,9 +42,14 @@ pub(super) fn socket_io_settings(
             ));
         }
     };
+    if let Protocol::Json(config) = protocol {
+        config.delivery = delivery;
+    }
     let Protocol::SocketIo(config) = protocol else {
+        if delivery != Delivery::Ack && !matches!(protocol, Protocol::Json(_)) {
+            return Err(OptionsError::NotOnRelay("options.delivery"));
+        }
         let given = [
-            ("options.delivery", delivery != Delivery::Ack),
             ("options.idField", o.id_field.is_some()),
             ("options.publishFormat", o.publish_format.is_some()),
             ("options.joins", o.joins.is_some()),
