@@ -1,7 +1,9 @@
 // The outbox over HTTP (`outbox: { transport: "http" }`) against a REST API written the usual
 // way (tests/servers/rest-server.mjs: `PUT /api/widgets/:id`, `POST /api/batch`, Idempotency-Key),
 // in real Chromium tabs: server errors, 429 with Retry-After, dropped connections and a refused
-// entry; a reload while offline; two tabs; no WebSocket at all; 10,000 entries drained in batches.
+// entry; a reload while offline (with the app shell cached, and a reload that fails); two tabs,
+// with and without a socket; no WebSocket at all; 401 and a fresh token; a timed-out request and
+// 409; batches with a 500 and per-entry results; 10,000 entries drained in batches (the figure).
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
