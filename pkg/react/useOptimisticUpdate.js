@@ -1,8 +1,6 @@
-import { useCallback, useRef, useSyncExternalStore } from "react";
+import { useCallback } from "react";
 import { useClient } from "./context.js";
-
-const noop = () => {};
-const EMPTY = Object.freeze({ value: null, version: 0, pending: 0, rev: -1 });
+import { useDocumentState } from "./documentStore.js";
 
 /**
  * An optimistic value confirmed by any promise (a REST call, a request): `value` (with the
@@ -13,18 +11,7 @@ const EMPTY = Object.freeze({ value: null, version: 0, pending: 0, rev: -1 });
 export function useOptimisticUpdate(key, options) {
   const client = useClient();
   const channel = options?.channel;
-  const subscribe = useCallback(
-    (notify) => (client ? client.watchDocument(key, notify, channel ? { channel } : { local: true }) : noop),
-    [client, key, channel],
-  );
-  const cached = useRef(EMPTY);
-  const get = () => {
-    const doc = client?.getDocument(key);
-    if (!doc) return EMPTY;
-    if (doc.rev !== cached.current.rev || doc.key !== cached.current.key) cached.current = doc;
-    return cached.current;
-  };
-  const doc = useSyncExternalStore(subscribe, get, () => EMPTY);
+  const doc = useDocumentState(client, key, channel ? { channel } : { local: true });
   const update = useCallback(
     (change, confirm, updateOptions) => client.optimistic(key, change, confirm, updateOptions),
     [client, key],

@@ -46,3 +46,30 @@ export async function listen(http, control, opt, onStop) {
   await new Promise((ok) => control.listen(Number(opt["control-port"]), "127.0.0.1", ok));
   console.log("ready");
 }
+
+/** The control paths every `ws` test server has, answered for `wss` when `path` is one of
+ *  them (true), else false: `/send` `{ frames: [value] }` sends each to every open connection
+ *  (objects as JSON, strings as they are); `/silence` makes the open connections stop
+ *  answering anything while their TCP sockets stay open (counted in `stats.silenced`). */
+export function wsControl(wss, path, b, reply, stats) {
+  const open = (c) => c.readyState === 1 && !c.silent;
+  if (path === "/send") {
+    for (const f of b.frames) {
+      const text = typeof f === "string" ? f : JSON.stringify(f);
+      wss.clients.forEach((c) => open(c) && c.send(text));
+    }
+    reply({ ok: true });
+    return true;
+  }
+  if (path === "/silence") {
+    let n = 0;
+    wss.clients.forEach((c) => {
+      if (!c.silent) n++;
+      c.silent = true;
+    });
+    stats.silenced += n;
+    reply({ ok: true, silenced: n });
+    return true;
+  }
+  return false;
+}

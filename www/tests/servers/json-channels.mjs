@@ -24,7 +24,7 @@ import { appendFileSync, existsSync, readFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { parseArgs } from "node:util";
 import { WebSocket, WebSocketServer } from "ws";
-import { controlServer, listen, notFound } from "./control.mjs";
+import { controlServer, listen, notFound, wsControl } from "./control.mjs";
 
 const { values: opt } = parseArgs({
   options: { port: { type: "string" }, "control-port": { type: "string" }, store: { type: "string" } },
@@ -165,24 +165,8 @@ const control = controlServer(async (path, b, reply, res) => {
       const entries = b.events.map((e) => append(b.channel, e.event, e.data, e.id));
       return reply({ ok: true, seqs: entries.map((e) => e.seq) });
     }
-    case "/send": {
-      // { frames: [value] }: objects as JSON, strings as they are
-      for (const f of b.frames) {
-        const text = typeof f === "string" ? f : JSON.stringify(f);
-        wss.clients.forEach((c) => c.readyState === WebSocket.OPEN && !c.silent && c.send(text));
-      }
-      return reply({ ok: true });
-    }
-    case "/silence": {
-      let n = 0;
-      wss.clients.forEach((c) => {
-        if (!c.silent) n++;
-        c.silent = true;
-      });
-      stats.silenced += n;
-      return reply({ ok: true, silenced: n });
-    }
     default:
+      if (wsControl(wss, path, b, reply, stats)) return;
       return notFound(res, reply);
   }
 });

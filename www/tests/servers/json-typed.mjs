@@ -18,7 +18,7 @@ import { appendFileSync, existsSync, readFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { parseArgs } from "node:util";
 import { WebSocket, WebSocketServer } from "ws";
-import { controlServer, listen, notFound } from "./control.mjs";
+import { controlServer, listen, notFound, wsControl } from "./control.mjs";
 
 const { values: opt } = parseArgs({
   options: { port: { type: "string" }, "control-port": { type: "string" }, store: { type: "string" } },
@@ -137,25 +137,8 @@ const control = controlServer(async (path, b, reply, res) => {
       for (const e of b.events) broadcast({ type: "unit_moved", ...e });
       return reply({ ok: true, clients: wss.clients.size });
     }
-    case "/send": {
-      // { frames: [value] }: objects as JSON, strings as they are
-      for (const f of b.frames) {
-        const text = typeof f === "string" ? f : JSON.stringify(f);
-        wss.clients.forEach((c) => c.readyState === WebSocket.OPEN && !c.silent && c.send(text));
-      }
-      return reply({ ok: true });
-    }
-    case "/silence": {
-      // The open connections stop answering anything; their TCP sockets stay open.
-      let n = 0;
-      wss.clients.forEach((c) => {
-        if (!c.silent) n++;
-        c.silent = true;
-      });
-      stats.silenced += n;
-      return reply({ ok: true, silenced: n });
-    }
     default:
+      if (wsControl(wss, path, b, reply, stats)) return;
       return notFound(res, reply);
   }
 });
