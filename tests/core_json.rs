@@ -397,3 +397,26 @@ fn without_pings_a_reconnect_reports_no_made_up_round_trip() {
         "no frame was answered: nothing to time"
     );
 }
+
+#[test]
+fn a_server_numbering_from_zero_has_its_first_event_delivered() {
+    let mut s = sim(channels());
+    open(&mut s);
+    let now = s.now;
+    s.core.subscribe(now, "prices", None, 0, None);
+    s.pump();
+    for seq in [0, 1, 1] {
+        s.receive_frame(&format!(
+            r#"{{"channel":"prices","seq":{seq},"event":"tick","data":{{"p":{seq}}}}}"#
+        ));
+    }
+    let seqs: Vec<u64> = s
+        .take_events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Message(d) => Some(d.seq),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(seqs, vec![0, 1], "0 delivered, the repeated 1 dropped");
+}

@@ -254,7 +254,11 @@ impl Messaging {
 
     /// A subscription is live on the server at `seq` (`None`: as counted here).
     pub fn handle_subscribed(&mut self, channel: &str, seq: Option<u64>) -> u64 {
-        let seq = seq.unwrap_or_else(|| self.local_seqs.get(channel).copied().unwrap_or(0));
+        // Nothing known of the channel's numbering yet: nothing to drop, so that a server
+        // numbering from 0 has its first event delivered.
+        let Some(seq) = seq.or_else(|| self.local_seqs.get(channel).copied()) else {
+            return 0;
+        };
         self.router.mark_live(channel, seq);
         seq
     }
