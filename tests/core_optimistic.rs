@@ -140,3 +140,44 @@ fn other_tabs_follow_the_steps_and_roll_back_when_the_tab_goes() {
     );
     assert_eq!(visible(&b, "w").1, 0, "an unknown step changes nothing");
 }
+
+#[test]
+fn the_steps_other_tabs_hear_keep_their_json() {
+    let mut a = Sim::with_storage(Sim::config());
+    a.core
+        .begin_optimistic(a.now, "x".into(), "w", Op::Patch(json(r#"{"value":2}"#)));
+    a.core
+        .begin_optimistic(a.now, "y".into(), "w", Op::Set(json(r#"{"value":3}"#)));
+    a.core.settle_optimistic(a.now, "x".into(), Some(None));
+    a.core
+        .settle_optimistic(a.now, "y".into(), Some(Some(json(r#"{"value":4}"#))));
+    a.core
+        .begin_optimistic(a.now, "z".into(), "w", Op::Patch(json(r#"{"value":5}"#)));
+    a.core.settle_optimistic(a.now, "z".into(), None);
+    a.pump();
+    let texts: Vec<String> = steps(&mut a)
+        .into_iter()
+        .map(|s| s.as_str().to_owned())
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            r#"{"step":"begin","id":"x","key":"w","patch":{"value":2}}"#,
+            r#"{"step":"begin","id":"y","key":"w","set":{"value":3}}"#,
+            r#"{"step":"commit","id":"x"}"#,
+            r#"{"step":"commit","id":"y","value":{"value":4}}"#,
+            r#"{"step":"begin","id":"z","key":"w","patch":{"value":5}}"#,
+            r#"{"step":"rollback","id":"z"}"#,
+        ]
+    );
+    let mut b = Sim::with_storage(Sim::config());
+    b.core.handle_optimistic_step(
+        b.now,
+        "tab-a",
+        &RawJson::parse(r#"{"step":"begin","id":"q","patch":{"value":1}}"#).unwrap(),
+    );
+    assert!(
+        b.core.document("w").is_none(),
+        "a begin without its key is ignored"
+    );
+}

@@ -13,26 +13,44 @@ use crate::protocol::value::Value;
 /// The tab-bus topic of optimistic operations (not an app's broadcast).
 pub const TOPIC: &str = "syncline.optimistic";
 
-/// One step of an operation, as the other tabs hear it.
+/// What a [`Step`] does.
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Kind {
+    Begin,
+    Commit,
+    Rollback,
+}
+
+/// One step of an operation, as the other tabs hear it: `{"step":"begin","id","key","set"|"patch"}`,
+/// `{"step":"commit","id","value"?}` or `{"step":"rollback","id"}`. A flat struct rather than
+/// an enum tagged by `step`: serde reads a tagged enum through its buffered `Content`, code
+/// the wasm needs for nothing else.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
-#[serde(tag = "step", rename_all = "lowercase")]
-enum Step {
-    Begin {
-        id: String,
-        key: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        set: Option<Value>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        patch: Option<Value>,
-    },
-    Commit {
-        id: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        value: Option<Value>,
-    },
-    Rollback {
-        id: String,
-    },
+struct Step {
+    step: Kind,
+    id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    set: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    patch: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    value: Option<Value>,
+}
+
+impl Step {
+    fn new(step: Kind, id: String) -> Self {
+        Self {
+            step,
+            id,
+            key: None,
+            set: None,
+            patch: None,
+            value: None,
+        }
+    }
 }
 
 impl ClientCore {
@@ -46,12 +64,11 @@ impl ClientCore {
             Op::Set(v) => (Some(v), None),
             Op::Patch(v) => (None, Some(v)),
         };
-        let key = key.to_owned();
-        self.tell_tabs(&Step::Begin {
-            id,
-            key,
+        self.tell_tabs(&Step {
+            key: Some(key.to_owned()),
             set,
             patch,
+            ..Step::new(Kind::Begin, id)
         });
         self.finish(now);
     }
@@ -62,11 +79,14 @@ impl ClientCore {
         match outcome {
             Some(value) => {
                 self.docs.commit(&id, value.clone());
-                self.tell_tabs(&Step::Commit { id, value });
+                self.tell_tabs(&Step {
+                    value,
+                    ..Step::new(Kind::Commit, id)
+                });
             }
             None => {
                 self.docs.rollback(&id);
-                self.tell_tabs(&Step::Rollback { id });
+                self.tell_tabs(&Step::new(Kind::Rollback, id));
             }
         }
         self.finish(now);
@@ -84,17 +104,23 @@ impl ClientCore {
         let Ok(step) = data.read::<Step>() else {
             return;
         };
+        let Step {
+            step,
+            id,
+            key,
+            set,
+            patch,
+            value,
+        } = step;
         match step {
-            Step::Begin {
-                id,
-                key,
-                set,
-                patch,
-            } => {
+            Kind::Begin => {
                 let op = match (set, patch) {
                     (Some(v), _) => Op::Set(v),
                     (None, Some(p)) => Op::Patch(p),
                     (None, None) => return,
+                };
+                let Some(key) = key else {
+                    return;
                 };
                 self.remote
                     .entry(from.to_owned())
@@ -102,11 +128,11 @@ impl ClientCore {
                     .push(id.clone());
                 self.docs.mutate(id, &key, op, self.wall(now), from);
             }
-            Step::Commit { id, value } => {
+            Kind::Commit => {
                 self.forget_remote(from, &id);
                 self.docs.commit(&id, value);
             }
-            Step::Rollback { id } => {
+            Kind::Rollback => {
                 self.forget_remote(from, &id);
                 self.docs.rollback(&id);
             }

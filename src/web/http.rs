@@ -59,7 +59,7 @@ pub async fn fetch(
 /// A thrown value as text (an Error's name and message).
 fn describe(error: &JsValue) -> String {
     match error.dyn_ref::<js_sys::Error>() {
-        Some(e) => [String::from(e.name()), String::from(e.message())].join(": "),
+        Some(e) => [&String::from(e.name()), ": ", &String::from(e.message())].concat(),
         None => error
             .as_string()
             .unwrap_or_else(|| "fetch failed".to_owned()),

@@ -95,7 +95,11 @@ impl Vars {
     pub fn number(self, name: &str, value: Option<u64>) -> Self {
         self.with(
             name,
-            value.map(|n| Out::Value(Value::Number(n.to_string()))),
+            value.map(|n| {
+                let mut text = String::new();
+                crate::protocol::raw::write_u64(&mut text, n);
+                Out::Value(Value::Number(text))
+            }),
         )
     }
 

@@ -555,4 +555,9 @@ fn placeholders_and_shapes() {
         &mut bound
     ));
     assert!(path::holds(&v(r#"{"a":{"b":"x"}}"#), &v(r#"{"a.b":"x"}"#)));
+    assert!(path::holds(
+        &v(r#"{"n":1e2,"m":-5e-1}"#),
+        &v(r#"{"n":100,"m":-0.5}"#)
+    ));
+    assert!(!path::holds(&v(r#"{"n":100.5}"#), &v(r#"{"n":100}"#)));
 }
