@@ -24,6 +24,9 @@ pub struct ServeConfig {
     pub history_limit: usize,
     /// Most messages the relay packs into one frame for a subscriber.
     pub max_batch: usize,
+    /// Most bytes of one packed frame (half of the 1 MiB a client accepts by default): a
+    /// message joins a frame only while the frame stays under it.
+    pub max_frame_bytes: usize,
 }
 
 impl ServeConfig {
@@ -38,6 +41,7 @@ impl ServeConfig {
             faults: Faults::default(),
             history_limit: 10_000,
             max_batch: 64,
+            max_frame_bytes: 512 * 1024,
         }
     }
 }

@@ -29,7 +29,7 @@ pub async fn serve(socket: WebSocket, hub: Arc<Hub>) {
     let (tx, rx) = mpsc::unbounded_channel();
     let (id, mut kick) = hub.connect(tx.clone());
     let (sink, mut stream) = socket.split();
-    let writer = tokio::spawn(write_loop(sink, rx, hub.max_batch));
+    let writer = tokio::spawn(write_loop(sink, rx, hub.max_batch, hub.max_frame_bytes));
     let mut conn = Conn {
         id,
         tx,
@@ -82,6 +82,7 @@ async fn write_loop(
     mut sink: futures_util::stream::SplitSink<WebSocket, Message>,
     mut rx: mpsc::UnboundedReceiver<Out>,
     max_batch: usize,
+    max_frame_bytes: usize,
 ) {
     let mut carried: Option<Out> = None;
     loop {
@@ -109,11 +110,21 @@ async fn write_loop(
                 break;
             }
             Out::Msg(first) => {
-                // Pack what is already queued into one array frame: fewer frames, same order.
+                // Pack what is already queued into one array frame: fewer frames, same order,
+                // and no frame over `max_frame_bytes` (a message that would pass it starts the
+                // next frame; one message alone goes as it is).
+                let mut bytes = first.len() + 2;
                 let mut batch = vec![first];
                 while batch.len() < max_batch {
                     match rx.try_recv() {
-                        Ok(Out::Msg(m)) => batch.push(m),
+                        Ok(Out::Msg(m)) if bytes + m.len() + 1 > max_frame_bytes => {
+                            carried = Some(Out::Msg(m));
+                            break;
+                        }
+                        Ok(Out::Msg(m)) => {
+                            bytes += m.len() + 1;
+                            batch.push(m);
+                        }
                         Ok(other) => {
                             carried = Some(other);
                             break;

@@ -82,6 +82,8 @@ pub struct Hub {
     boot: u64,
     /// Most messages per frame to a subscriber.
     pub max_batch: usize,
+    /// Most bytes of a frame of several messages.
+    pub max_frame_bytes: usize,
 }
 
 /// Unix time in milliseconds.
@@ -122,6 +124,7 @@ impl Hub {
             history_limit: config.history_limit,
             boot: unix_ms(),
             max_batch: config.max_batch,
+            max_frame_bytes: config.max_frame_bytes,
         })
     }
 

@@ -24,6 +24,7 @@ OPTIONS (serve):
   --static DIR          serve DIR over HTTP at / (the demo page)
   --faults JSON         faults active from the start, e.g. '{\"dropEveryNthAck\":3}'
   --history-limit N     most events replayed for one `since` (default 10000)
+  --max-frame-bytes N   most bytes of a frame packing several messages (default 524288)
   --exit-with-stdin     exit when stdin closes (set by the supervisor)
 
 supervise runs `serve` with the same options as a child process and serves
@@ -101,6 +102,13 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
                 config.history_limit = v
                     .parse()
                     .map_err(|_| format!("bad --history-limit {v:?}"))?;
+                pass.push(v);
+            }
+            "--max-frame-bytes" => {
+                let v = value("--max-frame-bytes")?;
+                config.max_frame_bytes = v
+                    .parse()
+                    .map_err(|_| format!("bad --max-frame-bytes {v:?}"))?;
                 pass.push(v);
             }
             "--control-port" => {

@@ -304,3 +304,47 @@ async fn queued_messages_share_frames() {
     assert!(frames < 500, "batched into {frames} frames");
     r.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_backlog_replays_in_frames_under_the_clients_limit() {
+    // A tab away while 100 events of 32 KB were published: its resubscribe must not get frames
+    // over the 1 MiB a client accepts by default, or the events in them are lost to it.
+    let dir = tempfile::tempdir().unwrap();
+    let r = relay(&dir.path().join("db"), |_| {}).await;
+    let big = "x".repeat(32 * 1024);
+    for n in 0..100 {
+        r.hub
+            .publish(&format!("big{n}"), "backlog", "e", &format!("\"{big}\""))
+            .unwrap();
+    }
+    let mut sub = Client::hello(r.addr, None).await;
+    sub.send(json!({"t": "sub", "ch": "backlog", "since": 0}))
+        .await;
+    let (mut seqs, mut largest) = (Vec::new(), 0);
+    while seqs.len() < 100 {
+        let frame = tokio::time::timeout(Duration::from_secs(5), sub.ws.next())
+            .await
+            .expect("the backlog arrives")
+            .expect("open")
+            .expect("frame");
+        let Message::Text(t) = frame else { continue };
+        largest = largest.max(t.len());
+        let items = match serde_json::from_str::<Value>(t.as_str()).unwrap() {
+            Value::Array(items) => items,
+            one => vec![one],
+        };
+        seqs.extend(
+            items
+                .iter()
+                .filter(|m| m["t"] == "ev")
+                .filter_map(|m| m["seq"].as_u64()),
+        );
+    }
+    assert_eq!(
+        seqs,
+        (1..=100).collect::<Vec<u64>>(),
+        "every event, in order"
+    );
+    assert!(largest <= 1 << 20, "largest frame {largest} bytes");
+    r.shutdown().await;
+}
