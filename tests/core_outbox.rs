@@ -359,9 +359,15 @@ fn unavailable_storage_degrades_to_memory_and_says_so() {
     s.pump();
     assert_eq!(s.take_error_kinds(), vec!["storage"]);
     let id = publish(&mut s, "c", 0);
+    let events = s.take_events();
     assert!(
-        s.take_events()
-            .contains(&Event::PublishQueued { id: id.clone() })
+        events.contains(&Event::PublishHeld { id: id.clone() }),
+        "held in memory, not queued on disk: {events:?}"
+    );
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, Event::PublishQueued { .. }))
     );
     assert!(
         s.store_ops.is_empty(),
@@ -391,7 +397,15 @@ fn a_failed_write_is_reported_and_the_entry_kept_in_memory() {
     );
     s.pump();
     let events = s.take_events();
-    assert!(events.contains(&Event::PublishQueued { id: id.clone() }));
+    assert!(
+        events.contains(&Event::PublishHeld { id: id.clone() }),
+        "its write failed: held in memory, not queued on disk: {events:?}"
+    );
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, Event::PublishQueued { .. }))
+    );
     assert!(
         events
             .iter()

@@ -214,11 +214,9 @@ async fn without_indexeddb_the_client_says_degraded_and_still_delivers() {
     // Kept in memory while the relay is away, delivered when it is back.
     supervisor("kill", "").await;
     wait_until("client notices", 5_000, || state_of(&c) != "open").await;
-    let queued = settle(publish(&c, &ch, 2)).await.unwrap();
-    assert_eq!(
-        get(&queued, "status").as_string().as_deref(),
-        Some("queued")
-    );
+    // Not on disk: "held", not "queued".
+    let held = settle(publish(&c, &ch, 2)).await.unwrap();
+    assert_eq!(get(&held, "status").as_string().as_deref(), Some("held"));
     supervisor("start", "").await;
     wait_drained(&c, 10_000).await;
     assert_eq!(relay_ids(&ch).await.len(), 2);

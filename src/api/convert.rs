@@ -231,12 +231,13 @@ pub fn gap(last_offset: Option<&str>) -> Result<JsValue, JsValue> {
     to_js(&Gap { last_offset })
 }
 
-/// A durable publish stored locally, not yet acked.
-pub fn queued(id: &str) -> Result<JsValue, JsValue> {
+/// A durable publish kept locally, not yet acked: `status` is "queued" (in IndexedDB) or
+/// "held" (in memory only: storage is unavailable).
+pub fn queued(id: &str, status: &'static str) -> Result<JsValue, JsValue> {
     to_js(&PublishResult {
         id,
         seq: None,
-        status: "queued",
+        status,
     })
 }
 

@@ -258,7 +258,8 @@ impl Registry {
                     }
                 }
             }
-            Event::PublishQueued { id } => self.settle(&id, convert::queued(&id)),
+            Event::PublishQueued { id } => self.settle(&id, convert::queued(&id, "queued")),
+            Event::PublishHeld { id } => self.settle(&id, convert::queued(&id, "held")),
             Event::Delivered { id, seq } => {
                 if self.has_listeners(ListenerKind::Delivered) {
                     let ack = convert::or_null(convert::ack(&id, seq));

@@ -357,8 +357,10 @@ export interface PublishResult {
   readonly seq: number | null;
   /** "acked": the server confirmed it (its ack, or its echo). "sent": written to an open
    *  socket, where no answer comes (`delivery: "sent"`, and memory-only publishes on
-   *  Socket.IO). "queued": stored locally, will be sent. */
-  readonly status: "acked" | "sent" | "queued";
+   *  Socket.IO). "queued": stored in IndexedDB, will be sent (after a reload too). "held":
+   *  kept in memory only because storage is unavailable (`outbox.storage: "memory"`), will be
+   *  sent while this page lives. */
+  readonly status: "acked" | "sent" | "queued" | "held";
 }
 
 export interface DeadLetter<T = unknown> {

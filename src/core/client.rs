@@ -344,6 +344,9 @@ impl ClientCore {
                 DurableEvent::Outbox(OutboxEvent::Queued { id }) => {
                     self.events.push_back(Event::PublishQueued { id })
                 }
+                DurableEvent::Outbox(OutboxEvent::Held { id }) => {
+                    self.events.push_back(Event::PublishHeld { id })
+                }
                 DurableEvent::Outbox(OutboxEvent::Rejected { id, reason }) => {
                     let retryable = false;
                     let result = Err(RequestError::Rejected { reason, retryable });

@@ -13,7 +13,8 @@ use crate::protocol::envelope::RawJson;
 impl ClientCore {
     /// Publishes through the durable outbox: stored, sent at once when open, retried until
     /// acked. The outcome comes as [`super::Event::PublishDone`] (acked, or refused for good)
-    /// or [`super::Event::PublishQueued`] (stored, will be sent).
+    /// or [`super::Event::PublishQueued`] (stored, will be sent), or
+    /// [`super::Event::PublishHeld`] (in memory only, will be sent).
     pub fn publish_durable(
         &mut self,
         now: u64,

@@ -55,6 +55,9 @@ pub enum Event {
     },
     /// A durable publish is stored locally and will be sent: its promise resolves as queued.
     PublishQueued { id: String },
+    /// A durable publish is kept in memory only (storage is unavailable) and will be sent:
+    /// its promise resolves as held, not as queued.
+    PublishHeld { id: String },
     /// A durable publish reached the server (whether or not anyone still waits for it).
     Delivered { id: String, seq: Option<u64> },
     /// A durable publish was given up: refused for good, or past its retention.

@@ -142,6 +142,8 @@ impl Durable {
 
     /// Storage cannot be used, or a write failed: memory from now on.
     pub fn handle_store_failed(&mut self, put_ids: &[String], reason: String) {
+        // The failed writes are in memory only: their promises resolve as held.
+        self.queue.memory = true;
         self.queue.persisted(put_ids);
         self.storage = StorageState::Memory;
         self.queue.keep_in_memory();

@@ -60,6 +60,8 @@ pub struct Outbox {
     events: Vec<OutboxEvent>,
     /// Stored entries have been loaded; until then nothing is sent (order across reloads).
     pub loaded: bool,
+    /// Storage is gone: what waits is in memory only (its promises resolve as held).
+    pub memory: bool,
 }
 
 impl Outbox {
@@ -76,6 +78,7 @@ impl Outbox {
             ops: Vec::new(),
             events: Vec::new(),
             loaded: false,
+            memory: false,
         }
     }
 
@@ -206,6 +209,7 @@ impl Outbox {
     /// Storage is gone: every entry not yet stored is kept in memory only, and promises
     /// waiting for the write resolve now.
     pub fn keep_in_memory(&mut self) {
+        self.memory = true;
         let unstored: Vec<String> = self
             .slots
             .iter()
@@ -219,7 +223,12 @@ impl Outbox {
     fn settle_queued(&mut self, id: &str) {
         if let Some(slot) = self.slots.get_mut(id) {
             slot.waiter = Waiter::None;
-            self.events.push(OutboxEvent::Queued { id: id.to_owned() });
+            let id = id.to_owned();
+            self.events.push(if self.memory {
+                OutboxEvent::Held { id }
+            } else {
+                OutboxEvent::Queued { id }
+            });
         }
     }
 

@@ -82,6 +82,8 @@ pub enum OutboxEvent {
     },
     /// The publish promise may resolve as "queued": stored locally, will be sent.
     Queued { id: String },
+    /// The promise of `id` resolves: kept in memory only (storage is unavailable), will be sent.
+    Held { id: String },
     /// The publish promise must reject: the server refused the entry for good.
     Rejected { id: String, reason: String },
     /// An entry went to the dead letters.
