@@ -528,3 +528,38 @@ proptest! {
         prop_assert!(!s.events.iter().any(|e| matches!(e, Event::DeadLetter(_))));
     }
 }
+
+#[test]
+fn dead_letters_are_bounded_and_the_oldest_leaves_with_an_event() {
+    let mut c = config(64);
+    c.outbox.max_dead_letters = 2;
+    let mut s = Sim::with_storage(c);
+    s.open();
+    let ids: Vec<String> = (0..3).map(|_| publish(&mut s, "c", 0)).collect();
+    s.take_sent();
+    s.store_ops.clear();
+    s.take_events();
+    for id in &ids {
+        s.receive(ServerMessage::Nack {
+            id: id.clone(),
+            reason: "forbidden".into(),
+            retryable: false,
+        });
+    }
+    let kept: Vec<String> = s.core.dead_letters().map(|l| l.entry.id.clone()).collect();
+    assert_eq!(kept, ids[1..].to_vec(), "the oldest was dropped");
+    assert!(
+        s.store_ops.contains(&StoreOp::DeleteDead(ids[0].clone())),
+        "from storage too"
+    );
+    let errors = s.take_error_kinds();
+    assert_eq!(
+        errors
+            .iter()
+            .filter(|k| **k == "dead_letter_evicted")
+            .count(),
+        1,
+        "{errors:?}"
+    );
+    assert_eq!(s.core.snapshot().outbox.dead_letters, 2);
+}

@@ -79,6 +79,9 @@ export interface ClientOptions {
     /** Sends of one entry that got no answer within ackTimeoutMs before it becomes a dead
      *  letter (reason "ack_timeout: …"; default 8). Lost connections do not count. */
     maxAttempts?: number;
+    /** Most dead letters kept (default 1,000); beyond, the oldest is dropped with an error
+     *  event of kind "dead_letter_evicted". */
+    maxDeadLetters?: number;
     /** Where durable publishes go: "socket" (default) or "http" (one `fetch` per entry, or
      *  batches to `batchUrl`; 2xx confirms, 4xx other than 401/408/409/425/429 refuses for
      *  good, the rest is retried, honouring `Retry-After`). */

@@ -344,6 +344,12 @@ impl ClientCore {
                 DurableEvent::Outbox(OutboxEvent::Queued { id }) => {
                     self.events.push_back(Event::PublishQueued { id })
                 }
+                DurableEvent::Outbox(OutboxEvent::Evicted(letter)) => {
+                    self.report_error(ClientError::DeadLetterEvicted {
+                        id: letter.entry.id,
+                        reason: letter.reason,
+                    });
+                }
                 DurableEvent::Outbox(OutboxEvent::Held { id }) => {
                     self.events.push_back(Event::PublishHeld { id })
                 }

@@ -66,6 +66,9 @@ pub enum ClientError {
     /// The browser could not create the socket (bad URL, blocked port).
     #[error("socket could not be opened: {0}")]
     SocketOpen(String),
+    /// The dead letters were full (`outbox.maxDeadLetters`): the oldest, `id`, was dropped.
+    #[error("dead letter {id} dropped (the dead letters are full): it was {reason}")]
+    DeadLetterEvicted { id: String, reason: String },
     /// An HTTP request of the outbox failed in a way that may pass (5xx, 429, a dropped
     /// connection); its entries are sent again.
     #[error("outbox request failed: {0}")]
@@ -112,6 +115,7 @@ impl ClientError {
             Self::SocketClosed { .. } => "socket_closed",
             Self::SocketOpen(_) => "socket_open",
             Self::Http(_) => "http",
+            Self::DeadLetterEvicted { .. } => "dead_letter_evicted",
         }
     }
 }

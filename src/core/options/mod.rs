@@ -109,6 +109,7 @@ pub struct OutboxOptions {
     pub retention_ms: Option<f64>,
     pub max_entries: Option<f64>,
     pub max_attempts: Option<f64>,
+    pub max_dead_letters: Option<f64>,
     #[serde(default)]
     pub retry: BackoffOptions,
     /// "socket" (default) or "http".
@@ -355,6 +356,8 @@ impl<F> ClientOptions<F> {
             .map_or(outbox.max_entries, |n| n as usize);
         outbox.max_attempts = whole("options.outbox.maxAttempts", b.max_attempts)?
             .map_or(outbox.max_attempts, |n| n.clamp(1, 1_000_000) as u32);
+        outbox.max_dead_letters = whole("options.outbox.maxDeadLetters", b.max_dead_letters)?
+            .map_or(outbox.max_dead_letters, |n| n.min(1_000_000) as usize);
         let names = BackoffNames {
             initial: "options.outbox.retry.initialDelayMs",
             max: "options.outbox.retry.maxDelayMs",

@@ -11,6 +11,8 @@
 //! - An entry leaves only on an ack, or to the dead letters on a final nack or after its
 //!   retention; either way an event says so.
 
+mod dead;
+
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 
@@ -187,6 +189,7 @@ impl Outbox {
         for letter in dead {
             self.dead.entry(letter.entry.id.clone()).or_insert(letter);
         }
+        self.evict_dead();
         self.loaded = true;
     }
 
@@ -370,6 +373,7 @@ impl Outbox {
         }
         self.dead.insert(letter.entry.id.clone(), letter.clone());
         self.events.push(OutboxEvent::DeadLetter(letter));
+        self.evict_dead();
     }
 
     /// The connection dropped: everything in flight will be sent again on the next one, and
@@ -524,38 +528,6 @@ impl Outbox {
         (priority, Reverse(id))
     }
 
-    /// Puts dead letters back in the outbox (all when `ids` is `None`); returns how many.
-    pub fn retry_dead(&mut self, ids: Option<&[String]>, wall: u64, store: bool) -> usize {
-        let chosen: Vec<String> = match ids {
-            Some(ids) => ids
-                .iter()
-                .filter(|id| self.dead.contains_key(*id))
-                .cloned()
-                .collect(),
-            None => self.dead.keys().cloned().collect(),
-        };
-        let mut count = 0;
-        for id in chosen {
-            let Some(letter) = self.dead.remove(&id) else {
-                continue;
-            };
-            if self.slots.len() >= self.config.max_entries {
-                self.dead.insert(id, letter);
-                break;
-            }
-            // A fresh retention period from now.
-            let mut entry = letter.entry;
-            entry.created_at = wall;
-            self.ops.push(StoreOp::DeleteDead(id));
-            if store {
-                self.ops.push(StoreOp::Put(entry.clone()));
-            }
-            self.insert(entry, true, Waiter::None);
-            count += 1;
-        }
-        count
-    }
-
     /// Forgets every entry and dead letter, here and in storage (logout); returns the ids of
     /// entries that were still waiting, so that their promises can be failed.
     pub fn clear(&mut self) -> Vec<(String, bool)> {
@@ -573,22 +545,5 @@ impl Outbox {
         self.ops.clear();
         self.ops.push(StoreOp::Clear);
         waiting
-    }
-
-    /// Forgets dead letters (all when `ids` is `None`); returns how many.
-    pub fn discard_dead(&mut self, ids: Option<&[String]>) -> usize {
-        let chosen: Vec<String> = match ids {
-            Some(ids) => ids
-                .iter()
-                .filter(|id| self.dead.contains_key(*id))
-                .cloned()
-                .collect(),
-            None => self.dead.keys().cloned().collect(),
-        };
-        for id in &chosen {
-            self.dead.remove(id);
-            self.ops.push(StoreOp::DeleteDead(id.clone()));
-        }
-        chosen.len()
     }
 }

@@ -20,6 +20,8 @@ pub struct OutboxConfig {
     /// Sends of one entry that got no answer in time before it becomes a dead letter
     /// (default 8; lost connections do not count).
     pub max_attempts: u32,
+    /// Most dead letters kept; beyond, the oldest is dropped with an event (default 1,000).
+    pub max_dead_letters: usize,
 }
 
 impl Default for OutboxConfig {
@@ -31,6 +33,7 @@ impl Default for OutboxConfig {
             retention_ms: 7 * 24 * 3_600_000,
             max_entries: 100_000,
             max_attempts: 8,
+            max_dead_letters: 1_000,
         }
     }
 }
@@ -88,6 +91,8 @@ pub enum OutboxEvent {
     Rejected { id: String, reason: String },
     /// An entry went to the dead letters.
     DeadLetter(DeadLetter),
+    /// The dead letters were full: the oldest was dropped, here and in storage.
+    Evicted(DeadLetter),
 }
 
 /// The outbox is full; the entry is handed back.
