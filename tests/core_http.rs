@@ -19,7 +19,6 @@ fn config(batch: Option<&str>) -> Config {
         batch_url: batch.map(str::to_owned),
         batch_size: 100,
     });
-    c.outbox.window = 400;
     c
 }
 
@@ -182,12 +181,14 @@ fn offline_entries_wait_and_go_in_batches_when_back() {
     );
     s.core.set_online(s.now, true);
     s.pump();
-    assert_eq!(s.http.len(), 3, "250 entries in batches of 100");
-    let requests: Vec<u64> = s.http.iter().map(|r| r.request).collect();
-    let body: serde_json::Value = serde_json::from_str(&s.http[0].body).unwrap();
-    assert_eq!(body["entries"].as_array().map(Vec::len), Some(100));
-    for r in requests {
-        answer(&mut s, r, 200, None, "");
+    // One batch at a time: two in flight could be applied in either order.
+    for batch in 0..3 {
+        assert_eq!(s.http.len(), batch + 1, "batch {batch} alone in flight");
+        let request = s.http[batch].request;
+        let body: serde_json::Value = serde_json::from_str(&s.http[batch].body).unwrap();
+        let expected = if batch < 2 { 100 } else { 50 };
+        assert_eq!(body["entries"].as_array().map(Vec::len), Some(expected));
+        answer(&mut s, request, 200, None, "");
     }
     assert_eq!(s.core.snapshot().outbox.depth, 0);
     let delivered = s
@@ -228,7 +229,7 @@ mod options {
         assert_eq!(http.method, "PUT");
         assert_eq!(http.headers, vec![("X-App".to_owned(), "dash".to_owned())]);
         assert_eq!(http.batch_size, 250);
-        assert_eq!(c.outbox.window, 1_000, "a window of four batches");
+        assert_eq!(http.batch_size, 250);
     }
 
     #[test]
@@ -268,4 +269,41 @@ mod options {
             assert!(error.starts_with(expected), "{json}: {error}");
         }
     }
+}
+
+#[test]
+fn one_request_per_entry_keeps_each_channel_one_at_a_time() {
+    let mut s = started(None);
+    for (id, channel) in [
+        ("a1", "a"),
+        ("a2", "a"),
+        ("b1", "b"),
+        ("a3", "a"),
+        ("b2", "b"),
+    ] {
+        publish(&mut s, id, channel);
+    }
+    let keys = |s: &Sim| -> Vec<String> {
+        s.http
+            .iter()
+            .map(|r| {
+                r.headers
+                    .iter()
+                    .find(|(k, _)| k == "Idempotency-Key")
+                    .unwrap()
+                    .1
+                    .clone()
+            })
+            .collect()
+    };
+    assert_eq!(keys(&s), vec!["a1", "b1"], "one in flight per channel");
+    let (a1, b1) = (s.http[0].request, s.http[1].request);
+    answer(&mut s, b1, 204, None, "");
+    assert_eq!(keys(&s), vec!["a1", "b1", "b2"]);
+    answer(&mut s, a1, 204, None, "");
+    assert_eq!(
+        keys(&s),
+        vec!["a1", "b1", "b2", "a2"],
+        "a2 only after a1 is answered"
+    );
 }

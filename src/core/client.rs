@@ -75,7 +75,14 @@ impl std::fmt::Debug for AckRule {
 
 impl ClientCore {
     /// A client in the `idle` state.
-    pub fn new(config: Config) -> Self {
+    pub fn new(mut config: Config) -> Self {
+        // Concurrent HTTP requests may be applied in any order: with one request per entry a
+        // channel sends one entry at a time; batches go one at a time, a batch's worth each.
+        match &config.http {
+            Some(h) if h.batch_url.is_some() => config.outbox.window = h.batch_size.max(1),
+            Some(_) => config.outbox.serial_channels = true,
+            None => {}
+        }
         let conn = Connection::new(ConnConfig {
             url: config.url.clone(),
             protocol: config.protocol.clone(),

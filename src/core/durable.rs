@@ -125,7 +125,12 @@ impl ClientCore {
 
     /// Fills the outbox window with HTTP requests while the browser is online.
     pub(super) fn send_over_http(&mut self, now: u64) {
-        if !self.conn.online() {
+        // Batches go one at a time: two in flight could be applied in either order.
+        let batch_in_flight = self
+            .rest
+            .as_ref()
+            .is_some_and(|r| r.batches() && r.in_flight() > 0);
+        if !self.conn.online() || batch_in_flight {
             return;
         }
         let messages = self.outbox.poll_transmit(now, false);

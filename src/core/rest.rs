@@ -90,6 +90,11 @@ impl Rest {
         self.open.len()
     }
 
+    /// True when entries go in batches.
+    pub fn batches(&self) -> bool {
+        self.config.batch_url.is_some()
+    }
+
     /// The requests carrying these publishes (other messages are not the outbox's and are
     /// left out), each to be aborted after `timeout_ms`.
     pub fn requests(&mut self, messages: Vec<Outbound>, timeout_ms: u64) -> Vec<HttpRequest> {

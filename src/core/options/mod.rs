@@ -341,13 +341,9 @@ impl<F> ClientOptions<F> {
         config.reconnect = self.reconnect.into_backoff(&names, config.reconnect)?;
         let b = self.outbox;
         let outbox = &mut config.outbox;
-        // Batches need a window of a few batches to fill them.
-        let default_window = match &config.http {
-            Some(h) if h.batch_url.is_some() => h.batch_size.saturating_mul(4),
-            _ => outbox.window,
-        };
         outbox.window = whole("options.outbox.window", b.window)?
-            .map_or(default_window, |n| n.clamp(1, 10_000) as usize);
+            .map_or(outbox.window, |n| n.clamp(1, 10_000) as usize);
+
         outbox.ack_timeout_ms = whole("options.outbox.ackTimeoutMs", b.ack_timeout_ms)?
             .unwrap_or(outbox.ack_timeout_ms);
         outbox.retention_ms =

@@ -492,11 +492,23 @@ impl Outbox {
     fn pick(&self, free: usize) -> Vec<String> {
         let mut runs: Vec<Box<dyn Iterator<Item = &String> + '_>> = Vec::new();
         let mut heap = BinaryHeap::new();
-        for ids in self.channels.values() {
+        // Serial channels: one with an entry in flight sends nothing more, and one at a time.
+        let (busy, per_run): (BTreeSet<&str>, usize) = if self.config.serial_channels {
+            let busy = self.in_flight.iter();
+            let busy = busy.filter_map(|id| self.slots.get(id).map(|s| s.entry.channel.as_str()));
+            (busy.collect(), 1)
+        } else {
+            (BTreeSet::new(), usize::MAX)
+        };
+        for (channel, ids) in &self.channels {
+            if busy.contains(channel.as_str()) {
+                continue;
+            }
             let mut run = Box::new(
                 ids.iter()
                     .skip_while(|id| self.in_flight.contains(*id))
-                    .take_while(|id| self.is_ready(id)),
+                    .take_while(|id| self.is_ready(id))
+                    .take(per_run),
             ) as Box<dyn Iterator<Item = &String>>;
             if let Some(first) = run.next() {
                 heap.push((self.key(first), runs.len(), first));

@@ -22,6 +22,9 @@ pub struct OutboxConfig {
     pub max_attempts: u32,
     /// Most dead letters kept; beyond, the oldest is dropped with an event (default 1,000).
     pub max_dead_letters: usize,
+    /// At most one entry of a channel in flight: for a transport whose messages may be
+    /// applied out of order (the HTTP outbox's concurrent requests).
+    pub serial_channels: bool,
 }
 
 impl Default for OutboxConfig {
@@ -34,6 +37,7 @@ impl Default for OutboxConfig {
             max_entries: 100_000,
             max_attempts: 8,
             max_dead_letters: 1_000,
+            serial_channels: false,
         }
     }
 }
