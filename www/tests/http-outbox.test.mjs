@@ -195,7 +195,7 @@ test("500, 429 with Retry-After, dropped connections and a refused entry: the re
 async function offlineReload(shell) {
   const context = await newContext();
   if (shell) {
-    await context.route(/\/(rest-app\.html|pkg\/.*)(\?.*)?$/, (route) => {
+    await context.route(/\/(rest-app\.html|outbox-db\.js|pkg\/.*)(\?.*)?$/, (route) => {
       const path = new URL(route.request().url()).pathname;
       const file = path.startsWith("/pkg/") ? join(root, path) : join(root, "www/tests/pages", path);
       route.fulfill({ body: readFileSync(file), contentType: path.endsWith(".wasm") ? "application/wasm" : path.endsWith(".js") ? "text/javascript" : "text/html" });
