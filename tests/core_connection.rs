@@ -21,6 +21,8 @@ fn connects_through_hello_and_welcome() {
     assert_eq!(
         s.take_sent(),
         vec![ClientMessage::Hello {
+            // The client's frame limit (maxMessageBytes), for a server packing batches.
+            max: Some(1 << 20),
             client: "client-1".into(),
             token: None
         }]
@@ -245,6 +247,8 @@ fn auth_is_asked_on_every_connect_and_stale_answers_are_ignored() {
     assert_eq!(
         s.take_sent(),
         vec![ClientMessage::Hello {
+            // The client's frame limit (maxMessageBytes), for a server packing batches.
+            max: Some(1 << 20),
             client: "client-1".into(),
             token: Some("tok".into())
         }]

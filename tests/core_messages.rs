@@ -41,6 +41,7 @@ fn subscriptions_resume_after_reconnect_and_drop_duplicates() {
         since: None
     }));
     s.receive(ServerMessage::Subscribed {
+        since: None,
         channel: "scores".into(),
         seq: 10,
     });

@@ -232,6 +232,7 @@ fn a_follower_subscription_goes_through_the_leader_and_events_come_back() {
         "the leader subscribes its own connection"
     );
     net.leader.receive(ServerMessage::Subscribed {
+        since: None,
         channel: "scores".into(),
         seq: 3,
     });

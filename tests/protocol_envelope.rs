@@ -3,6 +3,7 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 use proptest::prelude::*;
+use syncline::protocol::PeerLimits;
 use syncline::protocol::envelope::{
     ClientMessage, DecodeError, RawJson, ServerError, ServerMessage, decode_client_frame,
     decode_server_frame, encode_batch,
@@ -175,8 +176,12 @@ fn raw() -> impl Strategy<Value = RawJson> {
 
 fn client_message() -> impl Strategy<Value = ClientMessage> {
     prop_oneof![
-        (".*", proptest::option::of(".*"))
-            .prop_map(|(client, token)| ClientMessage::Hello { client, token }),
+        (
+            ".*",
+            proptest::option::of(".*"),
+            proptest::option::of(any::<u64>())
+        )
+            .prop_map(|(client, token, max)| ClientMessage::Hello { client, token, max }),
         (".*", proptest::option::of(any::<u64>()))
             .prop_map(|(channel, since)| ClientMessage::Subscribe { channel, since }),
         ".*".prop_map(|channel| ClientMessage::Unsubscribe { channel }),
@@ -208,12 +213,33 @@ fn client_message() -> impl Strategy<Value = ClientMessage> {
     ]
 }
 
+fn limits() -> impl Strategy<Value = PeerLimits> {
+    let n = || proptest::option::of(any::<u64>());
+    (n(), n(), n()).prop_map(|(frame, message, channels)| PeerLimits {
+        frame,
+        message,
+        channels,
+    })
+}
+
 fn server_message() -> impl Strategy<Value = ServerMessage> {
     let error = (".*", ".*").prop_map(|(code, message)| ServerError { code, message });
     prop_oneof![
-        ".*".prop_map(|session| ServerMessage::Welcome { session }),
+        (".*", proptest::option::of(limits()))
+            .prop_map(|(session, limits)| ServerMessage::Welcome { session, limits }),
+        (".*", any::<u64>(), any::<u64>()).prop_map(|(channel, from, to)| ServerMessage::Gap {
+            channel,
+            from,
+            to
+        }),
         ".*".prop_map(|reason| ServerMessage::Denied { reason }),
-        (".*", any::<u64>()).prop_map(|(channel, seq)| ServerMessage::Subscribed { channel, seq }),
+        (".*", any::<u64>(), proptest::option::of(any::<u64>())).prop_map(
+            |(channel, seq, since)| ServerMessage::Subscribed {
+                channel,
+                seq,
+                since
+            }
+        ),
         (
             ".*",
             ".*",

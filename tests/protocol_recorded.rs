@@ -261,6 +261,7 @@ fn subscribers_get_the_events_replays_and_heads_the_relay_sent() {
         })
     };
     let subscribed = |seq| Inbound::Subscribed {
+        since: None,
         channel: "match.1".into(),
         seq: Some(seq),
     };
@@ -355,6 +356,7 @@ fn sent(frame: &str) -> Sent {
             }
             let auth: Option<Auth> = packet.data.as_ref().map(|d| d.read().expect("auth"));
             Sent::Message(Outbound::Hello {
+                max: None,
                 client: "recorded".into(),
                 token: auth.and_then(|a| a.token),
             })

@@ -133,7 +133,19 @@ pub fn refused(e: Refused) -> JsValue {
 
 /// A connection error, for `onError` listeners.
 pub fn client_error(e: &ClientError) -> JsValue {
-    error(e.kind(), &e.to_string(), true)
+    let value = error(e.kind(), &e.to_string(), true);
+    if let ClientError::Gap { channel, from, to } = e {
+        // Which events are gone, for an app that shows or refetches them.
+        let fields = [
+            ("channel", JsValue::from_str(channel)),
+            ("from", JsValue::from_f64(*from as f64)),
+            ("to", JsValue::from_f64(*to as f64)),
+        ];
+        for (name, field) in fields {
+            let _ = js_sys::Reflect::set(&value, &JsValue::from_str(name), &field);
+        }
+    }
+    value
 }
 
 /// A failed request or publish, for its promise.

@@ -346,6 +346,9 @@ export interface Metrics {
   readonly queueDepth: number;
   readonly conflicts: number;
   readonly duplicatesDropped: number;
+  /** Sequence gaps seen (events missing between two), each answered by asking the server
+   *  for the channel again from the last event seen. */
+  readonly gapsRefetched: number;
   readonly deliveriesCoalesced: number;
   readonly tabMessagesRejected: number;
   readonly breaker: "closed" | "open" | "half-open";

@@ -96,8 +96,9 @@ impl ClientCore {
             max_batch: config.max_batch,
             seed: config.seed,
         });
-        let messaging =
+        let mut messaging =
             Messaging::new(config.send_buffer, config.request_backoff, config.batch_max);
+        messaging.set_contiguous(config.protocol.numbers_contiguously());
         let outbox = Durable::new(
             config.outbox,
             config.breaker_threshold,

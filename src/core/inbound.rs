@@ -3,8 +3,8 @@
 use super::client::{ClientCore, Event};
 use super::conn::Phase;
 use super::error::{ClientError, RequestError};
-use super::messaging::Arrival;
 use super::messaging::pending::Outgoing;
+use super::messaging::{Arrival, LiveCheck};
 use crate::protocol::ack::default_verdict;
 use crate::protocol::envelope::{ServerError, ServerMessage};
 use crate::protocol::{InEvent, Inbound, Outbound};
@@ -53,14 +53,20 @@ impl ClientCore {
             Inbound::Closed { reason } => self
                 .conn
                 .handle_refusal(now, ClientError::ServerDisconnect(reason)),
-            Inbound::Subscribed { channel, seq } => {
-                let seq = self.messaging.handle_subscribed(&channel, seq);
+            Inbound::Subscribed {
+                channel,
+                seq,
+                since,
+            } => {
+                let (seq, check) = self.messaging.handle_subscribed(&channel, seq, since);
+                self.on_live_check(&channel, check);
                 if self.tabs.hub.has_channel(&channel) {
                     self.to_tab(
                         None,
                         ServerMessage::Subscribed {
                             channel: channel.clone(),
                             seq,
+                            since,
                         },
                     );
                 }
@@ -122,6 +128,8 @@ impl ClientCore {
             Inbound::Ping { ts } => self.send(Outbound::Pong { ts }),
             Inbound::Pong { ts } => self.conn.handle_pong(now, ts),
             Inbound::Error(error) => self.report_error(ClientError::Server(error)),
+            Inbound::Limits(limits) => self.conn.handle_limits(limits),
+            Inbound::Gap { channel, from, to } => self.on_gap(channel, from, to),
         }
     }
 
@@ -172,12 +180,53 @@ impl ClientCore {
         let wall = self.wall(now);
         let (channel, id) = (event.channel.as_str(), event.id.as_deref());
         self.docs.handle_event(wall, channel, seq, id, &event.data);
+        let channel = event.channel.clone();
         let docs = &self.docs;
         let arrival = self
             .messaging
             .handle_event(now, event, seq, |sub| docs.is_internal(sub));
-        if arrival == Arrival::Duplicate {
-            self.metrics.duplicates_dropped += 1;
+        match arrival {
+            Arrival::Duplicate => self.metrics.duplicates_dropped += 1,
+            Arrival::Refetch { since } => {
+                self.on_live_check(&channel, LiveCheck::Refetch { since })
+            }
+            Arrival::Skipped { from, to } => {
+                self.on_live_check(&channel, LiveCheck::Skipped { from, to })
+            }
+            Arrival::Fresh | Arrival::Awaiting | Arrival::Unheard => {}
+        }
+    }
+
+    /// Events of a channel are missing: ask for the channel again from the last one seen
+    /// (the server replays what followed, in order), or tell the app what never came.
+    fn on_live_check(&mut self, channel: &str, check: LiveCheck) {
+        match check {
+            LiveCheck::Live => {}
+            LiveCheck::Refetch { since } => {
+                self.metrics.gaps_refetched += 1;
+                self.send(Outbound::Subscribe {
+                    channel: channel.to_owned(),
+                    since: Some(since),
+                });
+            }
+            LiveCheck::Skipped { from, to } => self.report_error(ClientError::Gap {
+                channel: channel.to_owned(),
+                from,
+                to,
+            }),
+        }
+    }
+
+    /// Events of a channel are gone from the server's history: the app hears which, and the
+    /// stream goes on after them (follower tabs of the channel hear it too).
+    fn on_gap(&mut self, channel: String, from: u64, to: u64) {
+        if self.tabs.hub.has_channel(&channel) {
+            self.tabs.hub.saw(&channel, to);
+            let (channel, from, to) = (channel.clone(), from, to);
+            self.to_tab(None, ServerMessage::Gap { channel, from, to });
+        }
+        if self.messaging.skip_gap(&channel, to) {
+            self.report_error(ClientError::Gap { channel, from, to });
         }
     }
 

@@ -211,6 +211,7 @@ impl ClientCore {
                 self.to_tab(
                     Some(tab),
                     ServerMessage::Welcome {
+                        limits: None,
                         session: format!("link:{}", self.config.tab_id),
                     },
                 );

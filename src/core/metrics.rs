@@ -47,6 +47,8 @@ pub struct Metrics {
     pub messages_out: u64,
     /// Events dropped as duplicates (sequence or publish id seen before).
     pub duplicates_dropped: u64,
+    /// Sequence gaps seen, each answered by asking for the channel again.
+    pub gaps_refetched: u64,
     /// Deliveries folded into a later one by throttle, debounce or coalescing.
     pub deliveries_coalesced: u64,
     /// Errors by kind, sorted by kind (a handful of kinds: a list is smaller than a map).

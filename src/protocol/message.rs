@@ -70,9 +70,11 @@ pub enum Inbound {
         reason: String,
     },
     /// A subscription is live; `seq` is the channel's latest sequence (`None`: as counted here).
+    /// `since` is the subscribe's own, when the server says which subscribe it answers.
     Subscribed {
         channel: String,
         seq: Option<u64>,
+        since: Option<u64>,
     },
     Event(InEvent),
     /// The publish `id` is stored as `seq` on its channel.
@@ -115,6 +117,29 @@ pub enum Inbound {
     Closed {
         reason: &'static str,
     },
+    /// The server's limits, told in its handshake.
+    Limits(PeerLimits),
+    /// Events `from..=to` of `channel` are gone from the server's history (retention): they
+    /// can never be delivered.
+    Gap {
+        channel: String,
+        from: u64,
+        to: u64,
+    },
+}
+
+/// Limits a server tells in its handshake (the relay's `welcome`); absent ones are unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+pub struct PeerLimits {
+    /// Largest frame it accepts, in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frame: Option<u64>,
+    /// Largest publish it accepts, in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<u64>,
+    /// Most channels one connection may subscribe to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channels: Option<u64>,
 }
 
 /// What the client says to the server.
@@ -125,6 +150,9 @@ pub enum Outbound {
     Hello {
         client: String,
         token: Option<String>,
+        /// The largest frame, in bytes, this client accepts (`maxMessageBytes`): a server that
+        /// packs several messages into one frame keeps each frame under it.
+        max: Option<u64>,
     },
     /// Start receiving a channel's events; with `since`, first those after that sequence.
     Subscribe { channel: String, since: Option<u64> },

@@ -15,7 +15,7 @@ pub mod url;
 pub mod value;
 pub mod wire;
 
-pub use message::{Delivery, InEvent, Inbound, Outbound, Resumption, ServerError};
+pub use message::{Delivery, InEvent, Inbound, Outbound, PeerLimits, Resumption, ServerError};
 pub use raw::{JsonError, RawJson};
 pub use wire::{Decoded, Encoded, Heartbeat, Wire, WireError};
 
@@ -80,6 +80,12 @@ impl Protocol {
             Self::SocketIo(config) => Box::new(socketio::SocketIoWire::new(config.clone())),
             Self::Json(config) => Box::new(json::JsonWire::new(json::JsonConfig::clone(config))),
         }
+    }
+
+    /// Whether the server numbers each channel's events 1, 2, 3… without holes (the relay
+    /// does), so that a jump in sequence means events were missed.
+    pub fn numbers_contiguously(&self) -> bool {
+        matches!(self, Self::Envelope)
     }
 
     /// When a durable publish counts as delivered (the relay always acks).

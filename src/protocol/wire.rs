@@ -53,10 +53,11 @@ pub trait Wire: std::fmt::Debug {
     /// One message for the server.
     fn encode(&mut self, message: Outbound) -> Result<Encoded, WireError>;
 
-    /// Frames for `encoded` messages, at most `max_batch` in one frame where the protocol
-    /// can carry several.
-    fn join(&self, encoded: Vec<String>, max_batch: usize) -> Vec<String> {
-        let _ = max_batch;
+    /// Frames for `encoded` messages, at most `max_batch` messages and `max_bytes` bytes in
+    /// one frame where the protocol can carry several (a message longer than `max_bytes`
+    /// goes alone).
+    fn join(&self, encoded: Vec<String>, max_batch: usize, max_bytes: usize) -> Vec<String> {
+        let _ = (max_batch, max_bytes);
         encoded
     }
 

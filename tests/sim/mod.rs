@@ -183,6 +183,7 @@ impl Sim {
     /// The server welcomes the client and answers the ping it sends right after (at once).
     pub fn welcome(&mut self) {
         self.receive(ServerMessage::Welcome {
+            limits: None,
             session: "s1".into(),
         });
         self.answer_pings();

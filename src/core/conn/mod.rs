@@ -21,7 +21,9 @@ use super::error::ClientError;
 use super::output::Action;
 use super::rng::Rng;
 use super::state::ConnectionState;
-use crate::protocol::{Decoded, Encoded, Heartbeat, Inbound, Outbound, Protocol, Resumption, Wire};
+use crate::protocol::{
+    Decoded, Encoded, Heartbeat, Inbound, Outbound, PeerLimits, Protocol, Resumption, Wire,
+};
 pub use types::{ConnConfig, ConnOutput, Peer, Phase};
 
 /// The connection part; see the module docs.
@@ -43,6 +45,8 @@ pub struct Connection {
     /// round trip where the server keeps the heartbeat.
     previous_rx: u64,
     was_open: bool,
+    /// The largest frame the server of this socket accepts, when it said.
+    peer_frame_bytes: Option<usize>,
     // The deadlines.
     reconnect_at: Option<u64>,
     connect_deadline: Option<u64>,
@@ -94,6 +98,7 @@ impl Connection {
             online: true,
             visible: true,
             failures: 0,
+            peer_frame_bytes: None,
             reconnects: 0,
             rtt_ms: None,
             session: None,
@@ -258,11 +263,19 @@ impl Connection {
             // A handshake's round trip is timed from this socket's frames only (a wire whose
             // session opens without an answer has none).
             self.previous_rx = 0;
+            // This socket's server has told no limits yet.
+            self.peer_frame_bytes = None;
             self.send(Outbound::Hello {
                 client: self.config.client_id.clone(),
                 token: self.token.clone(),
+                max: u64::try_from(self.config.max_message_bytes).ok(),
             });
         }
+    }
+
+    /// The server told its limits: frames to it stay under its frame limit.
+    pub fn handle_limits(&mut self, limits: PeerLimits) {
+        self.peer_frame_bytes = limits.frame.and_then(|n| usize::try_from(n).ok());
     }
 
     /// The socket of `attempt` closed.
@@ -436,7 +449,8 @@ impl Connection {
                 Err(error) => self.output.push_back(ConnOutput::Error(error.into())),
             }
         }
-        for frame in self.wire.join(frames, self.config.max_batch) {
+        let max_bytes = self.peer_frame_bytes.unwrap_or(usize::MAX);
+        for frame in self.wire.join(frames, self.config.max_batch, max_bytes) {
             self.output
                 .push_back(ConnOutput::Action(Action::Send(frame)));
         }

@@ -19,6 +19,7 @@ use super::error::SendError;
 use crate::protocol::{InEvent, Outbound, RawJson};
 use gates::{Gates, Pace};
 use pending::{AnswerPolicy, Failed, Outgoing, PendingTable};
+pub use router::LiveCheck;
 use router::{Router, SeqCheck, SubId};
 
 /// An incoming event for some of the app's subscriptions.
@@ -65,6 +66,12 @@ pub enum Arrival {
     Duplicate,
     /// Routed to the subscribers that want it (maybe none).
     Fresh,
+    /// Past a gap: dropped, and the channel is to be asked for again from `since`.
+    Refetch { since: u64 },
+    /// Past a gap whose replay is on its way: dropped (it comes again, in order).
+    Awaiting,
+    /// Routed, though events `from..=to` before it never came (asked for once already).
+    Skipped { from: u64, to: u64 },
 }
 
 /// The messaging part; see the module docs.
@@ -85,6 +92,8 @@ pub struct Messaging {
     local_seqs: HashMap<String, u64>,
     next_request: u64,
     deliveries: VecDeque<Delivery>,
+    /// The server numbers each channel 1, 2, 3…: a jump is a gap to refetch.
+    contiguous: bool,
 }
 
 impl Messaging {
@@ -104,7 +113,14 @@ impl Messaging {
             local_seqs: HashMap::new(),
             next_request: 0,
             deliveries: VecDeque::new(),
+            contiguous: false,
         }
+    }
+
+    /// The server numbers each channel's events without holes (the relay's envelope does):
+    /// a jump in sequence is a gap, asked for again.
+    pub fn set_contiguous(&mut self, contiguous: bool) {
+        self.contiguous = contiguous;
     }
 
     // ----- getters -----
@@ -252,15 +268,26 @@ impl Messaging {
         self.pending.answer(id)
     }
 
-    /// A subscription is live on the server at `seq` (`None`: as counted here).
-    pub fn handle_subscribed(&mut self, channel: &str, seq: Option<u64>) -> u64 {
+    /// A subscription is live on the server at `seq` (`None`: as counted here), answering a
+    /// subscribe from `since` when the server says so.
+    pub fn handle_subscribed(
+        &mut self,
+        channel: &str,
+        seq: Option<u64>,
+        since: Option<u64>,
+    ) -> (u64, LiveCheck) {
         // Nothing known of the channel's numbering yet: nothing to drop, so that a server
         // numbering from 0 has its first event delivered.
         let Some(seq) = seq.or_else(|| self.local_seqs.get(channel).copied()) else {
-            return 0;
+            return (0, LiveCheck::Live);
         };
-        self.router.mark_live(channel, seq);
-        seq
+        let check = self.router.mark_live(channel, seq, since, self.contiguous);
+        (seq, check)
+    }
+
+    /// The server says events up to `to` of `channel` are gone; false when none was missing.
+    pub fn skip_gap(&mut self, channel: &str, to: u64) -> bool {
+        self.router.skip_to(channel, to)
     }
 
     /// The sequence of an event: the server's, or for a server that numbers none, the next
@@ -288,12 +315,15 @@ impl Messaging {
         seq: u64,
         internal: impl Fn(SubId) -> bool,
     ) -> Arrival {
-        match self.router.accept_seq(&event.channel, seq) {
-            SeqCheck::Fresh => {}
+        let arrival = match self.router.accept_seq(&event.channel, seq, self.contiguous) {
+            SeqCheck::Fresh => Arrival::Fresh,
+            SeqCheck::Skipped { from, to } => Arrival::Skipped { from, to },
+            SeqCheck::Refetch { since } => return Arrival::Refetch { since },
+            SeqCheck::Awaiting => return Arrival::Awaiting,
             SeqCheck::Duplicate => return Arrival::Duplicate,
             // A leader passes on channels only its follower tabs want: not a duplicate here.
             SeqCheck::Unsubscribed => return Arrival::Unheard,
-        }
+        };
         if let Some(id) = &event.id {
             // The same publish under another sequence (a server that sent it twice).
             if !self.recent_ids.insert(id) {
@@ -334,7 +364,7 @@ impl Messaging {
                 ..delivery
             });
         }
-        Arrival::Fresh
+        arrival
     }
 
     /// An animation frame: coalesced deliveries go out.
@@ -443,7 +473,7 @@ mod tests {
         assert_eq!(part.sequence("c", None, false), None);
         let (sub, first) = part.subscribe(spec("c"));
         assert!(first);
-        assert_eq!(part.handle_subscribed("c", None), 0);
+        assert_eq!(part.handle_subscribed("c", None, None).0, 0);
         for expected in 1..=3 {
             let seq = part.sequence("c", None, false).unwrap();
             assert_eq!(seq, expected);
@@ -468,7 +498,7 @@ mod tests {
     fn the_same_publish_twice_is_dropped() {
         let mut part = part();
         part.subscribe(spec("c"));
-        part.handle_subscribed("c", Some(0));
+        part.handle_subscribed("c", Some(0), None);
         assert_eq!(
             part.handle_event(0, event("c", Some("p")), 1, |_| false),
             Arrival::Fresh
@@ -490,7 +520,7 @@ mod tests {
             pace: Some(Pace::Throttle(100)),
             ..spec("c")
         });
-        part.handle_subscribed("c", Some(0));
+        part.handle_subscribed("c", Some(0), None);
         for seq in 1..=3 {
             part.handle_event(10, event("c", None), seq, |_| false);
         }

@@ -22,6 +22,11 @@ pub struct ChannelState {
     pub subscribers: u32,
     /// Highest sequence received (or the head reported when the subscription went live).
     pub last_seq: Option<u64>,
+    /// A gap was seen after this sequence and the channel asked for again from it: events
+    /// past the gap are dropped until the replay brings the missing ones.
+    pub refetching: Option<u64>,
+    /// The last sequence a refetch was asked from: a gap seen again there is given up.
+    refetched: Option<u64>,
 }
 
 /// What an incoming sequence number means for its channel.
@@ -33,6 +38,25 @@ pub enum SeqCheck {
     Duplicate,
     /// Nobody subscribes to the channel (any more).
     Unsubscribed,
+    /// Events between the last one and this one are missing: drop this one and ask the server
+    /// for the channel again from `since` (its replay brings them, in order).
+    Refetch { since: u64 },
+    /// Dropped: a refetch is under way and its replay brings this event again in order.
+    Awaiting,
+    /// Events `from..=to` are missing after a refetch brought nothing: deliver this one and
+    /// tell the app what was skipped.
+    Skipped { from: u64, to: u64 },
+}
+
+/// What a `subscribed` answer means for its channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LiveCheck {
+    /// Nothing missing.
+    Live,
+    /// The server's head is past the last event seen, with nothing to bring them: ask again.
+    Refetch { since: u64 },
+    /// Asked again and still missing: events `from..=to` are skipped.
+    Skipped { from: u64, to: u64 },
 }
 
 /// Subscriptions ordered by priority, and per-channel stream positions.
@@ -98,25 +122,90 @@ impl Router {
             .collect()
     }
 
-    /// Records an incoming sequence number and says whether to deliver its event.
-    pub fn accept_seq(&mut self, channel: &str, seq: u64) -> SeqCheck {
+    /// Records an incoming sequence number and says whether to deliver its event. With
+    /// `contiguous` (a server numbering each channel 1, 2, 3…) a jump is a gap.
+    pub fn accept_seq(&mut self, channel: &str, seq: u64, contiguous: bool) -> SeqCheck {
         let Some(state) = self.channels.get_mut(channel) else {
             return SeqCheck::Unsubscribed;
         };
-        match state.last_seq {
-            Some(last) if seq <= last => SeqCheck::Duplicate,
+        let last = match state.last_seq {
+            Some(last) if seq <= last => return SeqCheck::Duplicate,
+            Some(last) if contiguous && seq > last.saturating_add(1) => last,
             _ => {
                 state.last_seq = Some(seq);
-                SeqCheck::Fresh
+                state.refetching = None;
+                return SeqCheck::Fresh;
+            }
+        };
+        if state.refetching.is_some() {
+            return SeqCheck::Awaiting;
+        }
+        state.last_seq = Some(seq);
+        if state.refetched == Some(last) {
+            // Asked for once from here already and the replay skipped them too.
+            return SeqCheck::Skipped {
+                from: last + 1,
+                to: seq - 1,
+            };
+        }
+        state.last_seq = Some(last);
+        state.refetching = Some(last);
+        state.refetched = Some(last);
+        SeqCheck::Refetch { since: last }
+    }
+
+    /// The server says the channel is live at `head`, answering a subscribe from `since`
+    /// (`None`: not said). Later events resume from there.
+    pub fn mark_live(
+        &mut self,
+        channel: &str,
+        head: u64,
+        since: Option<u64>,
+        contiguous: bool,
+    ) -> LiveCheck {
+        let Some(state) = self.channels.get_mut(channel) else {
+            return LiveCheck::Live;
+        };
+        let Some(last) = state.last_seq else {
+            state.last_seq = Some(head);
+            return LiveCheck::Live;
+        };
+        if head <= last || !contiguous {
+            state.last_seq = Some(last.max(head));
+            return LiveCheck::Live;
+        }
+        match state.refetching {
+            // Another subscribe's answer, while this channel's replay is on its way.
+            Some(from) if since != Some(from) => LiveCheck::Live,
+            // The replay is over and left events out; or nothing was asked yet.
+            _ if state.refetched == Some(last) => {
+                state.refetching = None;
+                state.last_seq = Some(head);
+                LiveCheck::Skipped {
+                    from: last + 1,
+                    to: head,
+                }
+            }
+            _ => {
+                state.refetching = Some(last);
+                state.refetched = Some(last);
+                LiveCheck::Refetch { since: last }
             }
         }
     }
 
-    /// The server says the channel is live at `head`; later events resume from there.
-    pub fn mark_live(&mut self, channel: &str, head: u64) {
-        if let Some(state) = self.channels.get_mut(channel) {
-            state.last_seq = Some(state.last_seq.map_or(head, |last| last.max(head)));
+    /// The server says events up to `to` are gone: the stream goes on after them. False when
+    /// nothing was missing here (already past them, or not subscribed).
+    pub fn skip_to(&mut self, channel: &str, to: u64) -> bool {
+        let Some(state) = self.channels.get_mut(channel) else {
+            return false;
+        };
+        if state.last_seq.is_some_and(|last| last >= to) {
+            return false;
         }
+        state.last_seq = Some(to);
+        state.refetching = None;
+        true
     }
 
     /// Every subscribed channel with the sequence to resume after.
@@ -175,13 +264,57 @@ mod tests {
     fn drops_duplicates_and_tracks_resume_points() {
         let mut r = Router::default();
         r.add("c", None, 0, Some(3));
-        assert_eq!(r.accept_seq("c", 3), SeqCheck::Duplicate);
-        assert_eq!(r.accept_seq("c", 4), SeqCheck::Fresh);
-        assert_eq!(r.accept_seq("c", 4), SeqCheck::Duplicate);
-        assert_eq!(r.accept_seq("other", 1), SeqCheck::Unsubscribed);
-        r.mark_live("c", 2);
+        assert_eq!(r.accept_seq("c", 3, true), SeqCheck::Duplicate);
+        assert_eq!(r.accept_seq("c", 4, true), SeqCheck::Fresh);
+        assert_eq!(r.accept_seq("c", 4, true), SeqCheck::Duplicate);
+        assert_eq!(r.accept_seq("other", 1, true), SeqCheck::Unsubscribed);
+        assert_eq!(r.mark_live("c", 2, None, true), LiveCheck::Live);
         assert_eq!(r.channel("c").and_then(|c| c.last_seq), Some(4));
-        r.mark_live("c", 9);
+        assert_eq!(r.mark_live("c", 9, None, false), LiveCheck::Live);
         assert_eq!(r.resume_points().collect::<Vec<_>>(), vec![("c", Some(9))]);
+    }
+
+    #[test]
+    fn a_gap_is_refetched_once_then_skipped_and_told() {
+        let mut r = Router::default();
+        r.add("c", None, 0, Some(1));
+        // 2..=4 missing: ask again from 1, drop what comes before the replay.
+        assert_eq!(r.accept_seq("c", 5, true), SeqCheck::Refetch { since: 1 });
+        assert_eq!(r.accept_seq("c", 6, true), SeqCheck::Awaiting);
+        // Another tab's subscribe answered meanwhile: not this replay's end.
+        assert_eq!(r.mark_live("c", 6, None, true), LiveCheck::Live);
+        // The replay fills the gap in order; the live copies after it are duplicates.
+        for seq in 2..=6 {
+            assert_eq!(r.accept_seq("c", seq, true), SeqCheck::Fresh, "{seq}");
+        }
+        assert_eq!(r.mark_live("c", 6, Some(1), true), LiveCheck::Live);
+        assert_eq!(r.accept_seq("c", 5, true), SeqCheck::Duplicate);
+        // A gap the replay cannot fill: asked once, then skipped and told.
+        assert_eq!(r.accept_seq("c", 9, true), SeqCheck::Refetch { since: 6 });
+        assert_eq!(
+            r.mark_live("c", 9, Some(6), true),
+            LiveCheck::Skipped { from: 7, to: 9 }
+        );
+        assert_eq!(r.accept_seq("c", 10, true), SeqCheck::Fresh);
+        // A server numbering with holes (not contiguous) is taken as it comes.
+        assert_eq!(r.accept_seq("c", 20, false), SeqCheck::Fresh);
+    }
+
+    #[test]
+    fn a_head_past_the_last_event_is_refetched_and_a_told_gap_moves_on() {
+        let mut r = Router::default();
+        r.add("c", None, 0, Some(3));
+        // A resubscribe's answer names a head the replay did not reach.
+        assert_eq!(
+            r.mark_live("c", 8, Some(3), true),
+            LiveCheck::Refetch { since: 3 }
+        );
+        assert_eq!(
+            r.mark_live("c", 8, Some(3), true),
+            LiveCheck::Skipped { from: 4, to: 8 }
+        );
+        assert!(r.skip_to("c", 12));
+        assert!(!r.skip_to("c", 10), "already past");
+        assert_eq!(r.accept_seq("c", 13, true), SeqCheck::Fresh);
     }
 }

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::protocol::error::DecodeError;
-use crate::protocol::message::{Outbound, ServerError};
+use crate::protocol::message::{Outbound, PeerLimits, ServerError};
 use crate::protocol::raw::{JsonError, RawJson};
 
 /// Protocol version sent in `hello` and expected in `welcome`.
@@ -21,12 +21,20 @@ pub type ClientMessage = Outbound;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ServerMessage {
-    /// The `hello` was accepted.
-    Welcome { session: String },
+    /// The `hello` was accepted; `limits` are the server's, when it tells them.
+    Welcome {
+        session: String,
+        limits: Option<PeerLimits>,
+    },
     /// The `hello` was refused (bad or missing token); the server closes the socket next.
     Denied { reason: String },
     /// A subscription is live; `seq` is the channel's latest sequence after any replay.
-    Subscribed { channel: String, seq: u64 },
+    /// `since` echoes the subscribe's, so that a client can tell which subscribe it answers.
+    Subscribed {
+        channel: String,
+        seq: u64,
+        since: Option<u64>,
+    },
     /// An event on a subscribed channel.
     Event {
         channel: String,
@@ -56,6 +64,8 @@ pub enum ServerMessage {
     Pong { ts: u64 },
     /// The server could not process something the client sent.
     Error(ServerError),
+    /// Events `from..=to` of `channel` are gone from the server's history.
+    Gap { channel: String, from: u64, to: u64 },
 }
 
 /// Every field any envelope message has, each a raw slice of the frame (`None` when absent
@@ -100,6 +110,14 @@ struct Fields<'a> {
     since: Option<&'a RawValue>,
     #[serde(borrow, default)]
     durable: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    max: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    limits: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    from: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    to: Option<&'a RawValue>,
 }
 
 /// Reads the fields of one message for the message type `kind`.
@@ -218,6 +236,7 @@ fn decode_server_message(raw: &RawValue) -> Result<ServerMessage, DecodeError> {
             r.kind = "welcome";
             ServerMessage::Welcome {
                 session: r.scalar(r.fields.session, "session")?.unwrap_or_default(),
+                limits: r.scalar(r.fields.limits, "limits")?,
             }
         }
         "denied" => {
@@ -231,6 +250,7 @@ fn decode_server_message(raw: &RawValue) -> Result<ServerMessage, DecodeError> {
             ServerMessage::Subscribed {
                 channel: r.string(r.fields.ch, "ch")?,
                 seq: r.scalar(r.fields.seq, "seq")?.unwrap_or(0),
+                since: r.scalar(r.fields.since, "since")?,
             }
         }
         "ev" => {
@@ -281,6 +301,14 @@ fn decode_server_message(raw: &RawValue) -> Result<ServerMessage, DecodeError> {
                 ts: r.required(r.fields.ts, "ts")?,
             }
         }
+        "gap" => {
+            r.kind = "gap";
+            ServerMessage::Gap {
+                channel: r.string(r.fields.ch, "ch")?,
+                from: r.required(r.fields.from, "from")?,
+                to: r.required(r.fields.to, "to")?,
+            }
+        }
         "error" => {
             r.kind = "error";
             ServerMessage::Error(ServerError {
@@ -310,6 +338,7 @@ fn decode_client_message(raw: &RawValue) -> Result<ClientMessage, DecodeError> {
             Outbound::Hello {
                 client: r.string(r.fields.client, "client")?,
                 token: r.scalar(r.fields.token, "token")?,
+                max: r.scalar(r.fields.max, "max")?,
             }
         }
         "sub" => {

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::codec::{PROTOCOL_VERSION, ServerMessage};
-use crate::protocol::message::{Outbound, ServerError};
+use crate::protocol::message::{Outbound, PeerLimits, ServerError};
 use crate::protocol::raw::RawJson;
 
 fn is_false(flag: &bool) -> bool {
@@ -21,6 +21,8 @@ enum ClientOut<'a> {
         client: &'a str,
         #[serde(skip_serializing_if = "Option::is_none")]
         token: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        max: Option<u64>,
     },
     #[serde(rename = "sub")]
     Sub {
@@ -65,11 +67,23 @@ enum ClientOut<'a> {
 #[serde(tag = "t")]
 enum ServerOut<'a> {
     #[serde(rename = "welcome")]
-    Welcome { v: u64, session: &'a str },
+    Welcome {
+        v: u64,
+        session: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        limits: Option<&'a PeerLimits>,
+    },
+    #[serde(rename = "gap")]
+    Gap { ch: &'a str, from: u64, to: u64 },
     #[serde(rename = "denied")]
     Denied { reason: &'a str },
     #[serde(rename = "subscribed")]
-    Subscribed { ch: &'a str, seq: u64 },
+    Subscribed {
+        ch: &'a str,
+        seq: u64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        since: Option<u64>,
+    },
     #[serde(rename = "ev")]
     Ev {
         ch: &'a str,
@@ -115,10 +129,11 @@ impl Outbound {
     /// The message in the envelope's JSON (the relay's protocol, and the tab link's).
     pub fn encode(&self) -> String {
         to_text(&match self {
-            Self::Hello { client, token } => ClientOut::Hello {
+            Self::Hello { client, token, max } => ClientOut::Hello {
                 v: PROTOCOL_VERSION,
                 client,
                 token: token.as_deref(),
+                max: *max,
             },
             Self::Subscribe { channel, since } => ClientOut::Sub {
                 ch: channel,
@@ -169,14 +184,25 @@ impl ServerMessage {
     /// The message in the envelope's JSON.
     pub fn encode(&self) -> String {
         to_text(&match self {
-            Self::Welcome { session } => ServerOut::Welcome {
+            Self::Welcome { session, limits } => ServerOut::Welcome {
                 v: PROTOCOL_VERSION,
                 session,
+                limits: limits.as_ref(),
+            },
+            Self::Gap { channel, from, to } => ServerOut::Gap {
+                ch: channel,
+                from: *from,
+                to: *to,
             },
             Self::Denied { reason } => ServerOut::Denied { reason },
-            Self::Subscribed { channel, seq } => ServerOut::Subscribed {
+            Self::Subscribed {
+                channel,
+                seq,
+                since,
+            } => ServerOut::Subscribed {
                 ch: channel,
                 seq: *seq,
+                since: *since,
             },
             Self::Event {
                 channel,

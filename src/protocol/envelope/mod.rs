@@ -23,21 +23,46 @@ impl Wire for EnvelopeWire {
     fn reset(&mut self) {}
 
     fn decode(&mut self, frame: &str) -> Result<Decoded, WireError> {
-        Ok(decode_server_frame(frame)?
-            .into_iter()
-            .map(|message| message.map(Inbound::from).map_err(WireError::from))
-            .collect())
+        let mut decoded = Vec::new();
+        for message in decode_server_frame(frame)? {
+            match message {
+                // The server's limits follow the session they belong to.
+                Ok(ServerMessage::Welcome {
+                    session,
+                    limits: Some(limits),
+                }) => {
+                    decoded.push(Ok(Inbound::from(ServerMessage::Welcome {
+                        session,
+                        limits: None,
+                    })));
+                    decoded.push(Ok(Inbound::Limits(limits)));
+                }
+                other => decoded.push(other.map(Inbound::from).map_err(WireError::from)),
+            }
+        }
+        Ok(decoded)
     }
 
     fn encode(&mut self, message: Outbound) -> Result<Encoded, WireError> {
         Ok(Encoded::Frame(message.encode()))
     }
 
-    fn join(&self, encoded: Vec<String>, max_batch: usize) -> Vec<String> {
-        let mut messages = encoded.into_iter().peekable();
+    fn join(&self, encoded: Vec<String>, max_batch: usize, max_bytes: usize) -> Vec<String> {
         let mut frames = Vec::new();
-        while messages.peek().is_some() {
-            frames.push(encode_batch(messages.by_ref().take(max_batch.max(1))));
+        let mut batch: Vec<String> = Vec::new();
+        // The batch's length as a JSON array: brackets, and a comma between messages.
+        let mut bytes = 1;
+        for message in encoded {
+            let grown = bytes + 1 + message.len();
+            if !batch.is_empty() && (batch.len() >= max_batch.max(1) || grown > max_bytes) {
+                frames.push(encode_batch(std::mem::take(&mut batch)));
+                bytes = 1;
+            }
+            bytes += 1 + message.len();
+            batch.push(message);
+        }
+        if !batch.is_empty() {
+            frames.push(encode_batch(batch));
         }
         frames
     }
@@ -54,14 +79,19 @@ impl Wire for EnvelopeWire {
 impl From<ServerMessage> for Inbound {
     fn from(message: ServerMessage) -> Self {
         match message {
-            ServerMessage::Welcome { session } => Inbound::Session {
+            ServerMessage::Welcome { session, .. } => Inbound::Session {
                 session,
                 resumed: crate::protocol::message::Resumption::Fresh,
             },
             ServerMessage::Denied { reason } => Inbound::Denied { reason },
-            ServerMessage::Subscribed { channel, seq } => Inbound::Subscribed {
+            ServerMessage::Subscribed {
+                channel,
+                seq,
+                since,
+            } => Inbound::Subscribed {
                 channel,
                 seq: Some(seq),
+                since,
             },
             ServerMessage::Event {
                 channel,
@@ -92,6 +122,7 @@ impl From<ServerMessage> for Inbound {
             ServerMessage::Ping { ts } => Inbound::Ping { ts },
             ServerMessage::Pong { ts } => Inbound::Pong { ts },
             ServerMessage::Error(error) => Inbound::Error(error),
+            ServerMessage::Gap { channel, from, to } => Inbound::Gap { channel, from, to },
         }
     }
 }
@@ -128,9 +159,41 @@ mod tests {
     fn frames_join_up_to_the_batch_size() {
         let wire = EnvelopeWire;
         let ping = |ts| Outbound::Ping { ts }.encode();
-        let frames = wire.join(vec![ping(1), ping(2), ping(3)], 2);
+        let frames = wire.join(vec![ping(1), ping(2), ping(3)], 2, usize::MAX);
         assert_eq!(frames.len(), 2);
         assert_eq!(frames[1], ping(3));
         assert!(frames[0].starts_with('['));
+    }
+
+    #[test]
+    fn frames_stay_under_the_byte_limit_and_a_long_message_goes_alone() {
+        let wire = EnvelopeWire;
+        let publish = |n: usize| {
+            Outbound::Publish {
+                id: format!("p{n}"),
+                channel: "c".into(),
+                event: "e".into(),
+                data: RawJson::to_json(&"x".repeat(n)),
+                durable: false,
+                memory: false,
+            }
+            .encode()
+        };
+        let messages: Vec<String> = (0..20).map(|_| publish(100)).collect();
+        let limit = 3 * messages[0].len() + 4;
+        let frames = wire.join(messages.clone(), 64, limit);
+        assert!(frames.iter().all(|f| f.len() <= limit), "{frames:?}");
+        assert_eq!(frames.len(), 7, "three a frame, then two");
+        let back: Vec<_> = frames
+            .iter()
+            .flat_map(|f| decode_client_frame(f).unwrap())
+            .map(Result::unwrap)
+            .map(|m| m.encode())
+            .collect();
+        assert_eq!(back, messages, "every message, in order");
+        let long = publish(1000);
+        let frames = wire.join(vec![publish(1), long.clone(), publish(2)], 64, 500);
+        assert_eq!(frames.len(), 3);
+        assert_eq!(frames[1], long);
     }
 }

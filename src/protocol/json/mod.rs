@@ -425,7 +425,7 @@ impl Wire for JsonWire {
 
     fn encode(&mut self, message: Outbound) -> Result<Encoded, WireError> {
         Ok(match message {
-            Outbound::Hello { client, token } => {
+            Outbound::Hello { client, token, .. } => {
                 let vars = Vars::default()
                     .text("client", Some(&client))
                     .text("token", token.as_deref());
@@ -442,6 +442,7 @@ impl Wire for JsonWire {
                 let live = Inbound::Subscribed {
                     channel: channel.clone(),
                     seq: None,
+                    since: None,
                 };
                 if channel == RAW_CHANNEL {
                     return Ok(Encoded::Answered(live));

@@ -229,6 +229,7 @@ fn subscribe_resume_and_unsubscribe_follow_their_templates() {
         since,
     };
     let live = Inbound::Subscribed {
+        since: None,
         channel: "prices".into(),
         seq: None,
     };
@@ -271,6 +272,7 @@ fn subscribe_resume_and_unsubscribe_follow_their_templates() {
         })
         .unwrap(),
         Encoded::Answered(Inbound::Subscribed {
+            since: None,
             channel: "message".into(),
             seq: None
         })
@@ -306,6 +308,7 @@ fn a_count_of_this_client_is_no_resume_point() {
         })
         .unwrap(),
         Encoded::Answered(Inbound::Subscribed {
+            since: None,
             channel: "c".into(),
             seq: None
         }),
@@ -326,6 +329,7 @@ fn hello_carries_the_token_or_the_session_opens_at_once() {
     };
     assert_eq!(
         w.encode(Outbound::Hello {
+            max: None,
             client: "c1".into(),
             token: Some("t0k".into())
         })
@@ -338,6 +342,7 @@ fn hello_carries_the_token_or_the_session_opens_at_once() {
     assert_eq!(
         frame(
             w.encode(Outbound::Hello {
+                max: None,
                 client: "c1".into(),
                 token: None
             })
@@ -349,6 +354,7 @@ fn hello_carries_the_token_or_the_session_opens_at_once() {
     let mut w = JsonWire::new(JsonConfig::new("type"));
     assert_eq!(
         w.encode(Outbound::Hello {
+            max: None,
             client: "c1".into(),
             token: None
         })

@@ -448,9 +448,11 @@ impl Wire for SocketIoWire {
                     Encoded::Nothing
                 }
             }
-            Outbound::Subscribe { channel, .. } => {
-                Encoded::Answered(Inbound::Subscribed { channel, seq: None })
-            }
+            Outbound::Subscribe { channel, .. } => Encoded::Answered(Inbound::Subscribed {
+                channel,
+                seq: None,
+                since: None,
+            }),
             Outbound::Unsubscribe { .. } | Outbound::Ping { .. } | Outbound::Pong { .. } => {
                 Encoded::Nothing
             }

@@ -13,6 +13,7 @@ fn raw(text: &str) -> RawJson {
 fn hello_waits_for_the_engine_handshake() {
     let mut wire = SocketIoWire::new(SocketIoConfig::new("/admin"));
     let hello = Outbound::Hello {
+        max: None,
         client: "c".into(),
         token: Some("t".into()),
     };
@@ -78,6 +79,7 @@ fn open(wire: &mut SocketIoWire) -> String {
     wire.decode(r#"0{"sid":"e","pingInterval":300,"pingTimeout":200}"#)
         .unwrap();
     let hello = Outbound::Hello {
+        max: None,
         client: "c".into(),
         token: None,
     };
