@@ -408,10 +408,13 @@ impl Inner {
         self.input(|core, now| match signal {
             NetworkSignal::Online(online) => core.set_online(now, online),
             NetworkSignal::Visible(visible) => core.set_visible(now, visible),
-            NetworkSignal::Leaving | NetworkSignal::Frozen => {}
+            NetworkSignal::Leaving | NetworkSignal::Frozen | NetworkSignal::Resumed => {}
         });
-        if signal == NetworkSignal::Leaving {
-            self.leave_tabs();
+        match signal {
+            // A frozen page runs nothing: it lets the others lead, as a closing one does.
+            NetworkSignal::Leaving | NetworkSignal::Frozen => self.leave_tabs(),
+            NetworkSignal::Resumed => self.rejoin_tabs(),
+            NetworkSignal::Online(_) | NetworkSignal::Visible(_) => {}
         }
     }
 

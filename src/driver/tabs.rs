@@ -19,6 +19,10 @@ pub(super) struct Tabs {
     lock: Option<LockRequest>,
     /// Follower: the link attempt that is "open" towards the leader.
     link: Option<u64>,
+    /// The connection is shared (as created): a tab that left joins again on this.
+    share: bool,
+    /// The tab left the others (`pagehide`, `freeze`) and has not joined again.
+    left: bool,
 }
 
 impl Tabs {
@@ -29,6 +33,8 @@ impl Tabs {
             bus: None,
             lock: None,
             link: None,
+            share: false,
+            left: false,
         })
     }
 
@@ -63,6 +69,8 @@ impl Inner {
         let locks = locks::available();
         if let Ok(mut t) = self.tabs.try_borrow_mut() {
             t.bus = bus;
+            t.share = share;
+            t.left = false;
             if share && t.bus.is_some() && locks {
                 let weak = Rc::downgrade(self);
                 t.lock = Some(LockRequest::new(&format!("{ns}:leader"), move || {
@@ -217,8 +225,22 @@ impl Inner {
         }
     }
 
-    /// This tab is leaving: the core says bye, and the bus closes after it.
+    /// This tab is leaving or being frozen: the core says bye (a leader lets go of its lock,
+    /// so another tab leads at once), and the bus closes after it.
     pub(super) fn leave_tabs(self: &Rc<Self>) {
+        if let Ok(mut t) = self.tabs.try_borrow_mut() {
+            t.left = true;
+        }
         self.input(|core, now| core.leave_tabs(now));
+    }
+
+    /// The page came back (`resume` after `freeze`, `pageshow` from the back-forward cache):
+    /// a tab that left joins the others again, through a new election.
+    pub(super) fn rejoin_tabs(self: &Rc<Self>) {
+        let share = match self.tabs.try_borrow() {
+            Ok(t) if t.left => t.share,
+            _ => return,
+        };
+        self.start_tabs(share);
     }
 }

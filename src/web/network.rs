@@ -1,5 +1,5 @@
 //! The browser's word on network and page life: `online`/`offline`, `visibilitychange`,
-//! `pagehide` and `freeze`. Listeners are added on creation and removed on drop.
+//! `pagehide`, `freeze`, `resume` and `pageshow`. Listeners are added on creation and removed on drop.
 
 use web_sys::{Document, VisibilityState, Window};
 
@@ -16,6 +16,8 @@ pub enum NetworkSignal {
     Leaving,
     /// The page is being frozen (`freeze`).
     Frozen,
+    /// The page runs again (`resume` after a freeze, `pageshow`).
+    Resumed,
 }
 
 /// Whether the browser says it is online (true where it cannot tell).
@@ -60,6 +62,7 @@ impl NetworkWatch {
             ("online", NetworkSignal::Online(true)),
             ("offline", NetworkSignal::Online(false)),
             ("pagehide", NetworkSignal::Leaving),
+            ("pageshow", NetworkSignal::Resumed),
         ] {
             let f = on_signal.clone();
             if let Ok(l) = Listener::new(window, kind, move |_| f(signal)) {
@@ -79,9 +82,14 @@ impl NetworkWatch {
         }) {
             listeners.push(l);
         }
-        let f = on_signal.clone();
-        if let Ok(l) = Listener::new(document, "freeze", move |_| f(NetworkSignal::Frozen)) {
-            listeners.push(l);
+        for (kind, signal) in [
+            ("freeze", NetworkSignal::Frozen),
+            ("resume", NetworkSignal::Resumed),
+        ] {
+            let f = on_signal.clone();
+            if let Ok(l) = Listener::new(document, kind, move |_| f(signal)) {
+                listeners.push(l);
+            }
         }
     }
 }
