@@ -81,7 +81,12 @@ impl ClientCore {
         match &config.http {
             Some(h) if h.batch_url.is_some() => config.outbox.window = h.batch_size.max(1),
             Some(_) => config.outbox.serial_channels = true,
-            None => {}
+            // The relay refuses a channel's later publishes after refusing one, until that
+            // one comes again (PROTOCOL.md); other servers promise nothing of the kind, so a
+            // channel sends one entry at a time and a retry is never overtaken.
+            None => {
+                config.outbox.serial_channels |= !config.protocol.numbers_contiguously();
+            }
         }
         let conn = Connection::new(ConnConfig {
             url: config.url.clone(),
