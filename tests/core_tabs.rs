@@ -34,7 +34,7 @@ impl Net {
         leader
             .core
             .start_tabs(leader.now, "broadcastchannel", true, true);
-        leader.core.handle_lock_granted(leader.now);
+        leader.core.handle_lock_granted(leader.now, 0);
         leader.pump();
         assert_eq!(leader.core.role(), Role::Leader);
         leader.open();
@@ -254,7 +254,7 @@ fn a_follower_subscription_goes_through_the_leader_and_events_come_back() {
         ns: "syncline:default".into(),
         from: tab,
         to: None,
-        body: TabBody::Bye,
+        body: TabBody::Bye { term: 0 },
     };
     net.leader.core.handle_bus_message(now, bye);
     net.leader.pump();
@@ -402,7 +402,7 @@ fn a_new_leader_takes_over_and_followers_resume_their_channels() {
     // The leader tab closes; F0 is granted the lock and leads; F1 hears it and links to it.
     let (f0_tab, mut f0) = net.followers.remove(0);
     let now = f0.now;
-    f0.core.handle_lock_granted(now);
+    f0.core.handle_lock_granted(now, 0);
     f0.pump();
     assert_eq!(f0.core.role(), Role::Leader);
     assert!(

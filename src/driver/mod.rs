@@ -413,6 +413,11 @@ impl Inner {
         if signal == NetworkSignal::Leaving {
             self.leave_tabs();
         }
+        if signal == NetworkSignal::Visible(true) {
+            // Back from hidden (or frozen, or the back/forward cache): a logout may have
+            // happened meanwhile.
+            self.check_clear_mark();
+        }
     }
 
     /// Keeps exactly one browser timer, for the core's earliest deadline.

@@ -22,7 +22,7 @@ use super::output::Action;
 use super::rng::Rng;
 use super::state::ConnectionState;
 use crate::protocol::{Decoded, Encoded, Heartbeat, Inbound, Outbound, Protocol, Resumption, Wire};
-pub use types::{ConnConfig, ConnOutput, Peer, Phase};
+pub use types::{ConnConfig, ConnOutput, LINK_TIMEOUT_MS, Peer, Phase};
 
 /// The connection part; see the module docs.
 #[derive(Debug)]
@@ -258,9 +258,11 @@ impl Connection {
             // A handshake's round trip is timed from this socket's frames only (a wire whose
             // session opens without an answer has none).
             self.previous_rx = 0;
+            // For the server's hello only (a link's goes on the bus), and forgotten with it.
+            let token = self.token.take().filter(|_| !self.wire_is_link);
             self.send(Outbound::Hello {
                 client: self.config.client_id.clone(),
-                token: self.token.clone(),
+                token,
             });
         }
     }
@@ -513,6 +515,7 @@ impl Connection {
         }
         self.attempt += 1;
         let attempt = self.attempt;
+        self.token = None; // each attempt asks for its own credentials
         if link != self.wire_is_link {
             self.wire_is_link = link;
             self.wire = if link {
@@ -521,7 +524,13 @@ impl Connection {
                 self.config.protocol.wire()
             };
         }
-        self.connect_deadline = Some(now.saturating_add(self.config.connect_timeout_ms));
+        let timeout = self.config.connect_timeout_ms;
+        let timeout = if link {
+            timeout.min(LINK_TIMEOUT_MS)
+        } else {
+            timeout
+        };
+        self.connect_deadline = Some(now.saturating_add(timeout));
         self.state = ConnectionState::Connecting;
         // Credentials are for the server; a link to the leader carries none.
         if self.config.use_auth && !link {

@@ -100,6 +100,8 @@ struct Fields<'a> {
     since: Option<&'a RawValue>,
     #[serde(borrow, default)]
     durable: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    pri: Option<&'a RawValue>,
 }
 
 /// Reads the fields of one message for the message type `kind`.
@@ -335,6 +337,7 @@ fn decode_client_message(raw: &RawValue) -> Result<ClientMessage, DecodeError> {
                 data: r.data(),
                 durable,
                 memory: !durable,
+                priority: r.scalar::<i32>(r.fields.pri, "pri")?.unwrap_or(0),
             }
         }
         "req" => {
