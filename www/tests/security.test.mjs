@@ -189,7 +189,7 @@ test("the auth token stays off the bus when a leader steps down on the fallback 
     const other = await context.newPage();
     await other.goto(`${site.origin}/tab.html?relay=${encodeURIComponent(relay.ws)}&key=elsewhere-${key}&solo`);
     await other.evaluate((name) => {
-      const message = JSON.stringify({ syncline: 1, ns: name, from: "rival", k: "leader", term: 1000 });
+      const message = JSON.stringify({ syncline: 2, ns: name, from: "rival", k: "leader", term: 1000 });
       localStorage.setItem(`${name}:bus`, `1|${message}`);
       localStorage.removeItem(`${name}:bus`);
     }, `syncline:${key}`);

@@ -189,10 +189,10 @@ test("forged and malformed messages on the channel are counted and ignored", asy
     for (const junk of [
       "not json",
       JSON.stringify({ type: "someone-else" }),
-      JSON.stringify({ syncline: 1, ns: "syncline:other", from: "x", k: "who" }),
+      JSON.stringify({ syncline: 2, ns: "syncline:other", from: "x", k: "who" }),
       JSON.stringify({ syncline: 9, ns: name, from: "x", k: "who" }),
-      JSON.stringify({ syncline: 1, ns: name, from: "x", k: "leader", term: -5 }),
-      JSON.stringify({ syncline: 1, ns: name, from: "x", k: "up", f: "[[[[garbage" }),
+      JSON.stringify({ syncline: 2, ns: name, from: "x", k: "leader", term: -5 }),
+      JSON.stringify({ syncline: 2, ns: name, from: "x", k: "up", f: "[[[[garbage" }),
       "{".repeat(5000),
       { not: "a string" },
     ]) bc.postMessage(junk);
@@ -232,9 +232,9 @@ test("forged leader and bye messages from another page of the origin leave the f
         if (m.k === "leader" && m.from === leaderId) ok(m);
       };
     });
-    bc.postMessage(JSON.stringify({ syncline: 1, ns: name, from: "intruder", k: "who", term: 0 }));
+    bc.postMessage(JSON.stringify({ syncline: 2, ns: name, from: "intruder", k: "who", term: 0 }));
     const m = await announced;
-    window.forge = (message) => bc.postMessage(JSON.stringify({ syncline: 1, ns: name, ...message }));
+    window.forge = (message) => bc.postMessage(JSON.stringify({ syncline: 2, ns: name, ...message }));
     return m;
   }, { name: ns, leaderId });
   assert.ok(Number.isSafeInteger(heard.term) && heard.term > 0, `the leader announces a term: ${JSON.stringify(heard)}`);
