@@ -1,6 +1,6 @@
 //! Messages between the tabs of one origin (the tab bus), and their strict codec.
 //!
-//! Every message is one JSON object: `{"syncline":1,"ns":…,"from":…,"to":…,"k":…, …}`.
+//! Every message is one JSON object: `{"syncline":2,"ns":…,"from":…,"to":…,"k":…, …}`.
 //! Anything that is not exactly that — another app's message, another namespace, a forged or
 //! truncated one, a field of the wrong type — is rejected by [`TabMessage::decode`] with a
 //! [`TabMessageError`] and counted by the caller, never used. The auth token never travels here.
