@@ -329,16 +329,18 @@ mod native {
         std::panic::set_hook(Box::new(|info| eprintln!("{info}")));
         let tab_seeds: Vec<String> = [
             TabBody::Up { frame: ENVELOPE_CLIENT[3].to_owned() },
-            TabBody::Down { frame: ENVELOPE_SERVER[3].to_owned() },
+            TabBody::Down { frame: ENVELOPE_SERVER[3].to_owned(), term: 3 },
             TabBody::Leader { term: 3 },
-            TabBody::Who,
-            TabBody::Bye,
+            TabBody::Who { term: 2 },
+            TabBody::Bye { term: 3 },
+            TabBody::Clear { id: "clear:a1:1".to_owned(), at: 1_700_000_000_000 },
+            TabBody::Cleared { id: "clear:a1:1".to_owned(), dropped: 2, tabs: vec!["c3".to_owned()] },
             TabBody::Claim { term: 9 },
             TabBody::Broadcast { topic: "note".to_owned(), data: RawJson::parse("[1,{\"a\":2}]").expect("JSON") },
         ]
         .into_iter()
         .map(|body| TabMessage { ns: "syncline:k".to_owned(), from: "a1".to_owned(), to: Some("b2".to_owned()), body }.encode().expect("encodes"))
-        .chain([r#"{"syncline":1,"ns":"syncline:k","from":"a","k":"state","s":{"state":"open","online":true,"attempt":0,"reconnects":1,"rttMs":3,"retryAt":null,"lastError":{"kind":"x","message":"y"},"session":"s","outbox":{"depth":1,"inFlight":0,"oldestCreatedAt":5,"deadLetters":0,"storage":"indexeddb","lastError":null,"breaker":"closed"}}}"#.to_owned()])
+        .chain([r#"{"syncline":2,"ns":"syncline:k","from":"a","k":"state","term":3,"s":{"state":"open","online":true,"attempt":0,"reconnects":1,"rttMs":3,"retryAt":null,"lastError":{"kind":"x","message":"y"},"session":"s","outbox":{"depth":1,"inFlight":0,"oldestCreatedAt":5,"deadLetters":0,"storage":"indexeddb","lastError":null,"breaker":"closed"}}}"#.to_owned()])
         .collect();
         let tab_seeds: Vec<&str> = tab_seeds.iter().map(String::as_str).collect();
         let mut total = 0;

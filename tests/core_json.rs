@@ -126,7 +126,7 @@ fn durable_publishes_are_acked_refused_or_retried_by_the_servers_answers() {
     publish(&mut s, "c", r#"{"x":3}"#);
     // A server that promises nothing of order gets a channel's entries one at a time, so
     // that a retried one is never overtaken.
-    let mut next_frame = |s: &mut Sim| frames_as_values(std::mem::take(&mut s.frames));
+    let next_frame = |s: &mut Sim| frames_as_values(std::mem::take(&mut s.frames));
     assert_eq!(
         next_frame(&mut s),
         vec![v(

@@ -125,7 +125,7 @@ fn other_tabs_follow_the_steps_and_roll_back_when_the_tab_goes() {
         ns: "syncline:default".into(),
         from: "tab-a".into(),
         to: None,
-        body: TabBody::Bye,
+        body: TabBody::Bye { term: 0 },
     };
     b.core.handle_bus_message(b.now, bye);
     assert_eq!(

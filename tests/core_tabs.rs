@@ -3,188 +3,12 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 mod sim;
+mod tabnet;
 
-use sim::Sim;
 use syncline::core::tabs::{TabAction, TabBody, TabMessage};
 use syncline::core::{ConnectionState, Event, Role, StoreOp};
 use syncline::protocol::envelope::{ClientMessage, RawJson, ServerMessage, decode_client_frame};
-
-struct Net {
-    leader: Sim,
-    leader_tab: String,
-    followers: Vec<(String, Sim)>,
-    /// What the leader sent to the server.
-    upstream: Vec<ClientMessage>,
-    /// The link attempt each follower's "socket" was opened for.
-    linked: std::collections::HashMap<String, u64>,
-    /// The leader's clock at each state it shared.
-    shares: Vec<u64>,
-}
-
-fn config(tab: &str) -> syncline::core::Config {
-    let mut c = Sim::config();
-    c.tab_id = tab.to_owned();
-    c
-}
-
-impl Net {
-    fn new(followers: usize) -> Self {
-        let mut leader = Sim::with_storage(config("L"));
-        // Every tab runs the election (with Web Locks); L is granted the lock.
-        leader
-            .core
-            .start_tabs(leader.now, "broadcastchannel", true, true);
-        leader.core.handle_lock_granted(leader.now);
-        leader.pump();
-        assert_eq!(leader.core.role(), Role::Leader);
-        leader.open();
-        let mut net = Self {
-            leader,
-            leader_tab: "L".into(),
-            followers: Vec::new(),
-            upstream: Vec::new(),
-            linked: std::collections::HashMap::new(),
-            shares: Vec::new(),
-        };
-        for n in 0..followers {
-            net.add_follower(&format!("F{n}"));
-        }
-        net
-    }
-
-    fn add_follower(&mut self, tab: &str) {
-        let mut f = Sim::with_storage(config(tab));
-        f.core.start_tabs(f.now, "broadcastchannel", true, true);
-        f.pump();
-        f.connect();
-        self.followers.push((tab.to_owned(), f));
-        self.route();
-        assert_eq!(
-            self.followers.last().map(|(_, f)| f.core.role()),
-            Some(Role::Follower)
-        );
-    }
-
-    fn follower(&mut self, n: usize) -> &mut Sim {
-        &mut self.followers[n].1
-    }
-
-    /// Carries the election's posts among every tab's core, as the bus would.
-    fn elect(&mut self) -> bool {
-        let mut posts = Vec::new();
-        let leader_tab = self.leader_tab.clone();
-        let tabs = std::iter::once((&leader_tab, &mut self.leader))
-            .chain(self.followers.iter_mut().map(|(t, f)| (&*t, f)));
-        for (tab, sim) in tabs {
-            for action in std::mem::take(&mut sim.tab_actions) {
-                if let TabAction::Post { to, body } = action {
-                    posts.push(TabMessage {
-                        ns: "syncline:default".into(),
-                        from: tab.clone(),
-                        to,
-                        body,
-                    });
-                }
-            }
-        }
-        let moved = !posts.is_empty();
-        for post in posts {
-            let tabs = std::iter::once((&leader_tab, &mut self.leader))
-                .chain(self.followers.iter_mut().map(|(t, f)| (&*t, f)));
-            for (tab, sim) in tabs {
-                if *tab != post.from && post.to.as_ref().is_none_or(|to| to == tab) {
-                    let now = sim.now;
-                    sim.core.handle_bus_message(now, post.clone());
-                    sim.pump();
-                }
-            }
-        }
-        moved
-    }
-
-    /// Carries messages over the bus (and opens links) until nothing moves.
-    fn route(&mut self) {
-        for _ in 0..50 {
-            let mut moved = self.elect();
-            for (tab, f) in &mut self.followers {
-                // A link "opens" as soon as the follower asks for one.
-                if let Some(attempt) = f.socket {
-                    if self.linked.get(tab) != Some(&attempt) {
-                        self.linked.insert(tab.clone(), attempt);
-                        f.socket_opens();
-                    }
-                }
-                for frame in std::mem::take(&mut f.frames) {
-                    self.leader
-                        .core
-                        .handle_tab_frame(self.leader.now, tab, &frame);
-                    moved = true;
-                }
-                f.sent.clear();
-            }
-            self.leader.pump();
-            for (to, frame) in std::mem::take(&mut self.leader.to_tabs) {
-                for (tab, f) in &mut self.followers {
-                    if to.as_deref().is_none_or(|t| t == tab) && f.socket.is_some() {
-                        f.receive_frame(&frame);
-                        moved = true;
-                    }
-                }
-            }
-            for state in std::mem::take(&mut self.leader.shared) {
-                self.shares.push(self.leader.now);
-                for (_, f) in &mut self.followers {
-                    let now = f.now;
-                    f.core.handle_leader_state(now, state.clone());
-                    f.pump();
-                }
-                moved = true;
-            }
-            self.upstream.extend(self.leader.take_sent());
-            if !moved {
-                return;
-            }
-        }
-        panic!("the tab bus did not settle");
-    }
-
-    /// The server answers every publish the leader sent with an ack (seq from 1).
-    fn server_acks(&mut self) -> Vec<String> {
-        let mut acked = Vec::new();
-        for m in std::mem::take(&mut self.upstream) {
-            if let ClientMessage::Publish { id, .. } = m {
-                acked.push(id.clone());
-                self.leader.receive(ServerMessage::Ack {
-                    id,
-                    seq: acked.len() as u64,
-                });
-            }
-        }
-        self.route();
-        acked
-    }
-}
-
-fn event(channel: &str, seq: u64) -> ServerMessage {
-    ServerMessage::Event {
-        channel: channel.into(),
-        event: "goal".into(),
-        seq,
-        id: None,
-        data: RawJson::null(),
-        spread: false,
-    }
-}
-
-fn deliveries(s: &mut Sim) -> Vec<u64> {
-    s.take_events()
-        .into_iter()
-        .filter_map(|e| match e {
-            Event::Message(d) => Some(d.seq),
-            _ => None,
-        })
-        .collect()
-}
+use tabnet::{Net, deliveries, event};
 
 #[test]
 fn followers_link_to_the_leader_and_show_its_state() {
@@ -255,7 +79,7 @@ fn a_follower_subscription_goes_through_the_leader_and_events_come_back() {
         ns: "syncline:default".into(),
         from: tab,
         to: None,
-        body: TabBody::Bye,
+        body: TabBody::Bye { term: 0 },
     };
     net.leader.core.handle_bus_message(now, bye);
     net.leader.pump();
@@ -403,7 +227,7 @@ fn a_new_leader_takes_over_and_followers_resume_their_channels() {
     // The leader tab closes; F0 is granted the lock and leads; F1 hears it and links to it.
     let (f0_tab, mut f0) = net.followers.remove(0);
     let now = f0.now;
-    f0.core.handle_lock_granted(now);
+    f0.core.handle_lock_granted(now, 0);
     f0.pump();
     assert_eq!(f0.core.role(), Role::Leader);
     assert!(

@@ -193,6 +193,7 @@ fn client_message() -> impl Strategy<Value = ClientMessage> {
                 data,
                 durable,
                 memory: !durable,
+                priority: 0,
             }
         }),
         (".*", ".*", raw(), any::<bool>()).prop_map(|(id, event, data, spread)| {

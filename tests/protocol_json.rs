@@ -77,6 +77,7 @@ fn a_type_routed_server() {
         data: raw(r#"{"unit":{"id":"u7"},"to":[3,4]}"#),
         durable: false,
         memory: false,
+        priority: 0,
     };
     assert_eq!(
         sent(w.encode(publish).unwrap()),
@@ -252,6 +253,7 @@ fn waiting_wires() -> Vec<JsonWire> {
                 data: RawJson::null(),
                 durable: false,
                 memory: false,
+                priority: 0,
             });
             let _ = w.encode(Outbound::Request {
                 id: "r1".into(),
@@ -300,7 +302,7 @@ proptest! {
         c.answer = Some(AnswerSpec::new("meta.id"));
         let mut w = JsonWire::new(c);
         let Encoded::Frame(frame) = w.encode(Outbound::Publish {
-            id: id.clone(), channel: "room".into(), event: event.clone(), data: raw(&data), durable: false, memory: false,
+            id: id.clone(), channel: "room".into(), event: event.clone(), data: raw(&data), durable: false, memory: false, priority: 0,
         }).unwrap() else { panic!("a frame") };
         w.reset();
         let decoded = w.decode(&frame).unwrap();

@@ -383,6 +383,7 @@ fn sent(frame: &str) -> Sent {
                     data: data.clone(),
                     durable: false,
                     memory: false,
+                    priority: 0,
                 },
                 (Some(ack), _, _) => Outbound::Request {
                     id: format!("req-{ack}"),

@@ -105,6 +105,25 @@ pub fn error(kind: &str, message: &str, retryable: bool) -> JsValue {
     make_error(kind, message, retryable, None)
 }
 
+/// A logout that some tabs did not confirm in time: kind "clear_incomplete", with `tabs`
+/// (the ids of the tabs that did not answer) and `dropped` (entries dropped by those that did).
+pub fn clear_incomplete(dropped: u64, tabs: &[String]) -> JsValue {
+    let message = format!(
+        "local data was cleared here, but {} tab(s) did not confirm in time; they clear when \
+         they next hear of it",
+        tabs.len()
+    );
+    let error = error("clear_incomplete", &message, true);
+    let list: js_sys::Array = tabs.iter().map(|t| JsValue::from_str(t)).collect();
+    let _ = js_sys::Reflect::set(&error, &JsValue::from_str("tabs"), &list);
+    let _ = js_sys::Reflect::set(
+        &error,
+        &JsValue::from_str("dropped"),
+        &JsValue::from_f64(dropped as f64),
+    );
+    error
+}
+
 /// The caller passed something unusable.
 pub fn invalid_argument(message: &str) -> JsValue {
     error("invalid_argument", message, false)

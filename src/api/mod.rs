@@ -368,22 +368,35 @@ impl SynclineClient {
         }
     }
 
-    /// Logout: forgets every durable publish not yet acked and every dead letter, in this tab
-    /// and in the IndexedDB outbox that the origin's tabs share (publishes still waiting reject
-    /// with kind "cleared", unconfirmed document changes roll back). Resolves with the number
-    /// of entries dropped once the deletion has committed. The auth token is never stored, so
-    /// nothing else is left behind.
+    /// Logout, in every tab of the origin that shares this storage key: forgets every
+    /// durable publish not yet acked and every dead letter, in this tab, in the IndexedDB
+    /// outbox the tabs share, and in every other tab's memory (the leader's first: publishes
+    /// still waiting reject with kind "cleared", unconfirmed document changes roll back).
+    /// Resolves with the number of entries dropped (each counted once) when the deletion has
+    /// committed and the leader and every tab linked to it have confirmed. When some tab does
+    /// not confirm within 3 s it rejects with kind "clear_incomplete" (`tabs`: their ids,
+    /// `dropped`); those tabs clear when they next hear of the logout, which stays recorded,
+    /// and nothing made before it is sent. The auth token is never stored, so nothing else is
+    /// left behind.
     #[wasm_bindgen(js_name = clearLocalData, unchecked_return_type = "Promise<number>")]
     pub fn clear_local_data(&self) -> js_sys::Promise {
-        let dropped = match self.driver.clear_local_data() {
-            Ok(dropped) => dropped,
-            Err(e) => return js_sys::Promise::reject(&busy(e)),
-        };
+        thread_local!(static CLEARS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) });
+        let n = CLEARS.with(|c| {
+            c.set(c.get() + 1);
+            c.get()
+        });
+        let id = format!("clear:{}:{n}", self.tab_id);
+        let confirmed = self.registry.wait_for(id.clone());
+        if let Err(e) = self.driver.clear_local_data(id.clone()) {
+            self.registry.forget(&id);
+            return js_sys::Promise::reject(&busy(e));
+        }
         // Spawned after the storage flush that carries the deletion, so it waits for it.
         let settled = self.driver.storage_settled();
         wasm_bindgen_futures::future_to_promise(async move {
+            let outcome = wasm_bindgen_futures::JsFuture::from(confirmed).await;
             settled.await;
-            Ok(JsValue::from_f64(dropped as f64))
+            outcome
         })
     }
 

@@ -270,6 +270,14 @@ impl Registry {
                 self.call_listeners(ListenerKind::DeadLetter, &convert::dead_letter(&letter))
             }
             Event::Error(e) => self.call_listeners(ListenerKind::Error, &convert::client_error(&e)),
+            Event::ClearDone(outcome) => {
+                let result = if outcome.missing.is_empty() {
+                    Ok(JsValue::from_f64(outcome.dropped as f64))
+                } else {
+                    Err(convert::clear_incomplete(outcome.dropped, &outcome.missing))
+                };
+                self.settle(&outcome.id, result)
+            }
             Event::Gap { last_offset } => {
                 if self.has_listeners(ListenerKind::Gap) {
                     let gap = convert::or_null(convert::gap(last_offset.as_deref()));

@@ -83,9 +83,12 @@ impl ClientCore {
             Some(_) => config.outbox.serial_channels = true,
             // The relay refuses a channel's later publishes after refusing one, until that
             // one comes again (PROTOCOL.md); other servers promise nothing of the kind, so a
-            // channel sends one entry at a time and a retry is never overtaken.
+            // channel whose publishes are answered (acked, refused, echoed or timed out) sends
+            // one entry at a time and a retry is never overtaken.
             None => {
-                config.outbox.serial_channels |= !config.protocol.numbers_contiguously();
+                let answered = config.protocol.delivery() != crate::protocol::Delivery::Sent;
+                config.outbox.serial_channels |=
+                    answered && !config.protocol.numbers_contiguously();
             }
         }
         let conn = Connection::new(ConnConfig {

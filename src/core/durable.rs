@@ -1,8 +1,8 @@
 //! The client's durable side: publishing through the outbox, what storage reports back, and
 //! the dead letters.
 
-use super::client::{Action, ClientCore, Event};
-use super::error::{ClientError, RequestError, SendError};
+use super::client::{Action, ClientCore};
+use super::error::{ClientError, SendError};
 use super::outbox::{DeadLetter, OutboxEntry};
 use super::rest::{HttpOutcome, Verdict};
 use super::state::ConnectionState;
@@ -59,6 +59,13 @@ impl ClientCore {
         skipped: usize,
     ) {
         self.outbox.handle_loaded(entries, dead, skipped);
+        // Left behind by a tab that missed a logout: forgotten, not sent.
+        let mark = self.tabs.clears.mark();
+        if mark > 0 {
+            for (id, _) in self.outbox.forget_until(mark) {
+                self.docs.rollback(&id);
+            }
+        }
         self.finish(now);
     }
 
@@ -91,24 +98,6 @@ impl ClientCore {
         let count = self.outbox.retry_dead(ids, self.wall(now));
         self.finish(now);
         count
-    }
-
-    /// Logout: forgets every outbox entry and dead letter, in memory and in the shared
-    /// IndexedDB (other tabs' entries too), rolls back unconfirmed document changes, and fails
-    /// the publishes still waiting with kind "cleared". Returns how many entries were dropped.
-    pub fn clear_local_data(&mut self, now: u64) -> usize {
-        let dropped = self.outbox.clear();
-        for (id, waiting) in &dropped {
-            self.docs.rollback(id);
-            if *waiting {
-                self.events.push_back(Event::PublishDone {
-                    id: id.clone(),
-                    result: Err(RequestError::Cleared),
-                });
-            }
-        }
-        self.finish(now);
-        dropped.len()
     }
 
     /// Forgets dead letters (all, or those with these ids); returns how many.

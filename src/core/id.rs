@@ -51,6 +51,16 @@ impl IdGen {
     }
 }
 
+/// The Unix time in milliseconds a UUIDv7 was made at; `None` when `id` is not one.
+pub fn uuid_v7_time(id: &str) -> Option<u64> {
+    let bytes = id.as_bytes();
+    if bytes.len() != 36 || bytes.get(8) != Some(&b'-') || bytes.get(14) != Some(&b'7') {
+        return None;
+    }
+    let digits = id.get(..8)?.to_owned() + id.get(9..13)?;
+    u64::from_str_radix(&digits, 16).ok()
+}
+
 fn hex(n: u8) -> char {
     char::from(if n < 10 { b'0' + n } else { b'a' + n - 10 })
 }
@@ -91,5 +101,13 @@ mod tests {
         let a = uuid_v7(1_700_000_000_000, [0xff; 10]);
         let b = uuid_v7(1_700_000_000_001, [0; 10]);
         assert!(a < b);
+    }
+
+    #[test]
+    fn the_time_is_read_back_from_an_id() {
+        let id = IdGen::default().next(1_700_000_123_456, [9; 10]);
+        assert_eq!(uuid_v7_time(&id), Some(1_700_000_123_456));
+        assert_eq!(uuid_v7_time("F1.7"), None);
+        assert_eq!(uuid_v7_time("00000000-0000-4000-8000-000000000000"), None);
     }
 }

@@ -24,9 +24,10 @@ impl ClientCore {
         self.finish(now);
     }
 
-    /// The Web Locks API granted this tab the leader's lock.
-    pub fn handle_lock_granted(&mut self, now: u64) {
-        self.tabs.handle_lock_granted(now);
+    /// The Web Locks API granted this tab the leader's lock; `stored`: the term the last lock
+    /// holder saved in the origin's storage (`TabAction::SaveTerm`), 0 if none.
+    pub fn handle_lock_granted(&mut self, now: u64, stored: u64) {
+        self.tabs.handle_lock_granted(now, stored);
         self.route_tabs(now);
         self.finish(now);
     }
@@ -37,20 +38,29 @@ impl ClientCore {
         let TabMessage { from, body, .. } = message;
         match body {
             TabBody::Up { frame } => return self.handle_tab_frame(now, &from, &frame),
-            TabBody::State(state) => {
-                if self.tabs.leader() == Some(from.as_str()) {
+            TabBody::State { state, term } => {
+                if self.tabs.is_leader(&from, term) {
                     return self.handle_leader_state(now, state);
                 }
             }
-            TabBody::Bye => {
-                self.roll_back_tab(&from);
-                if self.tabs.role() == Role::Leader {
-                    self.forget_tab(&from);
+            TabBody::Bye { term } => {
+                // The leader's goodbye counts in its own term only (another is stale or forged).
+                let leader = self.tabs.leader() == Some(from.as_str());
+                if !leader || self.tabs.is_leader(&from, term) {
+                    self.roll_back_tab(&from);
+                    if self.tabs.role() == Role::Leader {
+                        self.forget_tab(&from);
+                    }
+                    self.tabs
+                        .handle_election(now, &from, &TabBody::Bye { term });
                 }
-                self.tabs.handle_election(now, &from, &TabBody::Bye);
             }
-            body @ (TabBody::Leader { .. } | TabBody::Who | TabBody::Claim { .. }) => {
+            body @ (TabBody::Leader { .. } | TabBody::Who { .. } | TabBody::Claim { .. }) => {
                 self.tabs.handle_election(now, &from, &body);
+            }
+            TabBody::Clear { id, at } => return self.handle_clear_request(now, &from, id, at),
+            TabBody::Cleared { id, dropped, tabs } => {
+                return self.handle_cleared(now, &from, &id, dropped, &tabs);
             }
             TabBody::Down { .. } | TabBody::Broadcast { .. } => {}
         }
@@ -79,10 +89,25 @@ impl ClientCore {
         self.finish(now);
     }
 
+    /// The term of the tab this one follows (or leads in).
+    pub fn tab_term(&self) -> u64 {
+        self.tabs.term()
+    }
+
     /// The tabs' deadline passed.
     pub(super) fn tabs_timeout(&mut self, now: u64) {
         self.tabs.handle_timeout(now);
         self.route_tabs(now);
+        self.report_clears();
+    }
+
+    /// The connection was lost; a follower whose link failed (its leader did not answer the
+    /// hello, or stopped answering) asks again who leads rather than retrying the same tab.
+    pub(super) fn link_lost(&mut self, now: u64, failure: bool) {
+        if failure && self.tabs.role() == Role::Follower {
+            self.tabs.handle_leader_silent(now);
+            self.route_tabs(now);
+        }
     }
 
     /// Carries out what the tabs part decided.
@@ -252,18 +277,25 @@ impl ClientCore {
                 event,
                 data,
                 durable: true,
+                priority,
                 ..
             } => {
                 // Already in the shared outbox database (the follower wrote it): the leader
-                // drains it like its own, and owes the follower the outcome.
+                // drains it like its own, and owes the follower the outcome. It keeps its
+                // priority and the time it was made (its id's, a UUIDv7).
+                let created_at = super::id::uuid_v7_time(&id).unwrap_or_else(|| self.wall(now));
+                if created_at <= self.tabs.clears.mark() {
+                    // Made before a logout this tab obeyed: that tab missed it.
+                    return self.remind_clear(tab);
+                }
                 self.tabs.hub.owe(&id, tab);
                 let entry = OutboxEntry {
                     id,
                     channel,
                     event,
                     data,
-                    created_at: self.wall(now),
-                    priority: 0,
+                    created_at,
+                    priority,
                 };
                 self.outbox.adopt(entry);
             }

@@ -109,5 +109,6 @@ impl ClientCore {
         self.tabs
             .hub
             .connection_lost(|id| failure && outbox.contains(id));
+        self.link_lost(now, failure);
     }
 }

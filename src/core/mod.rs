@@ -13,6 +13,7 @@ pub mod id;
 mod inbound;
 mod leader;
 mod lifecycle;
+mod logout;
 pub mod messaging;
 pub mod metrics;
 pub mod optimistic;

@@ -69,4 +69,7 @@ pub enum Event {
     DocsChanged(Vec<DocChange>),
     /// Something went wrong; the client carries on (or reconnects).
     Error(ClientError),
+    /// A logout asked in this tab ended: every known tab obeyed, or some did not answer in
+    /// time (`missing`); see `ClientCore::clear_all_tabs`.
+    ClearDone(super::tabs::clear::ClearOutcome),
 }

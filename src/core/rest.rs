@@ -425,6 +425,7 @@ mod tests {
             data: RawJson::parse(r#"{"value":42}"#).unwrap(),
             durable: false,
             memory: false,
+            priority: 0,
         }
     }
 

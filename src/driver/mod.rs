@@ -416,6 +416,11 @@ impl Inner {
             NetworkSignal::Resumed => self.rejoin_tabs(),
             NetworkSignal::Online(_) | NetworkSignal::Visible(_) => {}
         }
+        if signal == NetworkSignal::Visible(true) {
+            // Back from hidden (or frozen, or the back/forward cache): a logout may have
+            // happened meanwhile.
+            self.check_clear_mark();
+        }
     }
 
     /// Keeps exactly one browser timer, for the core's earliest deadline.

@@ -227,9 +227,11 @@ impl Driver {
             .ok_or(Busy)
     }
 
-    /// Forgets every unacked publish and dead letter; returns how many entries went.
-    pub fn clear_local_data(&self) -> Result<usize, Busy> {
-        self.input(|core, now| core.clear_local_data(now))
+    /// Logout in every tab: forgets every unacked publish and dead letter here and asks the
+    /// other tabs to (request `id`, ended by `Event::ClearDone`); returns how many entries
+    /// this tab dropped.
+    pub fn clear_local_data(&self, id: String) -> Result<usize, Busy> {
+        self.input(|core, now| core.clear_all_tabs(now, id))
             .ok_or(Busy)
     }
 

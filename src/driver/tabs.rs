@@ -6,9 +6,10 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use super::Inner;
-use crate::core::tabs::{TabAction, TabBody, TabMessage, TabMessageError};
+use crate::core::tabs::{TAB_PROTOCOL, TabAction, TabBody, TabMessage, TabMessageError};
 use crate::protocol::envelope::RawJson;
-use crate::web::bus::Bus;
+use crate::web::bus::{self, Bus};
+use crate::web::events::Listener;
 use crate::web::locks::{self, LockRequest};
 
 /// This tab's end of the bus of its namespace.
@@ -23,6 +24,8 @@ pub(super) struct Tabs {
     share: bool,
     /// The tab left the others (`pagehide`, `freeze`) and has not joined again.
     left: bool,
+    /// Hears another tab write the time of a logout.
+    _clear_watch: Option<Listener>,
 }
 
 impl Tabs {
@@ -35,7 +38,18 @@ impl Tabs {
             link: None,
             share: false,
             left: false,
+            _clear_watch: None,
         })
+    }
+
+    /// Where the last lock holder keeps its term.
+    fn term_key(&self) -> String {
+        format!("{}:term", self.ns)
+    }
+
+    /// Where the time of the latest logout is kept.
+    fn clear_key(&self) -> String {
+        format!("{}:cleared", self.ns)
     }
 
     fn post(&self, to: Option<String>, body: TabBody) -> Result<(), TabMessageError> {
@@ -73,14 +87,38 @@ impl Inner {
             t.left = false;
             if share && t.bus.is_some() && locks {
                 let weak = Rc::downgrade(self);
-                t.lock = Some(LockRequest::new(&format!("{ns}:leader"), move || {
+                let term_key = t.term_key();
+                // One lock per version of the tab protocol: tabs of another version (during a
+                // deploy) elect their own leader rather than wait behind one they cannot hear.
+                let name = format!("{ns}:leader:v{TAB_PROTOCOL}");
+                t.lock = Some(LockRequest::new(&name, move || {
+                    let stored = bus::read_number(&term_key).unwrap_or(0);
                     if let Some(inner) = weak.upgrade() {
-                        inner.input(|core, now| core.handle_lock_granted(now));
+                        inner.input(|core, now| core.handle_lock_granted(now, stored));
                     }
                 }));
             }
+            let weak = Rc::downgrade(self);
+            t._clear_watch = bus::watch_number(&t.clear_key(), move |at| {
+                if let Some(inner) = weak.upgrade() {
+                    inner.input(|core, now| core.handle_clear_mark(now, at));
+                }
+            });
         }
+        self.check_clear_mark();
         self.input(|core, now| core.start_tabs(now, medium, share, locks));
+    }
+
+    /// Reads the time of the latest logout, which a tab that did not hear it obeys now (at
+    /// start, and when the page comes back from being hidden or frozen).
+    pub(super) fn check_clear_mark(self: &Rc<Self>) {
+        let key = match self.tabs.try_borrow() {
+            Ok(t) => t.clear_key(),
+            Err(_) => return,
+        };
+        if let Some(at) = bus::read_number(&key) {
+            self.input(|core, now| core.handle_clear_mark(now, at));
+        }
     }
 
     /// Carries out a tab action of the core.
@@ -93,6 +131,16 @@ impl Inner {
                 }
             }
             TabAction::ReloadStorage => self.reload_storage(),
+            TabAction::SaveTerm(term) => {
+                if let Ok(t) = self.tabs.try_borrow() {
+                    bus::write_number(&t.term_key(), term);
+                }
+            }
+            TabAction::SaveClearMark(at) => {
+                if let Ok(t) = self.tabs.try_borrow() {
+                    bus::write_number(&t.clear_key(), at);
+                }
+            }
             TabAction::CloseBus => {
                 if let Ok(mut t) = self.tabs.try_borrow_mut() {
                     t.lock = None;
@@ -120,11 +168,11 @@ impl Inner {
             return;
         }
         match message.body {
-            TabBody::Down { frame } => {
-                let from_leader = self
-                    .core
-                    .try_borrow()
-                    .is_ok_and(|c| c.tab_leader() == Some(message.from.as_str()));
+            TabBody::Down { frame, term } => {
+                // From the leader this tab follows, in its term (else stale or forged).
+                let from_leader = self.core.try_borrow().is_ok_and(|c| {
+                    c.tab_leader() == Some(message.from.as_str()) && c.tab_term() == term
+                });
                 if let (true, Some(attempt)) = (from_leader, link) {
                     self.input(|core, now| core.handle_frame(now, attempt, &frame));
                 }
@@ -201,15 +249,17 @@ impl Inner {
 
     /// Leader: a frame for one follower tab or all.
     pub(super) fn post_down(&self, to: Option<String>, frame: String) {
+        let term = self.core.try_borrow().map_or(0, |c| c.tab_term());
         if let Ok(t) = self.tabs.try_borrow() {
-            let _ = t.post(to, TabBody::Down { frame });
+            let _ = t.post(to, TabBody::Down { frame, term });
         }
     }
 
     /// Leader: the connection's state for every tab.
     pub(super) fn post_state(&self, state: crate::core::tabs::SharedState) {
+        let term = self.core.try_borrow().map_or(0, |c| c.tab_term());
         if let Ok(t) = self.tabs.try_borrow() {
-            let _ = t.post(None, TabBody::State(state));
+            let _ = t.post(None, TabBody::State { state, term });
         }
     }
 

@@ -168,6 +168,9 @@ pub enum Outbound {
         durable: bool,
         /// A memory-only publish (`durable: false`), not an outbox entry.
         memory: bool,
+        /// The outbox entry's priority (carried on the tab link only, for the leader that
+        /// adopts the entry).
+        priority: i32,
     },
     /// Ask the server something; answered by [`Inbound::Response`] with the same id.
     Request {

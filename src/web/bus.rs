@@ -122,3 +122,34 @@ impl Drop for Bus {
         }
     }
 }
+
+/// A value the tabs keep in the origin's localStorage (the leader's term, the time of the
+/// latest logout); `None` when absent or when storage cannot be used.
+pub fn read_number(key: &str) -> Option<u64> {
+    let storage = web_sys::window()?.local_storage().ok().flatten()?;
+    storage.get_item(key).ok().flatten()?.parse().ok()
+}
+
+/// Keeps a number in the origin's localStorage (nothing when storage cannot be used).
+pub fn write_number(key: &str, value: u64) {
+    if let Some(storage) = web_sys::window().and_then(|w| w.local_storage().ok().flatten()) {
+        let _ = storage.set_item(key, &value.to_string());
+    }
+}
+
+/// Calls `on_change` with the new number whenever another tab writes `key`.
+pub fn watch_number(key: &str, mut on_change: impl FnMut(u64) + 'static) -> Option<Listener> {
+    let window = web_sys::window()?;
+    let wanted = key.to_owned();
+    Listener::new(&window, "storage", move |e| {
+        let Some(e) = e.dyn_ref::<StorageEvent>() else {
+            return;
+        };
+        if e.key().as_deref() == Some(wanted.as_str()) {
+            if let Some(n) = e.new_value().and_then(|v| v.parse().ok()) {
+                on_change(n);
+            }
+        }
+    })
+    .ok()
+}

@@ -171,3 +171,75 @@ test("clearLocalData() empties the shared outbox on logout and nothing is sent a
   assert.equal(ids.length, 1, "only the publish made after the logout reached the relay");
   await context.close();
 });
+
+test("the auth token stays off the bus when a leader steps down on the fallback election path", async () => {
+  const token = `secret-stepdown-${process.pid}-${Date.now()}`;
+  await relay.control("token", JSON.stringify({ token }));
+  try {
+    // No BroadcastChannel, no Web Locks: the localStorage bus and the claim election.
+    const context = await browser.newContext();
+    const key = `sec-stepdown-${process.pid}`;
+    const tab = await openTab(context, site.origin, relay, key, `&record&token=${token}&nobc&nolocks`);
+    await waitFor("leading and open", async () => {
+      const s = await state(tab);
+      return s.role === "leader" && s.state === "open";
+    });
+    // A rival leader of a higher term (a tab that was asleep through an election, say) makes
+    // this one step down and link to it.
+    const other = await context.newPage();
+    await other.goto(`${site.origin}/tab.html?relay=${encodeURIComponent(relay.ws)}&key=elsewhere-${key}&solo`);
+    await other.evaluate((name) => {
+      const message = JSON.stringify({ syncline: 2, ns: name, from: "rival", k: "leader", term: 1000 });
+      localStorage.setItem(`${name}:bus`, `1|${message}`);
+      localStorage.removeItem(`${name}:bus`);
+    }, `syncline:${key}`);
+    await waitFor("stepped down", async () => (await state(tab)).role !== "leader" || (await tab.evaluate(() => window.recorded.some((r) => r.includes("\"k\":\"up\"")))), 5_000);
+    await waitFor("linked towards the rival", () => tab.evaluate(() => window.recorded.some((r) => r.includes("\"k\":\"up\""))), 5_000);
+    // The rival never answers: this tab takes the lead back and reconnects with the token.
+    await waitFor("leading again", async () => {
+      const s = await state(tab);
+      return s.role === "leader" && s.state === "open";
+    }, 20_000);
+    const recorded = await tab.evaluate(() => window.recorded);
+    assert.ok(recorded.some((r) => r.includes("\"k\":\"up\"")), "the step-down's link hello went on the bus (the check can see it)");
+    assert.ok(!recorded.some((r) => r.includes(token)), "the token never went on the bus");
+    await context.close();
+  } finally {
+    await relay.control("token", JSON.stringify({ token: null })).catch(() => {});
+  }
+});
+
+test("clearLocalData() in a follower tab clears every tab before it resolves: nothing cleared reaches the relay", async () => {
+  const context = await browser.newContext();
+  const key = `sec-clear-tabs-${process.pid}`;
+  const tabs = [await openTab(context, site.origin, relay, key), await openTab(context, site.origin, relay, key)];
+  await waitFor("both open", async () => (await Promise.all(tabs.map(state))).every((s) => s.state === "open" && s.role !== "pending"));
+  const roles = await Promise.all(tabs.map(async (t) => (await state(t)).role));
+  const follower = tabs[roles.indexOf("follower")];
+  const leader = tabs[roles.indexOf("leader")];
+  assert.ok(follower && leader, `${roles}`);
+  await relay.post("kill");
+  await waitFor("offline", async () => (await Promise.all(tabs.map(state))).every((s) => s.state !== "open"));
+  const channel = "sec-clear-tabs";
+  for (const t of [leader, follower]) {
+    const statuses = await t.evaluate(async (c) => {
+      const out = [];
+      for (let n = 0; n < 3; n++) out.push((await window.t.publish(c, "e", { n })).status);
+      return out;
+    }, channel);
+    assert.deepEqual(statuses, ["queued", "queued", "queued"]);
+  }
+  await waitFor("the leader holds all six", async () => (await state(leader)).outbox.depth === 6);
+  const dropped = await follower.evaluate(() => window.t.client.clearLocalData());
+  assert.equal(dropped, 6, "every tab's entries, each counted once");
+  // Resolved means obeyed everywhere: the leader's memory is empty already.
+  assert.equal((await leader.evaluate(() => window.t.client.getState())).outbox.depth, 0);
+  assert.equal((await state(follower)).outbox.depth, 0);
+  await relay.post("start");
+  await waitFor("open again", async () => (await Promise.all(tabs.map(state))).every((s) => s.state === "open"), 20_000);
+  const after = await follower.evaluate((c) => window.t.publish(c, "e", { after: true }), channel);
+  assert.equal(after.status, "acked");
+  await new Promise((r) => setTimeout(r, 300));
+  assert.deepEqual(await relay.ids(channel), [after.id], "only the publish made after the logout reached the relay");
+  await context.close();
+});

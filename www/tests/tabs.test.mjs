@@ -189,10 +189,10 @@ test("forged and malformed messages on the channel are counted and ignored", asy
     for (const junk of [
       "not json",
       JSON.stringify({ type: "someone-else" }),
-      JSON.stringify({ syncline: 1, ns: "syncline:other", from: "x", k: "who" }),
+      JSON.stringify({ syncline: 2, ns: "syncline:other", from: "x", k: "who" }),
       JSON.stringify({ syncline: 9, ns: name, from: "x", k: "who" }),
-      JSON.stringify({ syncline: 1, ns: name, from: "x", k: "leader", term: -5 }),
-      JSON.stringify({ syncline: 1, ns: name, from: "x", k: "up", f: "[[[[garbage" }),
+      JSON.stringify({ syncline: 2, ns: name, from: "x", k: "leader", term: -5 }),
+      JSON.stringify({ syncline: 2, ns: name, from: "x", k: "up", f: "[[[[garbage" }),
       "{".repeat(5000),
       { not: "a string" },
     ]) bc.postMessage(junk);
@@ -207,5 +207,67 @@ test("forged and malformed messages on the channel are counted and ignored", asy
   const channel = `after-junk-${freshKey()}`;
   const result = await follower.evaluate((c) => window.t.publish(c, "ok", 1), channel);
   assert.equal(result.status, "acked");
+  await context.close();
+});
+
+test("forged leader and bye messages from another page of the origin leave the follower working", async () => {
+  const { context, tabs, key } = await openTabs(2);
+  const leader = await leaderOf(tabs);
+  const follower = tabs.find((t) => t !== leader);
+  const channel = `forged-${freshKey()}`;
+  await follower.evaluate((c) => window.t.subscribe(c), channel);
+  await waitFor("subscription live", async () => (await relay.stats()).subscriptions >= 1);
+  const leaderId = await leader.evaluate(() => window.t.client.tabId);
+  const followerId = await follower.evaluate(() => window.t.client.tabId);
+  const ns = `syncline:${key}`;
+  // Another page of the origin listens to the bus, learns the leader's announcement by asking
+  // who leads, and replays it with forged senders and terms.
+  const intruder = await context.newPage();
+  await intruder.goto(`${site.origin}/tab.html?relay=${encodeURIComponent(relay.ws)}&key=elsewhere-${key}`);
+  const heard = await intruder.evaluate(async ({ name, leaderId }) => {
+    const bc = new BroadcastChannel(name);
+    const announced = new Promise((ok) => {
+      bc.onmessage = (e) => {
+        const m = JSON.parse(e.data);
+        if (m.k === "leader" && m.from === leaderId) ok(m);
+      };
+    });
+    bc.postMessage(JSON.stringify({ syncline: 2, ns: name, from: "intruder", k: "who", term: 0 }));
+    const m = await announced;
+    window.forge = (message) => bc.postMessage(JSON.stringify({ syncline: 2, ns: name, ...message }));
+    return m;
+  }, { name: ns, leaderId });
+  assert.ok(Number.isSafeInteger(heard.term) && heard.term > 0, `the leader announces a term: ${JSON.stringify(heard)}`);
+  const term = heard.term;
+  await intruder.evaluate(({ leaderId, term }) => {
+    // A stale leader of an older term, a rival claiming the same term, and a goodbye in the
+    // real leader's name (exactly as it would say it).
+    window.forge({ from: "stale-tab", k: "leader", term: Math.max(0, term - 1) });
+    window.forge({ from: "rival-tab", k: "leader", term });
+    window.forge({ from: leaderId, k: "bye", term });
+  }, { leaderId, term });
+  await new Promise((r) => setTimeout(r, 300));
+  const started = Date.now();
+  const published = await follower.evaluate((c) => Promise.race([
+    window.t.publish(c, "after-forgery", { n: 1 }),
+    new Promise((ok) => setTimeout(() => ok({ status: "no answer within 5 s" }), 5_000)),
+  ]), channel);
+  assert.equal(published.status, "acked", `the follower's publish reached the relay (${Date.now() - started} ms)`);
+  assert.deepEqual(await relay.ids(channel), [published.id]);
+  await waitFor("the follower hears its own event", () => follower.evaluate(() => window.t.received.length >= 1), 5_000);
+  assert.equal((await state(follower)).role, "follower");
+  // A forged leader of a higher term, sent to the follower alone: it cannot answer the link,
+  // so the follower asks again and the real leader (the lock holder) answers with a higher term.
+  await intruder.evaluate(({ followerId, term }) => window.forge({ from: "usurper", to: followerId, k: "leader", term: term + 5 }), { followerId, term });
+  await new Promise((r) => setTimeout(r, 100));
+  await leader.evaluate((c) => window.t.publish(c, "from-leader", { n: 2 }), channel);
+  await waitFor("events keep arriving in the follower", () => follower.evaluate(() => window.t.received.length >= 2), 5_000);
+  const again = await follower.evaluate((c) => Promise.race([
+    window.t.publish(c, "after-usurper", { n: 3 }),
+    new Promise((ok) => setTimeout(() => ok({ status: "no answer within 5 s" }), 5_000)),
+  ]), channel);
+  assert.equal(again.status, "acked");
+  assert.equal((await state(follower)).role, "follower");
+  assert.equal(await follower.evaluate(() => window.t.client.getState().session), (await state(leader)).session, "linked to the real leader again");
   await context.close();
 });

@@ -24,7 +24,7 @@ use super::state::ConnectionState;
 use crate::protocol::{
     Decoded, Encoded, Heartbeat, Inbound, Outbound, PeerLimits, Protocol, Resumption, Wire,
 };
-pub use types::{ConnConfig, ConnOutput, Peer, Phase};
+pub use types::{ConnConfig, ConnOutput, LINK_TIMEOUT_MS, Peer, Phase};
 
 /// The connection part; see the module docs.
 #[derive(Debug)]
@@ -265,9 +265,11 @@ impl Connection {
             self.previous_rx = 0;
             // This socket's server has told no limits yet.
             self.peer_frame_bytes = None;
+            // For the server's hello only (a link's goes on the bus), and forgotten with it.
+            let token = self.token.take().filter(|_| !self.wire_is_link);
             self.send(Outbound::Hello {
                 client: self.config.client_id.clone(),
-                token: self.token.clone(),
+                token,
                 max: u64::try_from(self.config.max_message_bytes).ok(),
             });
         }
@@ -527,6 +529,7 @@ impl Connection {
         }
         self.attempt += 1;
         let attempt = self.attempt;
+        self.token = None; // each attempt asks for its own credentials
         if link != self.wire_is_link {
             self.wire_is_link = link;
             self.wire = if link {
@@ -535,7 +538,13 @@ impl Connection {
                 self.config.protocol.wire()
             };
         }
-        self.connect_deadline = Some(now.saturating_add(self.config.connect_timeout_ms));
+        let timeout = self.config.connect_timeout_ms;
+        let timeout = if link {
+            timeout.min(LINK_TIMEOUT_MS)
+        } else {
+            timeout
+        };
+        self.connect_deadline = Some(now.saturating_add(timeout));
         self.state = ConnectionState::Connecting;
         // Credentials are for the server; a link to the leader carries none.
         if self.config.use_auth && !link {

@@ -62,3 +62,7 @@ pub enum Peer {
     /// The leader tab: the link speaks the envelope, carries no credentials, ignores the network.
     Leader,
 }
+
+/// Longest wait for the leader tab's answer to a link's hello (within a bus hop; one that
+/// does not answer is not the leader, and the tabs part asks again who leads).
+pub const LINK_TIMEOUT_MS: u64 = 2_000;

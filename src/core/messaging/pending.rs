@@ -61,6 +61,7 @@ impl Outgoing {
                 data,
                 durable: false,
                 memory: true,
+                priority: 0,
             },
         }
     }

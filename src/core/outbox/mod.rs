@@ -244,6 +244,13 @@ impl Durable {
         self.queue.clear()
     }
 
+    /// Forgets the entries and dead letters made at or before `until` (Unix ms), here and in
+    /// storage record by record (another tab's logout); returns the entries' ids and whether a
+    /// publish promise waited for each.
+    pub fn forget_until(&mut self, until: u64) -> Vec<(String, bool)> {
+        self.queue.forget_until(until)
+    }
+
     // ----- outputs -----
 
     /// Entries to send now on an open connection, within the window and the breaker's

@@ -12,6 +12,7 @@
 //!   retention; either way an event says so.
 
 mod dead;
+mod forget;
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
@@ -482,6 +483,7 @@ impl Outbox {
                 data: slot.entry.data.clone(),
                 durable: to_leader,
                 memory: false,
+                priority: slot.entry.priority,
             });
         }
         messages

@@ -51,6 +51,25 @@ impl Hub {
         }
     }
 
+    /// The linked tabs.
+    pub fn tab_ids(&self) -> Vec<String> {
+        self.tabs.keys().cloned().collect()
+    }
+
+    /// Drops the held messages from tabs that publish (logout); returns how many.
+    pub fn drop_held_publishes(&mut self) -> usize {
+        let before = self.queued.len();
+        let owed = &mut self.owed;
+        self.queued.retain(|m| match m {
+            ClientMessage::Publish { id, .. } => {
+                owed.remove(id);
+                false
+            }
+            _ => true,
+        });
+        before - self.queued.len()
+    }
+
     /// Number of linked tabs.
     pub fn tab_count(&self) -> usize {
         self.tabs.len()

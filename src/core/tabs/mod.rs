@@ -10,6 +10,7 @@
 //! The Web Locks request itself belongs to the browser layer, which reports a granted lock
 //! with [`Tabs::handle_lock_granted`].
 
+pub mod clear;
 pub mod codec;
 pub mod election;
 pub(super) mod hub;
@@ -34,6 +35,12 @@ pub enum TabAction {
     ReloadStorage,
     /// This tab left (after the posts before this one): close the bus and release the lock.
     CloseBus,
+    /// This tab holds the leader's lock in this term: keep the term in the origin's storage
+    /// (see [`Tabs::handle_lock_granted`]).
+    SaveTerm(u64),
+    /// A logout at this time (Unix ms): keep it in the origin's storage, for tabs that do not
+    /// hear the clear request (see [`clear`]).
+    SaveClearMark(u64),
 }
 
 /// What the tabs part tells the client core.
@@ -59,6 +66,8 @@ pub struct Tabs {
     /// Follower: the latest copy of the leader's state.
     leader_view: Option<SharedState>,
     share: share::Share,
+    /// Logout across tabs: this tab's requests, and the latest logout it obeyed.
+    pub(crate) clears: clear::Clears,
     /// Leader: envelope frames for follower tabs (recipient, frame), at the end of an input.
     frames: Vec<(Option<String>, String)>,
     outputs: VecDeque<TabsOutput>,
@@ -74,6 +83,7 @@ impl Tabs {
             election: None,
             leader_view: None,
             share: share::Share::default(),
+            clears: clear::Clears::default(),
             frames: Vec::new(),
             outputs: VecDeque::new(),
         }
@@ -91,6 +101,17 @@ impl Tabs {
         self.election.as_ref().and_then(Election::leader)
     }
 
+    /// The term of that leader (0 without an election).
+    pub fn term(&self) -> u64 {
+        self.election.as_ref().map_or(0, Election::term)
+    }
+
+    /// True when `from` leads in `term`, as far as this tab knows: a message a leader sends
+    /// (its state, its frames) is used only then.
+    pub fn is_leader(&self, from: &str, term: u64) -> bool {
+        self.leader() == Some(from) && self.term() == term
+    }
+
     /// Follower: the leader's latest state.
     pub fn leader_view(&self) -> Option<&SharedState> {
         self.leader_view.as_ref()
@@ -99,6 +120,11 @@ impl Tabs {
     /// Number of follower tabs linked to this (leader) tab.
     pub fn linked_tabs(&self) -> usize {
         self.hub.tab_count()
+    }
+
+    /// The tabs linked to this (leader) tab.
+    pub fn linked_tab_ids(&self) -> Vec<String> {
+        self.hub.tab_ids()
     }
 
     // ----- outputs -----
@@ -113,7 +139,10 @@ impl Tabs {
     #[must_use]
     pub fn next_deadline(&self) -> Option<u64> {
         let election = self.election.as_ref().and_then(Election::poll_timeout);
-        [election, self.share.due()].into_iter().flatten().min()
+        [election, self.share.due(), self.clears.deadline()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     // ----- inputs -----
@@ -149,10 +178,19 @@ impl Tabs {
         });
     }
 
-    /// The Web Locks API granted this tab the lock: it leads.
-    pub fn handle_lock_granted(&mut self, now: u64) {
+    /// The Web Locks API granted this tab the lock: it leads, in a term above `stored` (the
+    /// last term a lock holder saved, [`TabAction::SaveTerm`]) and any it heard of.
+    pub fn handle_lock_granted(&mut self, now: u64, stored: u64) {
         if let Some(e) = self.election.as_mut() {
-            e.lock_granted(now);
+            e.lock_granted(now, stored);
+        }
+        self.pump_election();
+    }
+
+    /// Follower: the link to the leader got no answer in time: ask again who leads.
+    pub fn handle_leader_silent(&mut self, now: u64) {
+        if let Some(e) = self.election.as_mut() {
+            e.leader_silent(now);
         }
         self.pump_election();
     }
@@ -171,6 +209,7 @@ impl Tabs {
         if let Some(e) = self.election.as_mut() {
             e.handle_timeout(now);
         }
+        self.clears.settle(now);
         self.pump_election();
     }
 
@@ -179,7 +218,7 @@ impl Tabs {
         if let Some(e) = self.election.as_mut() {
             e.stop();
         } else {
-            self.post(None, TabBody::Bye);
+            self.post(None, TabBody::Bye { term: 0 });
         }
         self.pump_election();
         self.election = None;
@@ -237,6 +276,9 @@ impl Tabs {
         for action in actions {
             match action {
                 ElectionAction::Post { to, body } => self.post(to, body),
+                ElectionAction::Term(term) => self
+                    .outputs
+                    .push_back(TabsOutput::Action(TabAction::SaveTerm(term))),
                 ElectionAction::Role { role, .. } if role == self.role => {
                     if role == Role::Follower {
                         self.leader_view = None;

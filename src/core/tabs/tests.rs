@@ -57,7 +57,11 @@ impl Bus {
                         TabsOutput::Action(TabAction::ReloadStorage) => {
                             self.reloads.push(id.clone())
                         }
-                        TabsOutput::Action(TabAction::CloseBus) => {}
+                        TabsOutput::Action(
+                            TabAction::CloseBus
+                            | TabAction::SaveTerm(_)
+                            | TabAction::SaveClearMark(_),
+                        ) => {}
                         TabsOutput::RoleChanged { role, .. } => self.roles.push((id.clone(), role)),
                         TabsOutput::LeaderChanged => {}
                     }
@@ -249,7 +253,7 @@ fn with_locks_the_lock_holder_leads_no_timers_run_and_the_next_holder_takes_over
     );
     assert_eq!(bus.claims(), 0);
     let now = bus.now;
-    bus.tab("a").handle_lock_granted(now);
+    bus.tab("a").handle_lock_granted(now, 0);
     bus.deliver();
     assert_eq!(bus.leaders(), vec!["a"]);
     assert_eq!(bus.tab("b").leader(), Some("a"));
@@ -267,7 +271,7 @@ fn with_locks_the_lock_holder_leads_no_timers_run_and_the_next_holder_takes_over
     bus.tabs.remove(0);
     assert_eq!(bus.tab("c").role(), Role::Pending);
     let now = bus.now;
-    bus.tab("b").handle_lock_granted(now);
+    bus.tab("b").handle_lock_granted(now, 0);
     bus.deliver();
     assert_eq!(bus.leaders(), vec!["b"]);
     assert_eq!(bus.tab("c").leader(), Some("b"));

@@ -118,6 +118,8 @@ struct Fields<'a> {
     from: Option<&'a RawValue>,
     #[serde(borrow, default)]
     to: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    pri: Option<&'a RawValue>,
 }
 
 /// Reads the fields of one message for the message type `kind`.
@@ -364,6 +366,7 @@ fn decode_client_message(raw: &RawValue) -> Result<ClientMessage, DecodeError> {
                 data: r.data(),
                 durable,
                 memory: !durable,
+                priority: r.scalar::<i32>(r.fields.pri, "pri")?.unwrap_or(0),
             }
         }
         "req" => {

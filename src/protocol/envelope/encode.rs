@@ -11,6 +11,10 @@ fn is_false(flag: &bool) -> bool {
     !*flag
 }
 
+fn is_zero(n: &i32) -> bool {
+    *n == 0
+}
+
 /// The client's messages as they are written (`t` first, then the fields in this order).
 #[derive(Serialize)]
 #[serde(tag = "t")]
@@ -39,6 +43,8 @@ enum ClientOut<'a> {
         ev: &'a str,
         #[serde(skip_serializing_if = "is_false")]
         durable: bool,
+        #[serde(skip_serializing_if = "is_zero")]
+        pri: i32,
         data: &'a RawJson,
     },
     #[serde(rename = "req")]
@@ -146,12 +152,15 @@ impl Outbound {
                 event,
                 data,
                 durable,
+                priority,
                 ..
             } => ClientOut::Pub {
                 id,
                 ch: channel,
                 ev: event,
                 durable: *durable,
+                // Only a tab link's publishes are outbox entries the receiver keeps.
+                pri: if *durable { *priority } else { 0 },
                 data,
             },
             Self::Request {

@@ -176,6 +176,7 @@ mod tests {
                 data: RawJson::to_json(&"x".repeat(n)),
                 durable: false,
                 memory: false,
+                priority: 0,
             }
             .encode()
         };

@@ -35,6 +35,7 @@ fn publish(id: &str, channel: &str, data: &str) -> Outbound {
         data: raw(data),
         durable: false,
         memory: false,
+        priority: 0,
     }
 }
 

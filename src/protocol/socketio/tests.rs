@@ -71,6 +71,7 @@ fn publish(id: &str, data: &str, memory: bool) -> Outbound {
         data: raw(data),
         durable: false,
         memory,
+        priority: 0,
     }
 }
 

@@ -1,6 +1,6 @@
 //! Messages between the tabs of one origin (the tab bus), and their strict codec.
 //!
-//! Every message is one JSON object: `{"syncline":1,"ns":…,"from":…,"to":…,"k":…, …}`.
+//! Every message is one JSON object: `{"syncline":2,"ns":…,"from":…,"to":…,"k":…, …}`.
 //! Anything that is not exactly that — another app's message, another namespace, a forged or
 //! truncated one, a field of the wrong type — is rejected by [`TabMessage::decode`] with a
 //! [`TabMessageError`] and counted by the caller, never used. The auth token never travels here.
@@ -16,28 +16,42 @@ use serde_json::value::RawValue;
 use crate::core::state::{ConnectionState, ErrorInfo, OutboxStatus, StorageState};
 use crate::protocol::envelope::RawJson;
 
-/// Version of the tab bus protocol.
-pub const TAB_PROTOCOL: u64 = 1;
+/// Version of the tab bus protocol. Version 2 added the leader's term to every message a
+/// leader sends, and the cross-tab clear. Tabs of other versions ignore each other (and take
+/// another leader's lock: each version's tabs share their own connection).
+pub const TAB_PROTOCOL: u64 = 2;
 
 /// What a tab message says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TabBody {
     /// Follower → leader: an envelope frame the follower would have sent to the server.
     Up { frame: String },
-    /// Leader → follower(s): an envelope frame as if from the server.
-    Down { frame: String },
+    /// Leader → follower(s): an envelope frame as if from the server, in the leader's term.
+    Down { frame: String, term: u64 },
     /// "I lead, in this term."
     Leader { term: u64 },
-    /// "Who leads?" (a tab that just started).
-    Who,
-    /// The leader's connection and outbox, for every tab's snapshot.
-    State(SharedState),
-    /// This tab is going away (closing, or stepping down as leader).
-    Bye,
+    /// "Who leads?" (a tab that just started, or whose leader went quiet); `term` is the
+    /// highest term the asking tab knows, which the leader that answers outbids if need be.
+    Who { term: u64 },
+    /// The leader's connection and outbox, for every tab's snapshot, in the leader's term.
+    State { state: SharedState, term: u64 },
+    /// This tab is going away (closing, or stepping down as leader); `term`: the term it led
+    /// or followed.
+    Bye { term: u64 },
     /// Election without Web Locks: "I want to lead this term."
     Claim { term: u64 },
     /// An app-level message for the other tabs (`broadcast(topic, data)`).
     Broadcast { topic: String, data: RawJson },
+    /// Logout: every tab forgets its unsent publishes (made at or before `at`, Unix ms) and
+    /// answers the request `id` with [`TabBody::Cleared`].
+    Clear { id: String, at: u64 },
+    /// The answer to a clear request: this tab dropped `dropped` entries of its own; `tabs`
+    /// (from a leader): the tabs linked to it, which the asking tab waits for too.
+    Cleared {
+        id: String,
+        dropped: u64,
+        tabs: Vec<String>,
+    },
 }
 
 /// One message on the tab bus.
@@ -153,6 +167,14 @@ struct MessageOut<'a> {
     topic: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     data: Option<&'a RawValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    at: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    n: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tabs: Option<&'a [String]>,
 }
 
 #[derive(Serialize)]
@@ -252,6 +274,14 @@ struct MessageIn<'a> {
     topic: Option<&'a RawValue>,
     #[serde(borrow)]
     data: Option<&'a RawValue>,
+    #[serde(borrow)]
+    id: Option<&'a RawValue>,
+    #[serde(borrow)]
+    at: Option<&'a RawValue>,
+    #[serde(borrow)]
+    n: Option<&'a RawValue>,
+    #[serde(borrow)]
+    tabs: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -371,14 +401,29 @@ impl TabMessage {
             s: None,
             topic: None,
             data: None,
+            id: None,
+            at: None,
+            n: None,
+            tabs: None,
         };
         match &self.body {
             TabBody::Up { frame } => (out.k, out.f) = ("up", Some(frame.as_str())),
-            TabBody::Down { frame } => (out.k, out.f) = ("down", Some(frame.as_str())),
+            TabBody::Down { frame, term } => {
+                (out.k, out.f, out.term) = ("down", Some(frame.as_str()), Some(*term))
+            }
             TabBody::Leader { term } => (out.k, out.term) = ("leader", Some(*term)),
-            TabBody::Who => out.k = "who",
-            TabBody::State(s) => (out.k, out.s) = ("state", Some(state_out(s))),
-            TabBody::Bye => out.k = "bye",
+            TabBody::Who { term } => (out.k, out.term) = ("who", Some(*term)),
+            TabBody::State { state, term } => {
+                (out.k, out.s, out.term) = ("state", Some(state_out(state)), Some(*term))
+            }
+            TabBody::Bye { term } => (out.k, out.term) = ("bye", Some(*term)),
+            TabBody::Clear { id, at } => {
+                (out.k, out.id, out.at) = ("clear", Some(id.as_str()), Some(*at))
+            }
+            TabBody::Cleared { id, dropped, tabs } => {
+                (out.k, out.id, out.n) = ("cleared", Some(id.as_str()), Some(*dropped));
+                out.tabs = Some(tabs.as_slice());
+            }
             TabBody::Claim { term } => (out.k, out.term) = ("claim", Some(*term)),
             TabBody::Broadcast { topic, data } => {
                 let data = serde_json::from_str::<&RawValue>(data.as_str())
@@ -414,15 +459,30 @@ impl TabMessage {
             },
             "down" => TabBody::Down {
                 frame: req(m.f, "f")?,
+                term: req(m.term, "term")?,
             },
             "leader" => TabBody::Leader {
                 term: req(m.term, "term")?,
             },
-            "who" => TabBody::Who,
-            "state" => TabBody::State(decode_state(
-                m.s.ok_or(TabMessageError::Invalid("s"))?.get(),
-            )?),
-            "bye" => TabBody::Bye,
+            "who" => TabBody::Who {
+                term: req(m.term, "term")?,
+            },
+            "state" => TabBody::State {
+                state: decode_state(m.s.ok_or(TabMessageError::Invalid("s"))?.get())?,
+                term: req(m.term, "term")?,
+            },
+            "bye" => TabBody::Bye {
+                term: req(m.term, "term")?,
+            },
+            "clear" => TabBody::Clear {
+                id: req(m.id, "id")?,
+                at: req(m.at, "at")?,
+            },
+            "cleared" => TabBody::Cleared {
+                id: req(m.id, "id")?,
+                dropped: req(m.n, "n")?,
+                tabs: opt(m.tabs, "tabs")?.unwrap_or_default(),
+            },
             "claim" => TabBody::Claim {
                 term: req(m.term, "term")?,
             },
@@ -485,108 +545,4 @@ fn decode_state(text: &str) -> Result<SharedState, TabMessageError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn message(body: TabBody) -> TabMessage {
-        TabMessage {
-            ns: "syncline:default".into(),
-            from: "tab-a".into(),
-            to: Some("tab-b".into()),
-            body,
-        }
-    }
-
-    #[test]
-    fn every_kind_round_trips() {
-        let state = SharedState {
-            state: ConnectionState::Waiting,
-            online: true,
-            attempt: 3,
-            reconnects: 2,
-            rtt_ms: Some(4),
-            retry_at: Some(1_700_000_000_000),
-            last_error: Some(ErrorInfo {
-                kind: "heartbeat_timeout",
-                message: "heartbeat timed out".into(),
-            }),
-            session: Some("s1".into()),
-            recovered: Some(false),
-            missed_after: Some("1700000000000-0".into()),
-            outbox: OutboxStatus {
-                depth: 5,
-                in_flight: 1,
-                oldest_created_at: Some(9),
-                dead_letters: 1,
-                storage: StorageState::Durable,
-                last_error: None,
-                breaker: "open",
-            },
-        };
-        for body in [
-            TabBody::Up {
-                frame: r#"{"t":"ping","ts":1}"#.into(),
-            },
-            TabBody::Down {
-                frame: "[{\"t\":\"pong\",\"ts\":1}]".into(),
-            },
-            TabBody::Leader { term: 7 },
-            TabBody::Who,
-            TabBody::State(state),
-            TabBody::Bye,
-            TabBody::Claim { term: 8 },
-            TabBody::Broadcast {
-                topic: "filters".into(),
-                data: RawJson::parse(r#"{"team":"home"}"#).unwrap(),
-            },
-        ] {
-            let m = message(body);
-            let text = m.encode().expect("encodes");
-            assert_eq!(TabMessage::decode(&text, "syncline:default"), Ok(m));
-        }
-    }
-
-    #[test]
-    fn foreign_and_malformed_messages_are_refused() {
-        let ns = "syncline:default";
-        let good = message(TabBody::Who).encode().expect("encodes");
-        assert_eq!(
-            TabMessage::decode(&good, "syncline:other"),
-            Err(TabMessageError::OtherNamespace)
-        );
-        for (text, expected) in [
-            ("\"hello\"", TabMessageError::Foreign),
-            ("[1]", TabMessageError::Foreign),
-            (r#"{"type":"other-lib"}"#, TabMessageError::Foreign),
-            (r#"{"syncline":"1"}"#, TabMessageError::Foreign),
-            (
-                r#"{"syncline":2,"ns":"syncline:default"}"#,
-                TabMessageError::Version(2),
-            ),
-            (
-                r#"{"syncline":1,"ns":"syncline:default","from":"a","k":"warp"}"#,
-                TabMessageError::Invalid("k"),
-            ),
-            (
-                r#"{"syncline":1,"ns":"syncline:default","from":"","k":"who"}"#,
-                TabMessageError::Invalid("from"),
-            ),
-            (
-                r#"{"syncline":1,"ns":"syncline:default","from":"a","k":"up"}"#,
-                TabMessageError::Invalid("f"),
-            ),
-            (
-                r#"{"syncline":1,"ns":"syncline:default","from":"a","k":"leader","term":-1}"#,
-                TabMessageError::Invalid("term"),
-            ),
-            (
-                r#"{"syncline":1,"ns":"syncline:default","from":"a","k":"state","s":{"state":"exploded","outbox":{}}}"#,
-                TabMessageError::Invalid("state"),
-            ),
-        ] {
-            assert_eq!(TabMessage::decode(text, ns), Err(expected), "{text}");
-        }
-        assert!(TabMessage::decode("{\"syncline\":1,", ns).is_err());
-        assert!(TabMessage::decode(&good[..good.len() - 1], ns).is_err());
-    }
-}
+mod tests;
