@@ -5,8 +5,10 @@ import { createServer } from "node:http";
 
 /** The per-run secret the test gives in SYNCLINE_CONTROL_SECRET (harness.mjs): every control
  *  request must carry it in `x-syncline-secret`. Requests from web pages (any `Origin`) are
- *  refused, and no CORS header is ever sent, so no page can drive a control port. */
-function secretCheck() {
+ *  refused, and no CORS header is ever sent, so no page can drive a control port. Returns
+ *  `(req) => allowed`; exits the process when the secret is missing. For any test server's
+ *  control port (controlServer uses it). */
+export function secretCheck() {
   const secret = Buffer.from(process.env.SYNCLINE_CONTROL_SECRET ?? "");
   if (secret.length < 16) {
     console.error("the control port needs a per-run secret of 16+ characters in SYNCLINE_CONTROL_SECRET");
