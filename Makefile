@@ -79,7 +79,7 @@ test-fuzz:
 
 test-browser: deps-rust deps-browser
 	cargo build -p syncline-relay
-	scripts/with-relay.sh $(RELAY_DEBUG) -- cargo test --target wasm32-unknown-unknown $(WASM_TESTS)
+	scripts/with-relay.sh $(RELAY_DEBUG) -- scripts/web-tests.sh $(WASM_TESTS)
 
 # Real tabs (Playwright pages) against the release build and relay: tabs, hooks, dashboard; and
 # against Socket.IO servers (one, and two sharing Debian's redis-server).

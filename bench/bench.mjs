@@ -119,6 +119,20 @@ const site = createServer(async (req, res) => {
     sinks.set(rest, (sinks.get(rest) ?? 0) + 1);
     return res.end("ok");
   }
+  // The relay's test endpoints answer only the run's secret, which pages never see: the bench
+  // pages reach them through these routes of their own origin. Only same-origin requests pass
+  // (Sec-Fetch-Site is set by the browser, and another site cannot forge it).
+  if ((head === "push" || head === "supervisor") && req.headers["sec-fetch-site"] !== "same-origin") {
+    res.statusCode = 403;
+    return res.end("same-origin pages only");
+  }
+  if (head === "supervisor") {
+    const init = req.method === "POST" ? { method: "POST", body: await body(req) } : {};
+    const r = await relay.fetch(`${relay.supervisor}/${rest}${url.search}`, init);
+    res.statusCode = r.status;
+    res.setHeader("content-type", "application/json");
+    return res.end(await r.text());
+  }
   if (req.method === "POST" && head === "push") {
     // syncline's server side: the relay stores and pushes n events (as an app backend would).
     const room = url.searchParams.get("room");
@@ -149,7 +163,7 @@ const ports = await new Promise((ok, fail) => {
   });
   peerServers.once("exit", (code) => fail(new Error(`bench/servers.mjs exited with ${code}`)));
 });
-const urls = { relay: relay.ws, ws: `ws://127.0.0.1:${ports.ws}`, sio: `http://127.0.0.1:${ports.sio}`, supervisor: relay.supervisor };
+const urls = { relay: relay.ws, ws: `ws://127.0.0.1:${ports.ws}`, sio: `http://127.0.0.1:${ports.sio}`, supervisor: `${origin}/supervisor` };
 
 // ---------------------------------------------------------------- the browser
 const profile = mkdtempSync(join(tmpdir(), "syncline-bench-profile-"));

@@ -14,6 +14,7 @@
 //   node scripts/record-frames.mjs        (`make record-frames`; needs the release relay)
 // Both servers listen on 127.0.0.1 on free ports and are stopped before the script exits.
 import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { createRequire } from "node:module";
@@ -26,6 +27,9 @@ const WebSocket = require("ws");
 const { Server } = require("socket.io");
 
 const RELAY_TOKEN = "relay-secret";
+// The relay's /control/* endpoints answer only this run's secret, in the x-syncline-secret header.
+const CONTROL_SECRET = randomBytes(24).toString("hex");
+const controlHeaders = { "x-syncline-secret": CONTROL_SECRET };
 const WAIT_MS = 5_000;
 
 const freePort = () =>
@@ -157,11 +161,11 @@ async function startRelay() {
     binary,
     ["serve", "--host", "127.0.0.1", "--port", String(port), "--db", join(dir, "relay.sqlite"), "--control",
       "--token", RELAY_TOKEN, "--faults", JSON.stringify({ rejectChannels: ["refused."], nackRetryableChannels: ["busy."] })],
-    { stdio: ["ignore", "ignore", "inherit"] },
+    { stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, SYNCLINE_CONTROL_SECRET: CONTROL_SECRET } },
   );
   const http = `http://127.0.0.1:${port}`;
   const end = Date.now() + 10_000;
-  while (!(await fetch(`${http}/control/stats`).then((r) => r.ok, () => false))) {
+  while (!(await fetch(`${http}/control/stats`, { headers: controlHeaders }).then((r) => r.ok, () => false))) {
     if (Date.now() > end) {
       child.kill("SIGKILL");
       throw new Error("the relay did not start");
@@ -170,7 +174,7 @@ async function startRelay() {
   }
   return {
     ws: `ws://127.0.0.1:${port}/ws`,
-    control: (path, body) => fetch(`${http}/control/${path}`, { method: "POST", body: JSON.stringify(body) }).then((r) => r.json()),
+    control: (path, body) => fetch(`${http}/control/${path}`, { method: "POST", body: JSON.stringify(body), headers: controlHeaders }).then((r) => r.json()),
     async stop() {
       child.kill("SIGTERM");
       await new Promise((r) => child.once("exit", r));

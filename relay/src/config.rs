@@ -16,6 +16,10 @@ pub struct ServeConfig {
     pub token: Option<String>,
     /// Serve the test-only `/control/*` endpoints.
     pub control: bool,
+    /// The per-run secret every `/control/*` request must carry (required with `control`).
+    pub control_secret: Option<String>,
+    /// The one web origin whose pages may call `/control/*` (CORS for it alone).
+    pub control_origin: Option<String>,
     /// Directory served over HTTP at `/` (the demo page).
     pub static_dir: Option<PathBuf>,
     /// Faults active from the start.
@@ -37,6 +41,8 @@ impl ServeConfig {
             db,
             token: None,
             control: false,
+            control_secret: None,
+            control_origin: None,
             static_dir: None,
             faults: Faults::default(),
             history_limit: 10_000,

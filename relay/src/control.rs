@@ -1,5 +1,8 @@
 //! Test-only HTTP endpoints under `/control/` (served only with `--control`): change faults
 //! and the token at run time, drop connections, push events and forged frames, read counters.
+//! Every one needs the per-run secret (see `guard`).
+
+pub mod guard;
 
 use std::sync::Arc;
 
@@ -14,8 +17,8 @@ use serde_json::{Value, json};
 use crate::config::Faults;
 use crate::hub::Hub;
 
-/// The `/control` routes.
-pub fn routes() -> Router<Arc<Hub>> {
+/// The `/control` routes, behind `guard`.
+pub fn routes(guard: guard::Guard) -> Router<Arc<Hub>> {
     Router::new()
         .route("/control/stats", get(stats))
         .route("/control/faults", get(get_faults).post(set_faults))
@@ -24,6 +27,7 @@ pub fn routes() -> Router<Arc<Hub>> {
         .route("/control/push", post(push))
         .route("/control/raw", post(raw))
         .route("/control/ids", get(ids))
+        .layer(axum::middleware::from_fn_with_state(guard, guard::check))
 }
 
 fn json_response(value: Value) -> Response {

@@ -20,7 +20,10 @@ OPTIONS (serve):
   --port PORT           listen port (default 9301)
   --db PATH             SQLite database (default syncline-relay.sqlite)
   --token TOKEN         token clients must send in hello (default: none)
-  --control             serve the test-only /control/* endpoints
+  --control             serve the test-only /control/* endpoints; they (and the
+                        supervisor's) need the secret in SYNCLINE_CONTROL_SECRET
+                        (16+ characters) in each request's x-syncline-secret header
+  --control-origin URL  the one web origin whose pages may call them (CORS)
   --static DIR          serve DIR over HTTP at / (the demo page)
   --faults JSON         faults active from the start, e.g. '{\"dropEveryNthAck\":3}'
   --history-limit N     most events replayed for one `since` (default 10000)
@@ -86,6 +89,11 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
                 pass.push(v);
             }
             "--control" => config.control = true,
+            "--control-origin" => {
+                let v = value("--control-origin")?;
+                config.control_origin = Some(v.clone());
+                pass.push(v);
+            }
             "--static" => {
                 let v = value("--static")?;
                 config.static_dir = Some(PathBuf::from(&v));
@@ -127,6 +135,7 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
         args.serve_args.extend(pass);
     }
     config.addr = SocketAddr::new(host, port);
+    config.control_secret = std::env::var(supervisor::SECRET_ENV).ok();
     args.config = config;
     Ok(args)
 }
@@ -189,6 +198,8 @@ fn main() -> ExitCode {
                 relay_addr: args.config.addr,
                 db: args.config.db.clone(),
                 serve_args: args.serve_args,
+                control_secret: args.config.control_secret.clone(),
+                control_origin: args.config.control_origin.clone(),
             })
             .await
         } else {

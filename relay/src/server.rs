@@ -14,7 +14,6 @@ use axum::routing::get;
 use axum::serve::ListenerExt;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tower_http::cors::CorsLayer;
 use tower_http::services::ServeDir;
 
 use crate::config::ServeConfig;
@@ -53,7 +52,12 @@ pub async fn start(config: ServeConfig) -> io::Result<Running> {
     let hub = Arc::new(Hub::new(&config).map_err(io::Error::other)?);
     let mut app = Router::new().route("/ws", get(upgrade));
     if config.control {
-        app = app.merge(crate::control::routes().layer(CorsLayer::permissive()));
+        let guard = crate::control::guard::Guard::new(
+            config.control_secret.as_deref(),
+            config.control_origin.as_deref(),
+        )
+        .map_err(io::Error::other)?;
+        app = app.merge(crate::control::routes(guard));
     }
     let mut app = app.with_state(hub.clone());
     if let Some(dir) = &config.static_dir {

@@ -2,6 +2,7 @@
 //! tests can take the server away for real (SIGKILL: no close frames, no goodbyes) with `fetch`.
 //!
 //! The child reads its stdin and exits when it closes, so a relay never outlives its supervisor.
+//! Every endpoint needs the per-run secret, like the relay's `/control/*` (see `control::guard`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -18,9 +19,12 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::process::{Child, Command};
 use tokio::sync::Mutex;
-use tower_http::cors::CorsLayer;
 
+use crate::control::guard::{self, Guard};
 use crate::store::Store;
+
+/// The environment variable holding the per-run secret of the test endpoints.
+pub use crate::control::guard::SECRET_ENV;
 
 /// How to run the supervised relay.
 #[derive(Debug, Clone)]
@@ -33,6 +37,10 @@ pub struct SupervisorConfig {
     pub db: PathBuf,
     /// Arguments after `serve` for the child.
     pub serve_args: Vec<String>,
+    /// The per-run secret every request must carry (the child gets it too, by environment).
+    pub control_secret: Option<String>,
+    /// The one web origin whose pages may call the API (CORS for it alone).
+    pub control_origin: Option<String>,
 }
 
 struct Supervised {
@@ -57,6 +65,12 @@ impl Supervised {
             .arg("--exit-with-stdin")
             .args(&self.config.serve_args)
             .args(extra)
+            .envs(
+                self.config
+                    .control_secret
+                    .as_ref()
+                    .map(|secret| (guard::SECRET_ENV, secret)),
+            )
             .stdin(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
@@ -180,6 +194,11 @@ async fn ids(State(s): State<Shared>, Query(q): Query<IdsQuery>) -> Response {
 /// Starts the relay and serves the supervisor API until SIGINT or SIGTERM.
 pub async fn run(config: SupervisorConfig) -> std::io::Result<()> {
     let control_addr = config.control_addr;
+    let guard = Guard::new(
+        config.control_secret.as_deref(),
+        config.control_origin.as_deref(),
+    )
+    .map_err(std::io::Error::other)?;
     let shared: Shared = Arc::new(Mutex::new(Supervised {
         config,
         child: None,
@@ -195,7 +214,7 @@ pub async fn run(config: SupervisorConfig) -> std::io::Result<()> {
         .route("/reset", post(reset))
         .route("/status", get(status))
         .route("/ids", get(ids))
-        .layer(CorsLayer::permissive())
+        .layer(axum::middleware::from_fn_with_state(guard, guard::check))
         .with_state(shared.clone());
     let listener = tokio::net::TcpListener::bind(control_addr).await?;
     eprintln!("syncline-relay supervise: control on http://{control_addr}");

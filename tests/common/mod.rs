@@ -12,29 +12,47 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{RequestInit, Response};
 
+// scripts/with-relay.sh picks free ports and a random secret for each run and compiles them in
+// (cargo rebuilds the tests when they change); nothing here is fixed, so two runs at once on one
+// machine do not meet.
+
+/// What a test run without scripts/with-relay.sh gets: every request fails with this.
+const UNSET: &str = "unset: run the browser tests with `make test-browser` (scripts/with-relay.sh)";
+
 /// The relay's WebSocket endpoint (the test command starts it).
 pub const RELAY_WS: &str = match option_env!("SYNCLINE_TEST_RELAY_WS") {
     Some(v) => v,
-    None => "ws://127.0.0.1:9301/ws",
+    None => UNSET,
 };
 /// The relay's own HTTP address (for `/control/*`).
 pub const RELAY_HTTP: &str = match option_env!("SYNCLINE_TEST_RELAY_HTTP") {
     Some(v) => v,
-    None => "http://127.0.0.1:9301",
+    None => UNSET,
 };
 /// The supervisor that kills and starts the relay.
 pub const SUPERVISOR: &str = match option_env!("SYNCLINE_TEST_SUPERVISOR") {
     Some(v) => v,
-    None => "http://127.0.0.1:9300",
+    None => UNSET,
+};
+/// The run's secret: the relay's test endpoints and its supervisor answer only requests that
+/// carry it in `x-syncline-secret` (and, from a page, only this test page's origin).
+pub const SECRET: &str = match option_env!("SYNCLINE_CONTROL_SECRET") {
+    Some(v) => v,
+    None => UNSET,
 };
 
-/// Sends an HTTP request and returns the JSON answer; fails the test on an error status.
+/// Sends an HTTP request to a test endpoint (with the run's secret) and returns the JSON answer;
+/// fails the test on an error status.
 pub async fn http(method: &str, url: &str, body: Option<&str>) -> JsValue {
+    assert!(SECRET != UNSET && !url.starts_with(UNSET), "{UNSET}");
     let init = RequestInit::new();
     init.set_method(method);
     if let Some(body) = body {
         init.set_body(&JsValue::from_str(body));
     }
+    let headers = js_sys::Object::new();
+    Reflect::set(&headers, &"x-syncline-secret".into(), &SECRET.into()).expect("headers");
+    init.set_headers(&headers);
     let window = web_sys::window().expect("window");
     let response: Response = JsFuture::from(window.fetch_with_str_and_init(url, &init))
         .await

@@ -1,6 +1,7 @@
 // Shared pieces of the end-to-end tests: a supervised relay and a static server on 127.0.0.1
 // (both stopped by stop()), and Debian's Chromium through playwright-core.
 import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
@@ -27,6 +28,23 @@ export async function freePort() {
   }
 }
 
+/** The secret every test endpoint of this run asks for (relay `/control/*`, its supervisor, the
+ *  Node test servers' control ports), in the `x-syncline-secret` header; the servers get it in
+ *  SYNCLINE_CONTROL_SECRET. Random per run: a web page cannot know it, and cannot send the header
+ *  without a CORS preflight that the endpoints refuse. */
+export const secret = process.env.SYNCLINE_CONTROL_SECRET ?? randomBytes(24).toString("hex");
+/** The environment for a server child process: ours plus the secret. */
+export const secretEnv = () => ({ ...process.env, SYNCLINE_CONTROL_SECRET: secret });
+/** `fetch` to a test endpoint: the secret added to `init.headers`. */
+export const controlFetch = (url, init = {}) =>
+  fetch(url, { ...init, headers: { ...init.headers, "x-syncline-secret": secret } });
+/** A test endpoint's JSON answer; a refusal (403, 500…) is an error with the status and body. */
+export async function controlJson(url, init = {}) {
+  const r = await controlFetch(url, init);
+  if (!r.ok) throw new Error(`${init.method ?? "GET"} ${url} answered ${r.status}: ${await r.text()}`);
+  return r.json();
+}
+
 export async function waitFor(what, fn, timeoutMs = 10_000) {
   const end = Date.now() + timeoutMs;
   for (;;) {
@@ -38,15 +56,17 @@ export async function waitFor(what, fn, timeoutMs = 10_000) {
 }
 
 /** Starts the release relay under its supervisor, with the test control API; `extra` serve
- *  options (e.g. `--static dir`) apply to every start. */
+ *  options (e.g. `--static dir`, `--control-origin URL`) apply to every start. Both answer only
+ *  with `secret`: use the returned functions, or `relay.fetch(url, init)` for other calls. */
 export async function startRelay(extra = [], attempt = 1) {
   const [port, controlPort] = [await freePort(), await freePort()];
   const dir = mkdtempSync(join(tmpdir(), "syncline-e2e-"));
   const child = spawn(join(root, "target/release/syncline-relay"), ["supervise", "--control-port", String(controlPort),
-    "--port", String(port), "--db", join(dir, "relay.sqlite"), "--control", ...extra], { stdio: ["ignore", "ignore", "inherit"] });
+    "--port", String(port), "--db", join(dir, "relay.sqlite"), "--control", ...extra],
+    { stdio: ["ignore", "ignore", "inherit"], env: secretEnv() });
   const supervisor = `http://127.0.0.1:${controlPort}`;
   try {
-    const ok = (url) => fetch(url).then((r) => r.ok, () => false);
+    const ok = (url) => controlFetch(url).then((r) => r.ok, () => false);
     await waitFor("relay", async () => (await ok(`${supervisor}/status`)) && ok(`http://127.0.0.1:${port}/control/stats`));
   } catch (e) {
     // A free port can be taken by another program between the check and the relay's bind.
@@ -60,10 +80,16 @@ export async function startRelay(extra = [], attempt = 1) {
     http: `http://127.0.0.1:${port}`,
     port,
     supervisor,
-    stats: () => fetch(`${relay.http}/control/stats`).then((r) => r.json()),
-    ids: (ch) => fetch(`${supervisor}/ids?ch=${encodeURIComponent(ch)}`).then((r) => r.json()).then((j) => j.ids),
-    post: (path, body = "") => fetch(`${supervisor}/${path}`, { method: "POST", body }).then((r) => r.json()),
-    control: (path, body = "") => fetch(`${relay.http}/control/${path}`, { method: "POST", body }).then((r) => r.json()),
+    secret,
+    /** Headers that open the test endpoints. */
+    headers: { "x-syncline-secret": secret },
+    fetch: controlFetch,
+    stats: () => controlJson(`${relay.http}/control/stats`),
+    /** The supervisor's `{running, pid, starts}`. */
+    status: () => controlJson(`${supervisor}/status`),
+    ids: (ch) => controlJson(`${supervisor}/ids?ch=${encodeURIComponent(ch)}`).then((j) => j.ids),
+    post: (path, body = "") => controlJson(`${supervisor}/${path}`, { method: "POST", body }),
+    control: (path, body = "") => controlJson(`${relay.http}/control/${path}`, { method: "POST", body }),
     async stop() {
       child.kill("SIGTERM");
       await new Promise((r) => child.once("exit", r));
@@ -113,7 +139,8 @@ export const state = (page) => page.evaluate(() => window.t.state());
 
 /** A Node test server (`script`, under tests/) as a child process on free ports, with a store
  *  file in a temp dir and a control port: `kill()` is SIGKILL, `start()` runs it again on the
- *  same ports with the same store; `stats()`/`post(path, body)` talk to its control port. The
+ *  same ports with the same store; `stats()`/`post(path, body)` talk to its control port (with
+ *  the run's secret, which the server gets in its environment). The
  *  script gets `--port P --control-port C --store FILE`, then `flags`, and prints "ready". */
 export async function startNodeServer(script, flags = []) {
   const [port, controlPort] = [await freePort(), await freePort()];
@@ -125,7 +152,7 @@ export async function startNodeServer(script, flags = []) {
     async start() {
       const args = [join(import.meta.dirname, script), "--port", String(port), "--control-port", String(controlPort),
         "--store", join(dir, "store.jsonl"), ...flags];
-      const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
+      const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"], env: secretEnv() });
       s.child = child;
       await new Promise((ok, fail) => {
         let out = "";
@@ -145,8 +172,9 @@ export async function startNodeServer(script, flags = []) {
         await exited;
       }
     },
-    stats: () => fetch(`${control}/stats`).then((r) => r.json()),
-    post: (path, body = {}) => fetch(`${control}/${path}`, { method: "POST", body: JSON.stringify(body) }).then((r) => r.json()),
+    control,
+    stats: () => controlJson(`${control}/stats`),
+    post: (path, body = {}) => controlJson(`${control}/${path}`, { method: "POST", body: JSON.stringify(body) }),
     async stop() {
       await s.kill();
       rmSync(dir, { recursive: true, force: true });

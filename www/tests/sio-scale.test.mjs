@@ -24,7 +24,7 @@ import { extname, join, normalize } from "node:path";
 import { after, before, test } from "node:test";
 import { createClient } from "redis";
 import { io as connectTo } from "socket.io-client";
-import { freePort, launch, root, waitFor } from "./harness.mjs";
+import { controlJson, freePort, launch, root, secretEnv, waitFor } from "./harness.mjs";
 
 const RATE = 200;
 let redis, db, site, browser, cluster;
@@ -85,14 +85,14 @@ async function startServer(name, { adapter = "streams", replay = false } = {}) {
       const args = ["--preserve-symlinks", join(import.meta.dirname, "servers/cluster-server.mjs"), "--name", name,
         "--port", String(port), "--control-port", String(controlPort), "--redis", redis.url, "--adapter", adapter];
       if (replay) args.push("--replay");
-      s.child = track(spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] }));
+      s.child = track(spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"], env: secretEnv() }));
       await started(s.child, "ready", `server ${name}`);
     },
     kill: () => stopChild(s.child, "SIGKILL"),
     stop: () => stopChild(s.child),
-    stats: () => fetch(`${control}/stats`).then((r) => r.json()),
-    written: (tab) => fetch(`${control}/written?tab=${encodeURIComponent(tab)}`).then((r) => r.json()),
-    post: (path, body = {}) => fetch(`${control}/${path}`, { method: "POST", body: JSON.stringify(body) }).then((r) => r.json()),
+    stats: () => controlJson(`${control}/stats`),
+    written: (tab) => controlJson(`${control}/written?tab=${encodeURIComponent(tab)}`),
+    post: (path, body = {}) => controlJson(`${control}/${path}`, { method: "POST", body: JSON.stringify(body) }),
   };
   await s.start();
   return s;

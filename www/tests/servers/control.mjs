@@ -1,6 +1,25 @@
 // What the test servers share: a JSON control port for the tests, and the start-up handshake
 // (listen on 127.0.0.1, stop on SIGTERM, print "ready").
+import { timingSafeEqual } from "node:crypto";
 import { createServer } from "node:http";
+
+/** The per-run secret the test gives in SYNCLINE_CONTROL_SECRET (harness.mjs): every control
+ *  request must carry it in `x-syncline-secret`. Requests from web pages (any `Origin`) are
+ *  refused, and no CORS header is ever sent, so no page can drive a control port. Returns
+ *  `(req) => allowed`; exits the process when the secret is missing. For any test server's
+ *  control port (controlServer uses it). */
+export function secretCheck() {
+  const secret = Buffer.from(process.env.SYNCLINE_CONTROL_SECRET ?? "");
+  if (secret.length < 16) {
+    console.error("the control port needs a per-run secret of 16+ characters in SYNCLINE_CONTROL_SECRET");
+    process.exit(2);
+  }
+  return (req) => {
+    if (req.headers.origin !== undefined) return false;
+    const given = Buffer.from(String(req.headers["x-syncline-secret"] ?? ""));
+    return given.length === secret.length && timingSafeEqual(given, secret);
+  };
+}
 
 const readBody = (req) =>
   new Promise((ok) => {
@@ -12,11 +31,17 @@ const readBody = (req) =>
 /** A control server: `route(path, body, reply, res, url)` answers with `reply(value)`; a
  *  thrown error is a 500 with its message. */
 export function controlServer(route) {
+  const allowed = secretCheck();
   return createServer(async (req, res) => {
     const reply = (value) => {
       res.setHeader("content-type", "application/json");
       res.end(JSON.stringify(value));
     };
+    if (!allowed(req)) {
+      res.statusCode = 403;
+      req.resume();
+      return reply({ error: "forbidden: missing or wrong x-syncline-secret" });
+    }
     try {
       const url = new URL(req.url, "http://x");
       const b = req.method === "POST" ? await readBody(req) : {};
