@@ -152,19 +152,7 @@ pub fn refused(e: Refused) -> JsValue {
 
 /// A connection error, for `onError` listeners.
 pub fn client_error(e: &ClientError) -> JsValue {
-    let value = error(e.kind(), &e.to_string(), true);
-    if let ClientError::Gap { channel, from, to } = e {
-        // Which events are gone, for an app that shows or refetches them.
-        let fields = [
-            ("channel", JsValue::from_str(channel)),
-            ("from", JsValue::from_f64(*from as f64)),
-            ("to", JsValue::from_f64(*to as f64)),
-        ];
-        for (name, field) in fields {
-            let _ = js_sys::Reflect::set(&value, &JsValue::from_str(name), &field);
-        }
-    }
-    value
+    error(e.kind(), &e.to_string(), true)
 }
 
 /// A failed request or publish, for its promise.
@@ -252,14 +240,22 @@ pub fn ack(id: &str, seq: Option<u64>) -> Result<JsValue, JsValue> {
     })
 }
 
-/// What the "gap" event carries.
-pub fn gap(last_offset: Option<&str>) -> Result<JsValue, JsValue> {
-    #[derive(serde::Serialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Gap<'a> {
-        last_offset: Option<&'a str>,
-    }
-    to_js(&Gap { last_offset })
+/// What the "gap" event carries: a session the server could not take up (`lastOffset`), or
+/// events of one channel that will never come (`channel`, `from`, `to`).
+#[derive(serde::Serialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Gap<'a> {
+    pub last_offset: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<f64>,
+}
+
+pub fn gap(gap: &Gap<'_>) -> Result<JsValue, JsValue> {
+    to_js(gap)
 }
 
 /// A durable publish kept locally, not yet acked: `status` is "queued" (in IndexedDB) or

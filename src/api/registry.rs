@@ -182,6 +182,13 @@ impl Registry {
 
     /// Calls every listener of `kind` with `value`, each outside any borrow so that it may
     /// call back into the client; one that throws does not stop the others.
+    fn gap(&self, gap: &convert::Gap<'_>) {
+        if self.has_listeners(ListenerKind::Gap) {
+            let gap = convert::or_null(convert::gap(gap));
+            self.call_listeners(ListenerKind::Gap, &gap);
+        }
+    }
+
     fn call_listeners(&self, kind: ListenerKind, value: &JsValue) {
         let listeners: Vec<Function> = self
             .listeners
@@ -278,12 +285,16 @@ impl Registry {
                 };
                 self.settle(&outcome.id, result)
             }
-            Event::Gap { last_offset } => {
-                if self.has_listeners(ListenerKind::Gap) {
-                    let gap = convert::or_null(convert::gap(last_offset.as_deref()));
-                    self.call_listeners(ListenerKind::Gap, &gap);
-                }
-            }
+            Event::Gap { last_offset } => self.gap(&convert::Gap {
+                last_offset: last_offset.as_deref(),
+                ..convert::Gap::default()
+            }),
+            Event::Missed { channel, from, to } => self.gap(&convert::Gap {
+                channel: Some(&channel),
+                from: Some(from as f64),
+                to: Some(to as f64),
+                ..convert::Gap::default()
+            }),
         }
     }
 

@@ -392,7 +392,10 @@ export interface SynclineEvents {
   deadLetter: (letter: DeadLetter) => void;
   /** Socket.IO: the server could not take up the previous session; events after
    *  `lastOffset` may be missing (fetch them). Joins were sent again. */
-  gap: (gap: { lastOffset: string | null }) => void;
+  /** Events that may never arrive: after `lastOffset` when a server could not take up the
+   *  session (Socket.IO recovery), or `from`..`to` of `channel` when the server's history no
+   *  longer has them (the relay's retention) or asking again brought nothing. */
+  gap: (gap: { lastOffset: string | null; channel?: string; from?: number; to?: number }) => void;
 }
 
 /** What `publish` returns: a promise of the result, with the id known at once. */

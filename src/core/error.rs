@@ -69,10 +69,6 @@ pub enum ClientError {
     /// The dead letters were full (`outbox.maxDeadLetters`): the oldest, `id`, was dropped.
     #[error("dead letter {id} dropped (the dead letters are full): it was {reason}")]
     DeadLetterEvicted { id: String, reason: String },
-    /// Events `from..=to` of `channel` are gone from the server's history (its retention)
-    /// and will never be delivered; the channel's stream carries on after them.
-    #[error("events {from} to {to} of channel {channel} are gone from the server's history")]
-    Gap { channel: String, from: u64, to: u64 },
     /// An HTTP request of the outbox failed in a way that may pass (5xx, 429, a dropped
     /// connection); its entries are sent again.
     #[error("outbox request failed: {0}")]
@@ -120,7 +116,6 @@ impl ClientError {
             Self::SocketOpen(_) => "socket_open",
             Self::Http(_) => "http",
             Self::DeadLetterEvicted { .. } => "dead_letter_evicted",
-            Self::Gap { .. } => "gap",
         }
     }
 }

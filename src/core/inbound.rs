@@ -209,7 +209,7 @@ impl ClientCore {
                     since: Some(since),
                 });
             }
-            LiveCheck::Skipped { from, to } => self.report_error(ClientError::Gap {
+            LiveCheck::Skipped { from, to } => self.events.push_back(Event::Missed {
                 channel: channel.to_owned(),
                 from,
                 to,
@@ -226,7 +226,7 @@ impl ClientCore {
             self.to_tab(None, ServerMessage::Gap { channel, from, to });
         }
         if self.messaging.skip_gap(&channel, to) {
-            self.report_error(ClientError::Gap { channel, from, to });
+            self.events.push_back(Event::Missed { channel, from, to });
         }
     }
 

@@ -65,6 +65,9 @@ pub enum Event {
     /// The server could not take up the previous session: events after `last_offset` may be
     /// missing (the app may fetch what it missed). Joins were sent again.
     Gap { last_offset: Option<String> },
+    /// Events `from..=to` of `channel` can never be delivered: the server's history no longer
+    /// has them (it said so), or asking for them again brought nothing. The stream goes on.
+    Missed { channel: String, from: u64, to: u64 },
     /// Documents whose visible value changed (at most once per key per animation frame).
     DocsChanged(Vec<DocChange>),
     /// Something went wrong; the client carries on (or reconnects).
