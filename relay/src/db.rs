@@ -21,6 +21,10 @@ use crate::wire;
 
 /// Most publish jobs one commit takes.
 const MAX_GROUP: usize = 4_096;
+/// Most bytes of data one commit takes, at most: what one commit hands a subscriber's queue
+/// at once stays well under the queue's bound (a fast reader is not a slow consumer for
+/// being sent a whole group in one go).
+const MAX_GROUP_BYTES: usize = 4 << 20;
 /// Jobs waiting for the writer before publishers wait to hand theirs over.
 const QUEUE: usize = 8_192;
 
@@ -99,6 +103,7 @@ impl Db {
     pub fn open(
         path: &Path,
         retention: Retention,
+        max_queue_bytes: usize,
         fanout: Arc<dyn Fanout>,
         stats: Arc<Stats>,
         hook: Option<CommitHook>,
@@ -124,6 +129,7 @@ impl Db {
         let writer = Writer {
             store,
             retention,
+            group_bytes: (max_queue_bytes / 4).clamp(1, MAX_GROUP_BYTES),
             fanout,
             stats,
             hook,
@@ -219,6 +225,7 @@ fn serve_read(conn: &Connection, job: ReadJob) {
 struct Writer {
     store: Store,
     retention: Retention,
+    group_bytes: usize,
     fanout: Arc<dyn Fanout>,
     stats: Arc<Stats>,
     hook: Option<CommitHook>,
@@ -228,15 +235,19 @@ impl Writer {
     fn run(mut self, mut rx: mpsc::Receiver<WriteJob>) {
         while let Some(first) = rx.blocking_recv() {
             let mut jobs = Vec::new();
+            let mut bytes = 0;
             let mut prune = false;
             let mut next = Some(first);
             while let Some(job) = next.take() {
                 match job {
-                    WriteJob::Store { items, reply } => jobs.push((items, reply)),
+                    WriteJob::Store { items, reply } => {
+                        bytes += items.iter().map(|i| i.data.len()).sum::<usize>();
+                        jobs.push((items, reply));
+                    }
                     WriteJob::Prune => prune = true,
                     WriteJob::Read(read) => self.serve_read(read),
                 }
-                if jobs.len() < MAX_GROUP {
+                if jobs.len() < MAX_GROUP && bytes < self.group_bytes {
                     next = rx.try_recv().ok();
                 }
             }

@@ -228,6 +228,7 @@ impl Hub {
         let (db, heads) = Db::open(
             &config.db,
             config.retention,
+            config.max_queue_bytes,
             registry.clone(),
             stats.clone(),
             config.commit_hook.clone(),
