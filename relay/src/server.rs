@@ -40,6 +40,9 @@ impl Running {
     }
 }
 
+/// Bytes read from a socket at once (frames larger than this still arrive whole).
+const READ_BUFFER: usize = 8 * 1024;
+
 /// A place among `--max-connections`, held from the upgrade to the connection's end (or
 /// given back when the upgrade fails).
 struct Slot(Arc<Hub>);
@@ -89,7 +92,11 @@ async fn upgrade(
         return (StatusCode::SERVICE_UNAVAILABLE, "too many connections").into_response();
     };
     let max_in = (16usize << 20).max(hub.max_message_bytes.saturating_mul(4));
+    // Small socket buffers (the default is 128 KiB each way, per connection): what waits for a
+    // client waits in its bounded queue, and thousands of connections cost megabytes, not GBs.
     ws.max_message_size(max_in)
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(0)
         .on_upgrade(move |socket| async move {
             crate::conn::serve(socket, hub).await;
             drop(slot);
