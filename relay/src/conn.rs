@@ -264,7 +264,7 @@ impl Conn {
         match since {
             None => self.hub.subscribe_live(self.id, &self.out, &channel),
             Some(since) => {
-                let (generation, head) = self.hub.begin_replay(self.id, &self.out, &channel);
+                let (generation, head) = self.hub.begin_replay(self.id, &self.out, &channel, since);
                 let done = since >= head
                     && self.hub.finish_replay(self.id, &channel, generation) == Finish::Live;
                 if !done {

@@ -106,7 +106,10 @@ async fn push(State(hub): State<Arc<Hub>>, body: String) -> Response {
     let mut start = 0;
     while start < p.count {
         let end = p.count.min(start + 1_000);
-        match hub.push_many(&prefix, &p.ch, &p.ev, &data, start..end).await {
+        match hub
+            .push_many(&prefix, &p.ch, &p.ev, &data, start..end)
+            .await
+        {
             Ok(seq) => last = seq,
             Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
         }

@@ -75,6 +75,8 @@ enum SubState {
     /// Paging history: live events wait in `buffer` until the replay catches up.
     Replaying {
         generation: u64,
+        /// The `since` of the subscribe, echoed in `subscribed`.
+        since: u64,
         buffer: Vec<Arc<str>>,
         bytes: usize,
         /// The buffer passed its bound and was dropped: the replay reads those from storage.
@@ -358,13 +360,19 @@ impl Hub {
                 state: SubState::Live,
             },
         );
-        out.push(Out::msg(wire::subscribed(channel, head)));
+        out.push(Out::msg(wire::subscribed(channel, head, None)));
     }
 
     /// Registers a replaying subscription (replacing any other of `conn` on `channel`):
     /// live events from now on wait in its buffer. Returns its generation and the head up
     /// to which the replay must page.
-    pub fn begin_replay(&self, conn: ConnId, out: &Arc<Outq>, channel: &str) -> (u64, u64) {
+    pub fn begin_replay(
+        &self,
+        conn: ConnId,
+        out: &Arc<Outq>,
+        channel: &str,
+        since: u64,
+    ) -> (u64, u64) {
         let mut reg = self.registry.lock();
         reg.generation += 1;
         let generation = reg.generation;
@@ -375,6 +383,7 @@ impl Hub {
                 out: out.clone(),
                 state: SubState::Replaying {
                     generation,
+                    since,
                     buffer: Vec::new(),
                     bytes: 0,
                     overflowed: false,
@@ -395,6 +404,7 @@ impl Hub {
         };
         let SubState::Replaying {
             generation: current,
+            since,
             buffer,
             bytes,
             overflowed,
@@ -411,7 +421,7 @@ impl Hub {
             return Finish::More(head);
         }
         let mut outs: Vec<Out> = std::mem::take(buffer).into_iter().map(Out::Msg).collect();
-        outs.push(Out::msg(wire::subscribed(channel, head)));
+        outs.push(Out::msg(wire::subscribed(channel, head, Some(*since))));
         let out = sub.out.clone();
         sub.state = SubState::Live;
         out.push_all(outs);

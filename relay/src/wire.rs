@@ -159,9 +159,13 @@ pub fn denied(reason: &str) -> String {
     json!({"t": "denied", "reason": reason}).to_string()
 }
 
-/// `subscribed`.
-pub fn subscribed(channel: &str, seq: u64) -> String {
-    json!({"t": "subscribed", "ch": channel, "seq": seq}).to_string()
+/// `subscribed`: live at head `seq`; `since` echoes the subscribe it answers, when it had one.
+pub fn subscribed(channel: &str, seq: u64, since: Option<u64>) -> String {
+    match since {
+        Some(since) => json!({"t": "subscribed", "ch": channel, "seq": seq, "since": since}),
+        None => json!({"t": "subscribed", "ch": channel, "seq": seq}),
+    }
+    .to_string()
 }
 
 /// `ev`, with the stored payload inserted as is.

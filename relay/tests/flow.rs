@@ -177,7 +177,11 @@ async fn history_removed_by_retention_is_reported_as_a_gap() {
     for seq in 21..=30 {
         assert_eq!(c.next().await.unwrap()["seq"], seq);
     }
-    assert_eq!(c.next_of("subscribed").await["seq"], 30);
+    assert_eq!(
+        c.next_of("subscribed").await,
+        json!({"t": "subscribed", "ch": "kept", "seq": 30, "since": 5}),
+        "subscribed echoes the since it answers"
+    );
     // Resuming from inside the kept history: no gap.
     c.send(json!({"t": "sub", "ch": "kept", "since": 25})).await;
     assert_eq!(c.next().await.unwrap()["seq"], 26);
