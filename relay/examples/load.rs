@@ -4,7 +4,8 @@
 //! samples the relay's resident memory, and writes target/load/report.json.
 //!
 //!   cargo run --release -p syncline-relay --example load -- [--connections 5000] [--slow 1000]
-//!     [--publishers 200] [--rate 5] [--channels 100] [--seconds 60] [--payload 200]
+//!     [--publishers 200] [--rate 5] [--channels 100] [--slow-channels 40] [--seconds 60]
+//!     [--payload 200]
 //!     [--queue-bytes 524288] [--relay target/release/syncline-relay] [--legacy] [--out FILE]
 //!
 //! `--legacy` passes no option the relay of before issue 20 lacks (to measure it for comparison).
@@ -46,7 +47,7 @@ fn parse() -> Result<Opts, String> {
         publishers: 200,
         rate: 5.0,
         channels: 100,
-        slow_channels: 10,
+        slow_channels: 40,
         seconds: 60,
         payload: 200,
         queue_bytes: 512 * 1024,

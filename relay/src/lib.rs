@@ -11,6 +11,7 @@ pub mod hub;
 pub mod outq;
 mod replay;
 pub mod server;
+pub mod stats;
 pub mod store;
 pub mod supervisor;
 pub mod wire;
