@@ -110,6 +110,16 @@ fuzz:
 
 ## ----- benchmarks (not part of make test) -----
 
+# The relay under load: a native generator (relay/examples/load.rs) opens 5,000 WebSocket
+# connections to the release relay on a free port — 1,000 slow consumers, 200 publishers timing
+# each durable ack, the rest subscribers — for 60 s, sampling the relay's RSS. Writes
+# target/load/report.json. LOAD_ARGS passes options (e.g. --seconds 20 --connections 2000).
+.PHONY: load
+LOAD_ARGS ?=
+load: relay
+	cargo build --release -p syncline-relay --example load
+	ulimit -n "$$(ulimit -Hn)" && target/release/examples/load $(LOAD_ARGS)
+
 # syncline (through the relay, and against a socket.io server) side by side with socket.io-client,
 # partysocket, a plain WebSocket, workbox's Queue and broadcast-channel, in one headless Chromium,
 # 3 rounds (about ten minutes). Writes

@@ -1,66 +1,126 @@
 //! One WebSocket connection: hello, then messages until either side goes.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
-use futures_util::{SinkExt, StreamExt};
+use axum::extract::ws::{Message, WebSocket};
+use futures_util::StreamExt;
+use futures_util::stream::FuturesOrdered;
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
+use tokio::task::AbortHandle;
 
-use crate::hub::{ConnId, Hub, Out, PublishOutcome, Tx, unix_ms};
-use crate::wire::{self, Incoming, WireError};
+use crate::auth::Action;
+use crate::db::Item;
+use crate::hub::{ConnId, Finish, Hub, PublishOutcome, unix_ms};
+use crate::outq::{self, Out, Outq};
+use crate::store::Stored;
+use crate::wire::{self, Incoming, Limits, WireError};
 
 /// Longest `sleep` request honoured.
 const MAX_SLEEP_MS: u64 = 60_000;
+/// Publishes of one connection waiting for their commit before it reads no more frames.
+const MAX_IN_FLIGHT: usize = 1_024;
+/// How long a closing connection's last frames may take to leave.
+const CLOSE_GRACE: Duration = Duration::from_secs(5);
+/// Envelope bytes counted on top of a publish's data and names.
+const ENVELOPE: usize = 64;
+
+type Answer = Pin<Box<dyn Future<Output = (String, Result<Vec<Stored>, String>)> + Send>>;
+
+/// Publishes per second, as a bucket of one second's worth.
+struct Bucket {
+    rate: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl Bucket {
+    fn new(rate: u32) -> Self {
+        Self {
+            rate: f64::from(rate),
+            tokens: f64::from(rate),
+            last: Instant::now(),
+        }
+    }
+
+    fn take(&mut self) -> bool {
+        if self.rate <= 0.0 {
+            return true;
+        }
+        let now = Instant::now();
+        let refill = now.duration_since(self.last).as_secs_f64() * self.rate;
+        self.tokens = (self.tokens + refill).min(self.rate);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
 
 struct Conn {
     id: ConnId,
-    tx: Tx,
+    out: Arc<Outq>,
     hub: Arc<Hub>,
     welcomed: bool,
+    /// What the client sent as `token` in `hello` (for channel authorization).
+    token: Option<String>,
     channels: HashSet<String>,
+    replays: HashMap<String, AbortHandle>,
+    bucket: Bucket,
+    pending: FuturesOrdered<Answer>,
 }
 
 /// Serves one accepted WebSocket until it closes (or is dropped abruptly by a fault).
 pub async fn serve(socket: WebSocket, hub: Arc<Hub>) {
-    let (tx, rx) = mpsc::unbounded_channel();
-    let (id, mut kick) = hub.connect(tx.clone());
+    let out = hub.queue();
+    let (id, mut kick) = hub.connect(out.clone());
     let (sink, mut stream) = socket.split();
-    let writer = tokio::spawn(write_loop(sink, rx, hub.max_batch, hub.max_frame_bytes));
+    let mut writer = tokio::spawn(outq::write_loop(sink, out.clone()));
     let mut conn = Conn {
         id,
-        tx,
+        out: out.clone(),
         hub: hub.clone(),
         welcomed: false,
+        token: None,
         channels: HashSet::new(),
+        replays: HashMap::new(),
+        bucket: Bucket::new(hub.publish_rate),
+        pending: FuturesOrdered::new(),
     };
     let mut frames: u64 = 0;
     let mut abrupt = false;
     loop {
-        let message = tokio::select! {
-            m = stream.next() => m,
-            _ = kick.recv() => { abrupt = true; break; }
-        };
-        match message {
-            Some(Ok(Message::Text(text))) => {
-                frames += 1;
-                hub.stats.frames_in.fetch_add(1, Ordering::Relaxed);
-                if !conn.handle_frame(text.as_str()) {
-                    break;
+        tokio::select! {
+            message = stream.next(), if conn.pending.len() < MAX_IN_FLIGHT => match message {
+                Some(Ok(Message::Text(text))) => {
+                    frames += 1;
+                    hub.stats.frames_in.fetch_add(1, Ordering::Relaxed);
+                    if !conn.handle_frame(text.as_str()).await {
+                        break;
+                    }
                 }
+                Some(Ok(Message::Binary(bytes))) => {
+                    frames += 1;
+                    conn.reply_error(&WireError {
+                        code: "binary_unsupported",
+                        message: format!("binary frame of {} bytes ignored", bytes.len()),
+                    });
+                }
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
+                Some(Ok(_)) => {}
+            },
+            Some((publish, result)) = conn.pending.next(), if !conn.pending.is_empty() => {
+                conn.answer(publish, result);
             }
-            Some(Ok(Message::Binary(bytes))) => {
-                frames += 1;
-                conn.reply_error(&WireError {
-                    code: "binary_unsupported",
-                    message: format!("binary frame of {} bytes ignored", bytes.len()),
-                });
-            }
-            Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
-            Some(Ok(_)) => {}
+            _ = kick.recv() => { abrupt = true; break; }
+            () = out.closed() => break,
         }
         let limit = hub.faults().close_after_frames;
         if limit > 0 && frames >= limit {
@@ -68,86 +128,27 @@ pub async fn serve(socket: WebSocket, hub: Arc<Hub>) {
             break;
         }
     }
+    for (_, replay) in conn.replays.drain() {
+        replay.abort();
+    }
     hub.disconnect(id);
     if abrupt {
         // Drop the TCP connection with no close frame, as a crashed server would.
         writer.abort();
     } else {
-        drop(conn);
-        let _ = writer.await;
-    }
-}
-
-async fn write_loop(
-    mut sink: futures_util::stream::SplitSink<WebSocket, Message>,
-    mut rx: mpsc::UnboundedReceiver<Out>,
-    max_batch: usize,
-    max_frame_bytes: usize,
-) {
-    let mut carried: Option<Out> = None;
-    loop {
-        let next = match carried.take() {
-            Some(out) => out,
-            None => match rx.recv().await {
-                Some(out) => out,
-                None => break,
-            },
-        };
-        let frame = match next {
-            Out::Raw(text) => text,
-            Out::RawBinary(bytes) => {
-                if sink.send(Message::Binary(bytes.into())).await.is_err() {
-                    break;
-                }
-                continue;
-            }
-            Out::Close(code, reason) => {
-                let close = CloseFrame {
-                    code,
-                    reason: Utf8Bytes::from_static(reason),
-                };
-                let _ = sink.send(Message::Close(Some(close))).await;
-                break;
-            }
-            Out::Msg(first) => {
-                // Pack what is already queued into one array frame: fewer frames, same order,
-                // and no frame over `max_frame_bytes` (a message that would pass it starts the
-                // next frame; one message alone goes as it is).
-                let mut bytes = first.len() + 2;
-                let mut batch = vec![first];
-                while batch.len() < max_batch {
-                    match rx.try_recv() {
-                        Ok(Out::Msg(m)) if bytes + m.len() + 1 > max_frame_bytes => {
-                            carried = Some(Out::Msg(m));
-                            break;
-                        }
-                        Ok(Out::Msg(m)) => {
-                            bytes += m.len() + 1;
-                            batch.push(m);
-                        }
-                        Ok(other) => {
-                            carried = Some(other);
-                            break;
-                        }
-                        Err(_) => break,
-                    }
-                }
-                if batch.len() == 1 {
-                    batch.pop().unwrap_or_default()
-                } else {
-                    format!("[{}]", batch.join(","))
-                }
-            }
-        };
-        if sink.send(Message::Text(frame.into())).await.is_err() {
-            break;
+        out.finish();
+        if tokio::time::timeout(CLOSE_GRACE, &mut writer)
+            .await
+            .is_err()
+        {
+            writer.abort();
         }
     }
 }
 
 impl Conn {
     fn send(&self, text: String) {
-        let _ = self.tx.send(Out::Msg(text));
+        self.out.push(Out::msg(text));
     }
 
     fn reply_error(&self, error: &WireError) {
@@ -155,7 +156,7 @@ impl Conn {
     }
 
     /// Handles a frame; false when the connection must end.
-    fn handle_frame(&mut self, text: &str) -> bool {
+    async fn handle_frame(&mut self, text: &str) -> bool {
         let messages = match wire::decode_frame(text) {
             Ok(messages) => messages,
             Err(e) => {
@@ -166,7 +167,7 @@ impl Conn {
         for message in messages {
             match message {
                 Ok(message) => {
-                    if !self.handle(message) {
+                    if !self.handle(message).await {
                         return false;
                     }
                 }
@@ -176,9 +177,9 @@ impl Conn {
         true
     }
 
-    fn handle(&mut self, message: Incoming) -> bool {
-        if let Incoming::Hello { token } = message {
-            return self.hello(token);
+    async fn handle(&mut self, message: Incoming) -> bool {
+        if let Incoming::Hello { token, max } = message {
+            return self.hello(token, max);
         }
         if !self.welcomed {
             self.reply_error(&WireError {
@@ -189,14 +190,11 @@ impl Conn {
         }
         match message {
             Incoming::Hello { .. } => {}
-            Incoming::Subscribe { channel, since } => {
-                if let Err(e) = self.hub.subscribe(self.id, &self.tx, &channel, since) {
-                    self.storage_error(&e);
-                } else {
-                    self.channels.insert(channel);
-                }
-            }
+            Incoming::Subscribe { channel, since } => self.subscribe(channel, since),
             Incoming::Unsubscribe { channel } => {
+                if let Some(replay) = self.replays.remove(&channel) {
+                    replay.abort();
+                }
                 self.hub.unsubscribe(self.id, &channel);
                 self.channels.remove(&channel);
             }
@@ -205,7 +203,7 @@ impl Conn {
                 channel,
                 event,
                 data,
-            } => self.publish(id, &channel, &event, &data),
+            } => self.publish(id, channel, event, data).await,
             Incoming::Request { id, event, data } => self.request(id, &event, data),
             Incoming::Ping { ts } => {
                 if !self.hub.faults().ignore_pings {
@@ -217,39 +215,147 @@ impl Conn {
         true
     }
 
-    fn hello(&mut self, token: Option<String>) -> bool {
-        if let Some(required) = self.hub.token() {
-            if token.as_deref() != Some(required.as_str()) {
-                self.hub.stats.denied.fetch_add(1, Ordering::Relaxed);
-                self.send(wire::denied(if token.is_none() {
-                    "token required"
-                } else {
-                    "invalid token"
-                }));
-                let _ = self.tx.send(Out::Close(4401, "unauthorized"));
-                return false;
-            }
+    fn hello(&mut self, token: Option<String>, max: Option<u64>) -> bool {
+        if !self.hub.token_accepts(token.as_deref()) {
+            self.hub.stats.denied.fetch_add(1, Ordering::Relaxed);
+            self.send(wire::denied(if token.is_none() {
+                "token required"
+            } else {
+                "invalid token"
+            }));
+            self.out.close(4401, "unauthorized");
+            return false;
         }
+        if let Some(max) = max {
+            self.out
+                .limit_frames(usize::try_from(max).unwrap_or(usize::MAX));
+        }
+        self.token = token;
         self.welcomed = true;
-        self.send(wire::welcome(&self.hub.session_id(self.id)));
+        let limits = Limits {
+            frame: self.hub.max_frame_bytes,
+            message: self.hub.max_message_bytes,
+            channels: self.hub.max_channels,
+        };
+        self.send(wire::welcome(&self.hub.session_id(self.id), limits));
         true
     }
 
-    fn publish(&self, id: String, channel: &str, event: &str, data: &str) {
-        let reply = match self.hub.publish(&id, channel, event, data) {
-            Ok(PublishOutcome::Ack(seq)) => wire::ack(&id, seq),
-            Ok(PublishOutcome::AckDropped) => return,
-            Ok(PublishOutcome::Nack { reason, retryable }) => wire::nack(&id, &reason, retryable),
-            Err(e) => wire::nack(&id, &format!("storage error: {e}"), true),
+    fn refuse_channel(&self, code: &'static str, message: String, channel: &str) {
+        self.send(wire::channel_error(&WireError { code, message }, channel));
+    }
+
+    fn subscribe(&mut self, channel: String, since: Option<u64>) {
+        if !self.channels.contains(&channel) && self.channels.len() >= self.hub.max_channels {
+            let message = format!("at most {} channels per connection", self.hub.max_channels);
+            return self.refuse_channel("too_many_channels", message, &channel);
+        }
+        if !self
+            .hub
+            .authorized(self.token.as_deref(), &channel, Action::Subscribe)
+        {
+            let message = "not allowed to subscribe to this channel".to_owned();
+            return self.refuse_channel("forbidden", message, &channel);
+        }
+        // A new `sub` replaces a replay still running for the channel.
+        if let Some(replay) = self.replays.remove(&channel) {
+            replay.abort();
+        }
+        match since {
+            None => self.hub.subscribe_live(self.id, &self.out, &channel),
+            Some(since) => {
+                let (generation, head) = self.hub.begin_replay(self.id, &self.out, &channel, since);
+                let done = since >= head
+                    && self.hub.finish_replay(self.id, &channel, generation) == Finish::Live;
+                if !done {
+                    let task = tokio::spawn(crate::replay::replay(
+                        self.hub.clone(),
+                        self.id,
+                        self.out.clone(),
+                        channel.clone(),
+                        since,
+                        generation,
+                        head,
+                    ));
+                    self.replays.insert(channel.clone(), task.abort_handle());
+                }
+            }
+        }
+        self.replays.retain(|_, task| !task.is_finished());
+        self.channels.insert(channel);
+    }
+
+    async fn publish(&mut self, id: String, channel: String, event: String, data: String) {
+        let size = data.len() + id.len() + channel.len() + event.len() + ENVELOPE;
+        let refusal = if size > self.hub.max_message_bytes {
+            let limit = self.hub.max_message_bytes;
+            Some((
+                "too_large",
+                format!("{size} bytes, over the limit of {limit}"),
+                false,
+            ))
+        } else if !self
+            .hub
+            .authorized(self.token.as_deref(), &channel, Action::Publish)
+        {
+            Some((
+                "forbidden",
+                "not allowed to publish on this channel".to_owned(),
+                false,
+            ))
+        } else if !self.bucket.take() {
+            let rate = self.hub.publish_rate;
+            Some((
+                "rate_limited",
+                format!("over {rate} publishes per second"),
+                true,
+            ))
+        } else {
+            None
+        };
+        if let Some((code, message, retryable)) = refusal {
+            self.hub.stats.nacks.fetch_add(1, Ordering::Relaxed);
+            return self.send(wire::nack_code(&id, code, &message, retryable));
+        }
+        if let Some(PublishOutcome::Nack { reason, retryable }) = self.hub.fault_nack(&channel) {
+            return self.send(wire::nack(&id, &reason, retryable));
+        }
+        let item = Item {
+            id: id.clone(),
+            channel,
+            event,
+            data,
+        };
+        match self.hub.submit(vec![item]).await {
+            Ok(answer) => self.pending.push_back(Box::pin(async move {
+                let stored = answer
+                    .await
+                    .unwrap_or_else(|_| Err("storage stopped".to_owned()));
+                (id, stored)
+            })),
+            Err(e) => self.send(wire::nack(&id, &format!("storage error: {e}"), true)),
+        }
+    }
+
+    /// Answers a publisher once its publish is committed (or failed).
+    fn answer(&self, id: String, result: Result<Vec<Stored>, String>) {
+        let reply = match result.map(|stored| stored.first().copied()) {
+            Ok(Some(stored)) => match self.hub.outcome(stored) {
+                PublishOutcome::Ack(seq) => wire::ack(&id, seq),
+                PublishOutcome::AckDropped => return,
+                PublishOutcome::Nack { reason, retryable } => wire::nack(&id, &reason, retryable),
+            },
+            Ok(None) => wire::nack(&id, "storage error: nothing stored", true),
+            Err(e) => wire::nack(&id, &e, true),
         };
         let delay = self.hub.faults().ack_delay_ms;
         if delay == 0 {
             self.send(reply);
         } else {
-            let tx = self.tx.clone();
+            let out = self.out.clone();
             tokio::spawn(async move {
                 tokio::time::sleep(Duration::from_millis(delay)).await;
-                let _ = tx.send(Out::Msg(reply));
+                out.push(Out::msg(reply));
             });
         }
     }
@@ -268,10 +374,10 @@ impl Conn {
                     .and_then(Value::as_u64)
                     .unwrap_or(0)
                     .min(MAX_SLEEP_MS);
-                let tx = self.tx.clone();
+                let out = self.out.clone();
                 tokio::spawn(async move {
                     tokio::time::sleep(Duration::from_millis(ms)).await;
-                    let _ = tx.send(Out::Msg(wire::response_ok(&id, &data)));
+                    out.push(Out::msg(wire::response_ok(&id, &data)));
                 });
                 return;
             }
@@ -282,12 +388,5 @@ impl Conn {
             ),
         };
         self.send(reply);
-    }
-
-    fn storage_error(&self, e: &rusqlite::Error) {
-        self.reply_error(&WireError {
-            code: "storage",
-            message: e.to_string(),
-        });
     }
 }

@@ -110,7 +110,10 @@ async fn push(State(hub): State<Arc<Hub>>, body: String) -> Response {
     let mut start = 0;
     while start < p.count {
         let end = p.count.min(start + 1_000);
-        match hub.push_many(&prefix, &p.ch, &p.ev, &data, start..end) {
+        match hub
+            .push_many(&prefix, &p.ch, &p.ev, &data, start..end)
+            .await
+        {
             Ok(seq) => last = seq,
             Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
         }
@@ -176,7 +179,7 @@ struct IdsQuery {
 }
 
 async fn ids(State(hub): State<Arc<Hub>>, Query(q): Query<IdsQuery>) -> Response {
-    match hub.stored_ids(q.ch.as_deref()) {
+    match hub.stored_ids(q.ch.as_deref()).await {
         Ok(ids) => json_response(json!({ "count": ids.len(), "ids": ids })),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }

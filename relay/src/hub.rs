@@ -1,89 +1,152 @@
-//! What all connections share: the store, who subscribes to what, faults, token and counters.
+//! What all connections share: storage, who subscribes to what, faults, token and counters.
+//!
+//! The subscription registry is a plain mutex that never waits for SQLite: the storage thread
+//! takes it after each commit to hand the new events to subscribers' queues (which never
+//! block), and connections take it to (un)register.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde::Serialize;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, oneshot};
 
+use crate::auth::{self, Action, Authorizer, ChannelRule};
 use crate::config::{Faults, ServeConfig};
-use crate::store::{Store, Stored};
+use crate::db::{Committed, Db, Fanout, Item};
+use crate::outq::{Out, Outq};
+use crate::store::Stored;
 use crate::wire;
+
+pub use crate::stats::{Stats, StatsView};
 
 /// Identifies one WebSocket connection.
 pub type ConnId = u64;
 
-/// What a connection's writer sends.
-#[derive(Debug)]
-pub enum Out {
-    /// A message; queued messages may share one array frame.
-    Msg(String),
-    /// A frame sent exactly as given, alone (tests forge garbage with it).
-    Raw(String),
-    /// A binary frame sent exactly as given.
-    RawBinary(Vec<u8>),
-    /// A close frame with code and reason, then the end of the connection.
-    Close(u16, &'static str),
+enum SubState {
+    Live,
+    /// Paging history: live events wait in `buffer` until the replay catches up.
+    Replaying {
+        generation: u64,
+        /// The `since` of the subscribe, echoed in `subscribed`.
+        since: u64,
+        buffer: Vec<Arc<str>>,
+        bytes: usize,
+        /// The buffer passed its bound and was dropped: the replay reads those from storage.
+        overflowed: bool,
+    },
 }
 
-/// Sends to one connection's writer.
-pub type Tx = mpsc::UnboundedSender<Out>;
-
-/// Counters exposed at `/control/stats`.
-#[derive(Debug, Default)]
-pub struct Stats {
-    pub connections: AtomicU64,
-    pub accepted: AtomicU64,
-    pub refused: AtomicU64,
-    pub denied: AtomicU64,
-    pub frames_in: AtomicU64,
-    pub published: AtomicU64,
-    pub duplicates: AtomicU64,
-    pub acks_dropped: AtomicU64,
-    pub nacks: AtomicU64,
+struct Sub {
+    out: Arc<Outq>,
+    state: SubState,
 }
 
-/// A snapshot of [`Stats`].
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct StatsView {
-    pub connections: u64,
-    pub accepted: u64,
-    pub refused: u64,
-    pub denied: u64,
-    pub frames_in: u64,
-    pub published: u64,
-    pub duplicates: u64,
-    pub acks_dropped: u64,
-    pub nacks: u64,
-    pub subscriptions: usize,
+#[derive(Default)]
+struct Reg {
+    channels: HashMap<String, HashMap<ConnId, Sub>>,
+    heads: HashMap<String, u64>,
+    connections: HashMap<ConnId, Arc<Outq>>,
+    generation: u64,
 }
 
-struct Inner {
-    store: Store,
-    channels: HashMap<String, HashMap<ConnId, Tx>>,
-    connections: HashMap<ConnId, Tx>,
+/// Subscriptions and the heads of channels as far as subscribers were sent.
+pub struct Registry {
+    inner: Mutex<Reg>,
+    /// Most bytes of live events held back for one replaying subscription.
+    buffer_limit: usize,
+}
+
+impl Registry {
+    fn lock(&self) -> MutexGuard<'_, Reg> {
+        // A poisoned lock only means a task panicked mid-update; the maps stay usable.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Fanout for Registry {
+    fn committed(&self, events: Vec<Committed>) {
+        let buffer_limit = self.buffer_limit;
+        let mut reg = self.lock();
+        for e in events {
+            let head = reg.heads.entry(e.channel.clone()).or_insert(0);
+            *head = (*head).max(e.seq);
+            let Some(subs) = reg.channels.get_mut(&e.channel) else {
+                continue;
+            };
+            for sub in subs.values_mut() {
+                match &mut sub.state {
+                    SubState::Live => {
+                        sub.out.push(Out::Msg(e.frame.clone()));
+                    }
+                    SubState::Replaying {
+                        buffer,
+                        bytes,
+                        overflowed,
+                        ..
+                    } => {
+                        if *overflowed {
+                            continue;
+                        }
+                        if *bytes + e.frame.len() > buffer_limit {
+                            *overflowed = true;
+                            buffer.clear();
+                            *bytes = 0;
+                        } else {
+                            *bytes += e.frame.len();
+                            buffer.push(e.frame.clone());
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// How a replay ended its last page.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Finish {
+    /// Live now (`subscribed` queued).
+    Live,
+    /// Live events were missed while paging: page on up to this head.
+    More(u64),
+    /// Another `sub` (or an `unsub`) replaced this replay.
+    Replaced,
 }
 
 /// The relay's shared state.
 pub struct Hub {
-    inner: Mutex<Inner>,
+    registry: Arc<Registry>,
+    db: Db,
     faults: RwLock<Faults>,
     token: RwLock<Option<String>>,
     /// Counters.
-    pub stats: Stats,
+    pub stats: Arc<Stats>,
     kick: broadcast::Sender<()>,
     next_conn: AtomicU64,
     ack_count: AtomicU64,
-    history_limit: usize,
     /// Distinguishes this process's sessions from those of earlier runs.
     boot: u64,
     /// Most messages per frame to a subscriber.
     pub max_batch: usize,
     /// Most bytes of a frame of several messages.
     pub max_frame_bytes: usize,
+    /// Most bytes queued for one connection.
+    pub max_queue_bytes: usize,
+    /// Largest publish accepted.
+    pub max_message_bytes: usize,
+    /// Most connections.
+    pub max_connections: usize,
+    /// Most channels per connection.
+    pub max_channels: usize,
+    /// Publishes per second per connection (0: no limit).
+    pub publish_rate: u32,
+    /// Events per read of history.
+    pub replay_page: usize,
+    /// Allowed `Origin`s (empty: any).
+    pub allowed_origins: Vec<String>,
+    channel_rules: Vec<ChannelRule>,
+    authorize: Option<Authorizer>,
 }
 
 /// Unix time in milliseconds.
@@ -105,35 +168,54 @@ pub enum PublishOutcome {
     Nack { reason: String, retryable: bool },
 }
 
+/// A publish handed to the storage thread, in order; its answer comes later.
+pub type Pending = oneshot::Receiver<Result<Vec<Stored>, String>>;
+
 impl Hub {
     /// Opens the store and sets up shared state.
     pub fn new(config: &ServeConfig) -> rusqlite::Result<Self> {
         let (kick, _) = broadcast::channel(4);
+        let stats = Arc::new(Stats::default());
+        let registry = Arc::new(Registry {
+            inner: Mutex::new(Reg::default()),
+            buffer_limit: (config.max_queue_bytes / 2).max(1),
+        });
+        let (db, heads) = Db::open(
+            &config.db,
+            config.retention,
+            config.max_queue_bytes,
+            registry.clone(),
+            stats.clone(),
+            config.commit_hook.clone(),
+        )?;
+        registry.lock().heads = heads;
         Ok(Self {
-            inner: Mutex::new(Inner {
-                store: Store::open(&config.db)?,
-                channels: HashMap::new(),
-                connections: HashMap::new(),
-            }),
+            registry,
+            db,
             faults: RwLock::new(config.faults.clone()),
             token: RwLock::new(config.token.clone()),
-            stats: Stats::default(),
+            stats,
             kick,
             next_conn: AtomicU64::new(0),
             ack_count: AtomicU64::new(0),
-            history_limit: config.history_limit,
             boot: unix_ms(),
             max_batch: config.max_batch,
             max_frame_bytes: config.max_frame_bytes,
+            max_queue_bytes: config.max_queue_bytes,
+            max_message_bytes: config.max_message_bytes,
+            max_connections: config.max_connections,
+            max_channels: config.max_channels,
+            publish_rate: config.publish_rate,
+            replay_page: config.replay_page.max(1),
+            allowed_origins: config.allowed_origins.clone(),
+            channel_rules: config.channel_rules.clone(),
+            authorize: config.authorize.clone(),
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        // A poisoned lock only means another connection's task panicked mid-update; the
-        // maps stay usable, so carry on rather than take the whole relay down.
-        self.inner
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// The storage threads.
+    pub(crate) fn db(&self) -> &Db {
+        &self.db
     }
 
     /// The active faults.
@@ -160,11 +242,42 @@ impl Hub {
         }
     }
 
+    /// Whether `presented` opens the relay (compared in fixed time).
+    pub fn token_accepts(&self, presented: Option<&str>) -> bool {
+        match (self.token(), presented) {
+            (None, _) => true,
+            (Some(_), None) => false,
+            (Some(required), Some(p)) => auth::fixed_time_eq(p.as_bytes(), required.as_bytes()),
+        }
+    }
+
+    /// Whether a session with `token` may do `action` on `channel`.
+    pub fn authorized(&self, token: Option<&str>, channel: &str, action: Action) -> bool {
+        let allowed = auth::rules_allow(&self.channel_rules, token, channel)
+            && self
+                .authorize
+                .as_ref()
+                .is_none_or(|hook| hook.0.authorize(token, channel, action));
+        if !allowed {
+            self.stats.forbidden.fetch_add(1, Ordering::Relaxed);
+        }
+        allowed
+    }
+
+    /// A new connection's outbound queue.
+    pub fn queue(&self) -> Arc<Outq> {
+        Arc::new(Outq::new(
+            self.max_queue_bytes,
+            self.max_frame_bytes,
+            self.max_batch,
+            self.stats.clone(),
+        ))
+    }
+
     /// Registers a new connection.
-    pub fn connect(&self, tx: Tx) -> (ConnId, broadcast::Receiver<()>) {
+    pub fn connect(&self, out: Arc<Outq>) -> (ConnId, broadcast::Receiver<()>) {
         let id = self.next_conn.fetch_add(1, Ordering::Relaxed) + 1;
-        self.lock().connections.insert(id, tx);
-        self.stats.connections.fetch_add(1, Ordering::Relaxed);
+        self.registry.lock().connections.insert(id, out);
         self.stats.accepted.fetch_add(1, Ordering::Relaxed);
         (id, self.kick.subscribe())
     }
@@ -176,13 +289,12 @@ impl Hub {
 
     /// Forgets a connection and its subscriptions.
     pub fn disconnect(&self, conn: ConnId) {
-        let mut inner = self.lock();
-        inner.connections.remove(&conn);
-        inner.channels.retain(|_, subs| {
+        let mut reg = self.registry.lock();
+        reg.connections.remove(&conn);
+        reg.channels.retain(|_, subs| {
             subs.remove(&conn);
             !subs.is_empty()
         });
-        self.stats.connections.fetch_sub(1, Ordering::Relaxed);
     }
 
     /// Drops every connection without a close frame.
@@ -190,175 +302,247 @@ impl Hub {
         let _ = self.kick.send(());
     }
 
-    /// Subscribes `conn`, first replaying what came after `since`; all under one lock so that
-    /// no event falls between the replay and the live stream.
-    pub fn subscribe(
+    /// Subscribes `conn` to live events from now on; queues `subscribed` with the head.
+    pub fn subscribe_live(&self, conn: ConnId, out: &Arc<Outq>, channel: &str) {
+        let mut reg = self.registry.lock();
+        let head = reg.heads.get(channel).copied().unwrap_or(0);
+        reg.channels.entry(channel.to_owned()).or_default().insert(
+            conn,
+            Sub {
+                out: out.clone(),
+                state: SubState::Live,
+            },
+        );
+        out.push(Out::msg(wire::subscribed(channel, head, None)));
+    }
+
+    /// Registers a replaying subscription (replacing any other of `conn` on `channel`):
+    /// live events from now on wait in its buffer. Returns its generation and the head up
+    /// to which the replay must page.
+    pub fn begin_replay(
         &self,
         conn: ConnId,
-        tx: &Tx,
+        out: &Arc<Outq>,
         channel: &str,
-        since: Option<u64>,
-    ) -> rusqlite::Result<()> {
-        let mut inner = self.lock();
-        if let Some(since) = since {
-            for e in inner.store.since(channel, since, self.history_limit)? {
-                let _ = tx.send(Out::Msg(wire::event(
-                    &e.channel,
-                    &e.event,
-                    e.seq,
-                    Some(&e.id),
-                    &e.data,
-                )));
-            }
+        since: u64,
+    ) -> (u64, u64) {
+        let mut reg = self.registry.lock();
+        reg.generation += 1;
+        let generation = reg.generation;
+        let head = reg.heads.get(channel).copied().unwrap_or(0);
+        reg.channels.entry(channel.to_owned()).or_default().insert(
+            conn,
+            Sub {
+                out: out.clone(),
+                state: SubState::Replaying {
+                    generation,
+                    since,
+                    buffer: Vec::new(),
+                    bytes: 0,
+                    overflowed: false,
+                },
+            },
+        );
+        (generation, head)
+    }
+
+    /// Ends a replay that paged up to its head: queues the events held back, `subscribed`,
+    /// and turns the subscription live, all under the registry lock so that the next live
+    /// event follows them.
+    pub fn finish_replay(&self, conn: ConnId, channel: &str, generation: u64) -> Finish {
+        let mut reg = self.registry.lock();
+        let head = reg.heads.get(channel).copied().unwrap_or(0);
+        let Some(sub) = reg.channels.get_mut(channel).and_then(|s| s.get_mut(&conn)) else {
+            return Finish::Replaced;
+        };
+        let SubState::Replaying {
+            generation: current,
+            since,
+            buffer,
+            bytes,
+            overflowed,
+        } = &mut sub.state
+        else {
+            return Finish::Replaced;
+        };
+        if *current != generation {
+            return Finish::Replaced;
         }
-        let head = inner.store.head(channel);
-        inner
-            .channels
-            .entry(channel.to_owned())
-            .or_default()
-            .insert(conn, tx.clone());
-        let _ = tx.send(Out::Msg(wire::subscribed(channel, head)));
-        Ok(())
+        if *overflowed {
+            *overflowed = false;
+            *bytes = 0;
+            return Finish::More(head);
+        }
+        let mut outs: Vec<Out> = std::mem::take(buffer).into_iter().map(Out::Msg).collect();
+        outs.push(Out::msg(wire::subscribed(channel, head, Some(*since))));
+        let out = sub.out.clone();
+        sub.state = SubState::Live;
+        out.push_all(outs);
+        Finish::Live
     }
 
     /// Removes one subscription.
     pub fn unsubscribe(&self, conn: ConnId, channel: &str) {
-        let mut inner = self.lock();
-        if let Some(subs) = inner.channels.get_mut(channel) {
+        let mut reg = self.registry.lock();
+        if let Some(subs) = reg.channels.get_mut(channel) {
             subs.remove(&conn);
             if subs.is_empty() {
-                inner.channels.remove(channel);
+                reg.channels.remove(channel);
             }
         }
     }
 
-    /// Stores a publish (once per id) and broadcasts it to the channel the first time.
-    pub fn publish(
+    /// The publish faults' verdict on `channel`: a nack, or None to store it.
+    pub fn fault_nack(&self, channel: &str) -> Option<PublishOutcome> {
+        let faults = self.faults();
+        let refused =
+            |prefixes: &[String]| prefixes.iter().any(|p| channel.starts_with(p.as_str()));
+        if !refused(&faults.reject_channels) && !refused(&faults.nack_retryable_channels) {
+            return None;
+        }
+        self.stats.nacks.fetch_add(1, Ordering::Relaxed);
+        let retryable = !refused(&faults.reject_channels);
+        Some(PublishOutcome::Nack {
+            reason: if retryable {
+                "channel unavailable"
+            } else {
+                "channel refuses publishes"
+            }
+            .to_owned(),
+            retryable,
+        })
+    }
+
+    /// Hands publishes to the storage thread, in order; the answer comes after their commit.
+    pub async fn submit(&self, items: Vec<Item>) -> Result<Pending, String> {
+        self.db.submit(items).await
+    }
+
+    /// What to tell the publisher of an event stored as `stored`.
+    pub fn outcome(&self, stored: Stored) -> PublishOutcome {
+        let seq = match stored {
+            Stored::New(seq) | Stored::Duplicate(seq) => seq,
+        };
+        let n = self.ack_count.fetch_add(1, Ordering::Relaxed) + 1;
+        let every = self.faults().drop_every_nth_ack;
+        if every > 0 && n % every == 0 {
+            self.stats.acks_dropped.fetch_add(1, Ordering::Relaxed);
+            return PublishOutcome::AckDropped;
+        }
+        PublishOutcome::Ack(seq)
+    }
+
+    /// Stores a publish (once per id) and broadcasts it the first time, durably: resolves
+    /// after its commit.
+    pub async fn publish(
         &self,
         id: &str,
         channel: &str,
         event: &str,
         data: &str,
-    ) -> rusqlite::Result<PublishOutcome> {
-        let faults = self.faults();
-        let refused =
-            |prefixes: &[String]| prefixes.iter().any(|p| channel.starts_with(p.as_str()));
-        if refused(&faults.reject_channels) || refused(&faults.nack_retryable_channels) {
-            self.stats.nacks.fetch_add(1, Ordering::Relaxed);
-            let retryable = !refused(&faults.reject_channels);
-            return Ok(PublishOutcome::Nack {
-                reason: if retryable {
-                    "channel unavailable"
-                } else {
-                    "channel refuses publishes"
-                }
-                .to_owned(),
-                retryable,
-            });
+    ) -> Result<PublishOutcome, String> {
+        if let Some(nack) = self.fault_nack(channel) {
+            return Ok(nack);
         }
-        let seq = {
-            let mut inner = self.lock();
-            match inner.store.insert(id, channel, event, data, unix_ms())? {
-                Stored::Duplicate(seq) => {
-                    self.stats.duplicates.fetch_add(1, Ordering::Relaxed);
-                    seq
-                }
-                Stored::New(seq) => {
-                    self.stats.published.fetch_add(1, Ordering::Relaxed);
-                    if let Some(subs) = inner.channels.get(channel) {
-                        let frame = wire::event(channel, event, seq, Some(id), data);
-                        for tx in subs.values() {
-                            let _ = tx.send(Out::Msg(frame.clone()));
-                        }
-                    }
-                    seq
-                }
-            }
-        };
-        let n = self.ack_count.fetch_add(1, Ordering::Relaxed) + 1;
-        if faults.drop_every_nth_ack > 0 && n % faults.drop_every_nth_ack == 0 {
-            self.stats.acks_dropped.fetch_add(1, Ordering::Relaxed);
-            return Ok(PublishOutcome::AckDropped);
+        let pending = self
+            .submit(vec![Item {
+                id: id.to_owned(),
+                channel: channel.to_owned(),
+                event: event.to_owned(),
+                data: data.to_owned(),
+            }])
+            .await?;
+        let stored = pending.await.map_err(|_| "storage stopped".to_owned())??;
+        match stored.first() {
+            Some(s) => Ok(self.outcome(*s)),
+            None => Err("nothing stored".to_owned()),
         }
-        Ok(PublishOutcome::Ack(seq))
     }
 
     /// Server-side publishes of events numbered `numbers` with the same data, stored in one
-    /// transaction (an app backend pushing a burst); each gets its own id `{prefix}{n}` and is
-    /// fanned out to the channel's subscribers as it is stored. Returns the last sequence.
-    pub fn push_many(
+    /// transaction (an app backend pushing a burst); each gets its own id `{prefix}{n}`.
+    /// Returns the last sequence.
+    pub async fn push_many(
         &self,
         prefix: &str,
         channel: &str,
         event: &str,
         data: &str,
         numbers: std::ops::Range<u64>,
-    ) -> rusqlite::Result<u64> {
-        let mut inner = self.lock();
-        let inner = &mut *inner;
-        let (store, channels) = (&mut inner.store, &inner.channels);
-        store.in_transaction(|store| {
-            let mut last = 0;
-            for n in numbers {
-                let id = format!("{prefix}{n}");
-                let seq = match store.insert(&id, channel, event, data, unix_ms())? {
-                    Stored::Duplicate(seq) => {
-                        self.stats.duplicates.fetch_add(1, Ordering::Relaxed);
-                        seq
-                    }
-                    Stored::New(seq) => {
-                        self.stats.published.fetch_add(1, Ordering::Relaxed);
-                        if let Some(subs) = channels.get(channel) {
-                            let frame = wire::event(channel, event, seq, Some(&id), data);
-                            for tx in subs.values() {
-                                let _ = tx.send(Out::Msg(frame.clone()));
-                            }
-                        }
-                        seq
-                    }
-                };
-                last = seq;
-            }
-            Ok(last)
+    ) -> Result<u64, String> {
+        let items = numbers
+            .map(|n| Item {
+                id: format!("{prefix}{n}"),
+                channel: channel.to_owned(),
+                event: event.to_owned(),
+                data: data.to_owned(),
+            })
+            .collect();
+        let stored = self
+            .submit(items)
+            .await?
+            .await
+            .map_err(|_| "storage stopped".to_owned())??;
+        Ok(match stored.last() {
+            Some(Stored::New(seq) | Stored::Duplicate(seq)) => *seq,
+            None => 0,
         })
     }
 
-    /// Sends raw frames (text, or binary with the text's bytes) to every connection.
+    /// Sends raw frames (text, or binary with the text's bytes) to every connection. Test
+    /// floods pass the queue bound on purpose.
     pub fn send_raw_to_all(&self, frames: &[String], binary: bool) -> usize {
-        let inner = self.lock();
-        for tx in inner.connections.values() {
+        let reg = self.registry.lock();
+        for out in reg.connections.values() {
             for frame in frames {
-                let out = if binary {
+                out.push_unbounded(if binary {
                     Out::RawBinary(frame.as_bytes().to_vec())
                 } else {
                     Out::Raw(frame.clone())
-                };
-                let _ = tx.send(out);
+                });
             }
         }
-        inner.connections.len()
+        reg.connections.len()
     }
 
     /// Every stored id of a channel (or of all channels).
-    pub fn stored_ids(&self, channel: Option<&str>) -> rusqlite::Result<Vec<String>> {
-        self.lock().store.ids(channel)
+    pub async fn stored_ids(&self, channel: Option<&str>) -> Result<Vec<String>, String> {
+        self.db.ids(channel).await
+    }
+
+    /// Asks the storage thread to apply retention now.
+    pub fn prune(&self) {
+        self.db.prune();
     }
 
     /// The counters, now.
     pub fn stats_view(&self) -> StatsView {
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let subscriptions = self.lock().channels.values().map(HashMap::len).sum();
+        let subscriptions = self
+            .registry
+            .lock()
+            .channels
+            .values()
+            .map(HashMap::len)
+            .sum();
+        let s = &self.stats;
         StatsView {
-            connections: load(&self.stats.connections),
-            accepted: load(&self.stats.accepted),
-            refused: load(&self.stats.refused),
-            denied: load(&self.stats.denied),
-            frames_in: load(&self.stats.frames_in),
-            published: load(&self.stats.published),
-            duplicates: load(&self.stats.duplicates),
-            acks_dropped: load(&self.stats.acks_dropped),
-            nacks: load(&self.stats.nacks),
+            connections: load(&s.connections),
+            accepted: load(&s.accepted),
+            refused: load(&s.refused),
+            denied: load(&s.denied),
+            frames_in: load(&s.frames_in),
+            published: load(&s.published),
+            duplicates: load(&s.duplicates),
+            acks_dropped: load(&s.acks_dropped),
+            nacks: load(&s.nacks),
             subscriptions,
+            commits: load(&s.commits),
+            committed: load(&s.committed),
+            slow_consumers: load(&s.slow_consumers),
+            pruned: load(&s.pruned),
+            replayed: load(&s.replayed),
+            forbidden: load(&s.forbidden),
         }
     }
 }

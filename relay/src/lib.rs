@@ -2,11 +2,16 @@
 //! (PROTOCOL.md) that stores publishes in SQLite, dedups them by id and replays channel
 //! history on `since`; with test-only fault modes and a supervisor that can kill it for real.
 
+pub mod auth;
 pub mod config;
 mod conn;
 mod control;
+pub mod db;
 pub mod hub;
+pub mod outq;
+mod replay;
 pub mod server;
+pub mod stats;
 pub mod store;
 pub mod supervisor;
 pub mod wire;

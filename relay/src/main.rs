@@ -5,6 +5,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use syncline_relay::auth::ChannelRule;
 use syncline_relay::config::{Faults, ServeConfig};
 use syncline_relay::supervisor::{self, SupervisorConfig};
 
@@ -26,8 +27,20 @@ OPTIONS (serve):
   --control-origin URL  the one web origin whose pages may call them (CORS)
   --static DIR          serve DIR over HTTP at / (the demo page)
   --faults JSON         faults active from the start, e.g. '{\"dropEveryNthAck\":3}'
-  --history-limit N     most events replayed for one `since` (default 10000)
-  --max-frame-bytes N   most bytes of a frame packing several messages (default 524288)
+  --max-frame-bytes N   most bytes of a frame packing several messages (default 524288);
+                        a client's hello may ask for less with \"max\"
+  --max-queue-bytes N   most bytes waiting for one connection; a subscriber past it is
+                        closed as a slow consumer (code 4008) (default 8388608)
+  --max-message-bytes N largest publish: data + id + channel + event + 64 (default 262144)
+  --max-connections N   WebSocket connections at once; more get HTTP 503 (default 10000)
+  --max-channels N      channels one connection may subscribe to (default 1000)
+  --publish-rate N      publishes per second per connection, 0 for no limit (default 10000)
+  --retain-events N     keep the newest N events per channel, 0 for all (default 0)
+  --retain-ms MS        remove events older than MS milliseconds, 0 for never (default 0)
+  --replay-page N       events per history read while replaying (default 500)
+  --allowed-origin O    accept WebSocket upgrades only from this Origin (repeatable;
+                        default: any); requests without Origin are not browsers, accepted
+  --channel-rule P=T    channels starting with P need token T in hello (repeatable)
   --exit-with-stdin     exit when stdin closes (set by the supervisor)
 
 supervise runs `serve` with the same options as a child process and serves
@@ -105,11 +118,43 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
                     serde_json::from_str::<Faults>(&v).map_err(|e| format!("bad --faults: {e}"))?;
                 pass.push(v);
             }
-            "--history-limit" => {
-                let v = value("--history-limit")?;
-                config.history_limit = v
-                    .parse()
-                    .map_err(|_| format!("bad --history-limit {v:?}"))?;
+            // issue 20: limits, retention and access (one block, see --help).
+            "--max-queue-bytes"
+            | "--max-message-bytes"
+            | "--max-connections"
+            | "--max-channels"
+            | "--publish-rate"
+            | "--retain-events"
+            | "--retain-ms"
+            | "--replay-page" => {
+                let v = value(&flag)?;
+                let n: u64 = v.parse().map_err(|_| format!("bad {flag} {v:?}"))?;
+                let size = usize::try_from(n).map_err(|_| format!("bad {flag} {v:?}"))?;
+                match flag.as_str() {
+                    "--max-queue-bytes" => config.max_queue_bytes = size,
+                    "--max-message-bytes" => config.max_message_bytes = size,
+                    "--max-connections" => config.max_connections = size,
+                    "--max-channels" => config.max_channels = size,
+                    "--publish-rate" => {
+                        config.publish_rate =
+                            u32::try_from(n).map_err(|_| format!("bad {flag} {v:?}"))?;
+                    }
+                    "--retain-events" => config.retention.events = n,
+                    "--retain-ms" => config.retention.ms = n,
+                    _ => config.replay_page = size,
+                }
+                pass.push(v);
+            }
+            "--allowed-origin" => {
+                let v = value("--allowed-origin")?;
+                config.allowed_origins.push(v.clone());
+                pass.push(v);
+            }
+            "--channel-rule" => {
+                let v = value("--channel-rule")?;
+                let rule = ChannelRule::parse(&v)
+                    .ok_or(format!("bad --channel-rule {v:?}: PREFIX=TOKEN"))?;
+                config.channel_rules.push(rule);
                 pass.push(v);
             }
             "--max-frame-bytes" => {

@@ -8,6 +8,8 @@ use serde_json::{Value, json};
 pub enum Incoming {
     Hello {
         token: Option<String>,
+        /// Largest frame in bytes the client accepts.
+        max: Option<u64>,
     },
     Subscribe {
         channel: String,
@@ -91,6 +93,7 @@ fn decode_message(msg: Value) -> Result<Incoming, WireError> {
     Ok(match kind.as_str() {
         "hello" => Incoming::Hello {
             token: msg.get("token").and_then(Value::as_str).map(str::to_owned),
+            max: opt_u64(&msg, "max")?,
         },
         "sub" => Incoming::Subscribe {
             channel: field_str(&msg, "ch")?,
@@ -124,9 +127,31 @@ fn decode_message(msg: Value) -> Result<Incoming, WireError> {
     })
 }
 
+/// The relay's limits, told in `welcome`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most bytes of a frame the relay sends.
+    pub frame: usize,
+    /// Largest publish (`data` plus envelope) it accepts.
+    pub message: usize,
+    /// Most channels per connection.
+    pub channels: usize,
+}
+
 /// `welcome`.
-pub fn welcome(session: &str) -> String {
-    json!({"t": "welcome", "v": 1, "session": session}).to_string()
+pub fn welcome(session: &str, limits: Limits) -> String {
+    json!({
+        "t": "welcome",
+        "v": 1,
+        "session": session,
+        "limits": {"frame": limits.frame, "message": limits.message, "channels": limits.channels},
+    })
+    .to_string()
+}
+
+/// `gap`: events `from..=to` of `channel` are gone (removed by retention).
+pub fn gap(channel: &str, from: u64, to: u64) -> String {
+    json!({"t": "gap", "ch": channel, "from": from, "to": to}).to_string()
 }
 
 /// `denied`.
@@ -134,9 +159,13 @@ pub fn denied(reason: &str) -> String {
     json!({"t": "denied", "reason": reason}).to_string()
 }
 
-/// `subscribed`.
-pub fn subscribed(channel: &str, seq: u64) -> String {
-    json!({"t": "subscribed", "ch": channel, "seq": seq}).to_string()
+/// `subscribed`: live at head `seq`; `since` echoes the subscribe it answers, when it had one.
+pub fn subscribed(channel: &str, seq: u64, since: Option<u64>) -> String {
+    match since {
+        Some(since) => json!({"t": "subscribed", "ch": channel, "seq": seq, "since": since}),
+        None => json!({"t": "subscribed", "ch": channel, "seq": seq}),
+    }
+    .to_string()
 }
 
 /// `ev`, with the stored payload inserted as is.
@@ -168,6 +197,12 @@ pub fn nack(id: &str, reason: &str, retryable: bool) -> String {
     json!({"t": "nack", "id": id, "reason": reason, "retryable": retryable}).to_string()
 }
 
+/// `nack` whose `reason` is a code (`too_large`, `rate_limited`, `forbidden`), with detail.
+pub fn nack_code(id: &str, code: &str, message: &str, retryable: bool) -> String {
+    json!({"t": "nack", "id": id, "reason": code, "retryable": retryable, "msg": message})
+        .to_string()
+}
+
 /// `res` with a result.
 pub fn response_ok(id: &str, data: &Value) -> String {
     json!({"t": "res", "id": id, "ok": true, "data": data}).to_string()
@@ -186,6 +221,11 @@ pub fn pong(ts: u64) -> String {
 /// `error`.
 pub fn error(e: &WireError) -> String {
     json!({"t": "error", "code": e.code, "msg": e.message}).to_string()
+}
+
+/// `error` about one channel (`too_many_channels`, `forbidden`): the subscription is refused.
+pub fn channel_error(e: &WireError, channel: &str) -> String {
+    json!({"t": "error", "code": e.code, "msg": e.message, "ch": channel}).to_string()
 }
 
 #[cfg(test)]

@@ -123,7 +123,7 @@ async fn publish_is_acked_stored_once_and_broadcast_once() {
         "the duplicate was not broadcast"
     );
     assert_eq!(
-        r.hub.stored_ids(Some("room")).unwrap(),
+        r.hub.stored_ids(Some("room")).await.unwrap(),
         vec!["id-1", "id-2"]
     );
     assert_eq!(r.hub.stats_view().duplicates, 1);
@@ -153,7 +153,7 @@ async fn dedup_and_history_survive_a_restart() {
         .collect();
     assert_eq!(replayed, vec![2, 3]);
     assert_eq!(c.next_of("subscribed").await["seq"], 3);
-    assert_eq!(r.hub.stored_ids(Some("ch")).unwrap().len(), 3);
+    assert_eq!(r.hub.stored_ids(Some("ch")).await.unwrap().len(), 3);
     r.shutdown().await;
 }
 
@@ -235,7 +235,7 @@ async fn fault_modes() {
         "every 3rd ack withheld"
     );
     assert_eq!(
-        r.hub.stored_ids(Some("ch")).unwrap().len(),
+        r.hub.stored_ids(Some("ch")).await.unwrap().len(),
         6,
         "but all stored"
     );
@@ -281,9 +281,9 @@ async fn queued_messages_share_frames() {
     let mut sub = Client::hello(r.addr, None).await;
     sub.send(json!({"t": "sub", "ch": "burst"})).await;
     sub.next_of("subscribed").await;
-    for n in 0..500 {
-        r.hub.publish(&format!("b{n}"), "burst", "e", "1").unwrap();
-    }
+    // Concurrent publishes: committed together, queued together.
+    let ids: Vec<String> = (0..500).map(|n| format!("b{n}")).collect();
+    futures_util::future::join_all(ids.iter().map(|id| r.hub.publish(id, "burst", "e", "1"))).await;
     let mut frames = 0;
     let mut events = 0;
     while events < 500 {
@@ -315,6 +315,7 @@ async fn a_backlog_replays_in_frames_under_the_clients_limit() {
     for n in 0..100 {
         r.hub
             .publish(&format!("big{n}"), "backlog", "e", &format!("\"{big}\""))
+            .await
             .unwrap();
     }
     let mut sub = Client::hello(r.addr, None).await;
