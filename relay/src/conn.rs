@@ -75,7 +75,14 @@ struct Conn {
     replays: HashMap<String, AbortHandle>,
     bucket: Bucket,
     pending: FuturesOrdered<Answer>,
+    /// Per channel, a publish refused for now and when: later publishes of the channel are
+    /// refused too until it comes again, so that a retry is never overtaken (PROTOCOL.md).
+    held: HashMap<String, (String, Instant)>,
 }
+
+/// How long a refused publish holds its channel back when the client does not send it again
+/// (it gave it up): after that the channel takes publishes again.
+const HOLD_MAX: Duration = Duration::from_secs(60);
 
 /// Serves one accepted WebSocket until it closes (or is dropped abruptly by a fault).
 pub async fn serve(socket: WebSocket, hub: Arc<Hub>) {
@@ -93,6 +100,7 @@ pub async fn serve(socket: WebSocket, hub: Arc<Hub>) {
         replays: HashMap::new(),
         bucket: Bucket::new(hub.publish_rate),
         pending: FuturesOrdered::new(),
+        held: HashMap::new(),
     };
     let mut frames: u64 = 0;
     let mut abrupt = false;
@@ -286,6 +294,15 @@ impl Conn {
     }
 
     async fn publish(&mut self, id: String, channel: String, event: String, data: String) {
+        if let Some((first, since)) = self.held.get(&channel) {
+            if *first == id || since.elapsed() > HOLD_MAX {
+                self.held.remove(&channel);
+            } else {
+                self.hub.stats.nacks.fetch_add(1, Ordering::Relaxed);
+                let message = format!("publish {first} of this channel was refused: send it first");
+                return self.send(wire::nack_code(&id, "out_of_order", &message, true));
+            }
+        }
         let size = data.len() + id.len() + channel.len() + event.len() + ENVELOPE;
         let refusal = if size > self.hub.max_message_bytes {
             let limit = self.hub.max_message_bytes;
@@ -315,9 +332,11 @@ impl Conn {
         };
         if let Some((code, message, retryable)) = refusal {
             self.hub.stats.nacks.fetch_add(1, Ordering::Relaxed);
+            self.hold(&channel, &id, retryable);
             return self.send(wire::nack_code(&id, code, &message, retryable));
         }
         if let Some(PublishOutcome::Nack { reason, retryable }) = self.hub.fault_nack(&channel) {
+            self.hold(&channel, &id, retryable);
             return self.send(wire::nack(&id, &reason, retryable));
         }
         let item = Item {
@@ -334,6 +353,15 @@ impl Conn {
                 (id, stored)
             })),
             Err(e) => self.send(wire::nack(&id, &format!("storage error: {e}"), true)),
+        }
+    }
+
+    /// A publish refused for now holds its channel back until it comes again.
+    fn hold(&mut self, channel: &str, id: &str, retryable: bool) {
+        if retryable {
+            self.held
+                .entry(channel.to_owned())
+                .or_insert_with(|| (id.to_owned(), Instant::now()));
         }
     }
 

@@ -136,17 +136,14 @@ async fn publishes_over_the_rate_are_nacked_retryable() {
         .map(|n| json!({"t": "pub", "id": format!("r{n}"), "ch": "ch", "ev": "e", "data": n}))
         .collect();
     c.send(Value::Array(burst)).await;
-    let (mut acked, mut limited) = (0, 0);
-    while acked + limited < 30 {
+    let (mut acked, mut refusals) = (0, Vec::new());
+    while acked + refusals.len() < 30 {
         let m = c.next().await.expect("an answer to every publish");
         match m["t"].as_str() {
             Some("ack") => acked += 1,
             Some("nack") => {
-                assert_eq!(
-                    (m["reason"].as_str(), m["retryable"].as_bool()),
-                    (Some("rate_limited"), Some(true))
-                );
-                limited += 1;
+                assert_eq!(m["retryable"].as_bool(), Some(true));
+                refusals.push((m["id"].to_string(), m["reason"].to_string()));
             }
             _ => {}
         }
@@ -155,10 +152,44 @@ async fn publishes_over_the_rate_are_nacked_retryable() {
         (10..=12).contains(&acked),
         "{acked} acked of a burst of 30 at 10/s"
     );
-    // The bucket refills: a retry a second later goes through.
+    // The first refused is over the rate; the rest of the channel waits behind it.
+    let (first, reason) = refusals[0].clone();
+    assert_eq!(reason, "\"rate_limited\"");
+    assert!(
+        refusals[1..].iter().all(|(_, r)| r == "\"out_of_order\""),
+        "{refusals:?}"
+    );
+    // The bucket refills: the refused one first, then the channel goes on.
     tokio::time::sleep(Duration::from_millis(1_100)).await;
     c.publish("r29", "ch", json!(29)).await;
+    assert_eq!(c.next_of("nack").await["reason"], "out_of_order");
+    let first = first.trim_matches('"').to_owned();
+    c.publish(&first, "ch", json!(0)).await;
+    assert_eq!(c.next_of("ack").await["id"], first.as_str());
+    c.publish("r29", "ch", json!(29)).await;
     assert_eq!(c.next_of("ack").await["id"], "r29");
+    r.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_refused_publish_is_not_overtaken_by_a_later_one_of_its_channel() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = relay(&dir.path().join("db"), |c| c.publish_rate = 1).await;
+    let mut c = Client::hello(r.addr, None).await;
+    c.publish("x", "other", json!(0)).await;
+    assert_eq!(c.next_of("ack").await["id"], "x");
+    c.publish("a", "ch", json!(1)).await;
+    assert_eq!(c.next_of("nack").await["reason"], "rate_limited");
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    // The bucket has room again, but "a" was first: "b" waits.
+    c.publish("b", "ch", json!(2)).await;
+    assert_eq!(c.next_of("nack").await["reason"], "out_of_order");
+    c.publish("a", "ch", json!(1)).await;
+    assert_eq!(c.next_of("ack").await["id"], "a");
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    c.publish("b", "ch", json!(2)).await;
+    assert_eq!(c.next_of("ack").await["id"], "b");
+    assert_eq!(r.hub.stored_ids(Some("ch")).await.unwrap(), vec!["a", "b"]);
     r.shutdown().await;
 }
 
