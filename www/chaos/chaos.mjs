@@ -92,6 +92,7 @@ const CHECKS = [
   ["outOfOrderDelivered", "handed out of order"],
   ["duplicatesDelivered", "duplicates handed to the app"],
   ["missedDelivered", "missed by a viewer without a gap event"],
+  ["unknownDelivered", "handed to a viewer and not in the store"],
 ];
 const failures = [];
 for (const r of reports) {
@@ -113,9 +114,9 @@ for (const r of reports) {
   if (r.harnessError) fail("harness error", 1, [], r.harnessError);
 }
 
-const cols = ["faults", "called", "stored", "lost", "ackedNotStored", "storedTwice", "outOfOrderStored", "outOfOrderDelivered",
-  "duplicatesDelivered", "missedDelivered", "missedWithGap", "pageErrors"];
-const heads = ["faults", "called", "stored", "lost", "acked!st", "stored2x", "ooo-store", "ooo-view", "dup-view", "missed", "miss+gap", "pgErr"];
+const cols = ["faults", "called", "stored", "held", "lost", "ackedNotStored", "storedTwice", "outOfOrderStored", "outOfOrderDelivered",
+  "duplicatesDelivered", "missedDelivered", "missedWithGap", "unknownDelivered", "pageErrors"];
+const heads = ["faults", "called", "stored", "held", "lost", "acked!st", "stored2x", "ooo-store", "ooo-view", "dup-view", "missed", "miss+gap", "unknown", "pgErr"];
 const line = (first, cells) => first.padEnd(22) + cells.map((c, i) => String(c).padStart(Math.max(heads[i].length, 6) + 1)).join("");
 for (const r of reports) {
   console.log(`\n== ${r.mode}: ${r.total.called} called, ${r.storedEntries} stored, ${r.total.faults} faults, ${(r.durationMs / 1000).toFixed(0)} s; ` +

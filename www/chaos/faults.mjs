@@ -140,18 +140,30 @@ export const inject = {
     return { tab: t.w, ms: Math.round(ms), lagMs: lag };
   },
 
-  /** The page frozen (Page.setWebLifecycleState "frozen": the `freeze` event, timers and
-   *  tasks stopped, as a browser does to a background tab) for 2–6 s, then active. */
+  /** A background tab frozen, and half the time discarded: its `freeze` event, then its
+   *  JavaScript stopped for 2–4 s (Debugger.pause), then either `resume` and on, or the tab
+   *  gone without `pagehide` (its renderer crashed, as a discard of a frozen tab is).
+   *  Chromium's own Page.setWebLifecycleState("frozen") does nothing to a visible page, and
+   *  every headless page is visible, so the browser's freeze is played by these steps. */
   async freeze(ctx) {
     const t = pick(ctx.alive());
-    await t.page.evaluate(() => window.takeLag()).catch(() => null);
-    await t.cdp.send("Page.setWebLifecycleState", { state: "frozen" });
-    const ms = rand(2000, 6000);
+    const w = t.w;
+    await t.page.evaluate(() => document.dispatchEvent(new Event("freeze")));
+    await t.cdp.send("Debugger.enable");
+    await t.cdp.send("Debugger.pause");
+    const ms = rand(2000, 4000);
     await sleep(ms);
-    await t.cdp.send("Page.setWebLifecycleState", { state: "active" });
-    await sleep(300);
-    const lag = await t.page.evaluate(() => window.takeLag()).catch(() => null);
-    return { tab: t.w, ms: Math.round(ms), lagMs: lag };
+    const discard = Math.random() < 0.5;
+    if (discard) {
+      await t.page.goto("chrome://crash", { timeout: 5000 }).catch(() => {});
+      await waitFor("the crash", () => t.crashed, 5000).catch(() => (t.crashed = true));
+      await ctx.replaceCrashed();
+      return { tab: w, ms: Math.round(ms), discarded: true };
+    }
+    await t.cdp.send("Debugger.resume").catch(() => {});
+    await t.cdp.send("Debugger.disable").catch(() => {});
+    await t.page.evaluate(() => document.dispatchEvent(new Event("resume"))).catch(() => {});
+    return { tab: w, ms: Math.round(ms), discarded: false };
   },
 
   /** A viewer away (offline) while 168 × 32 KiB (5.25 MiB) are published on one channel, then

@@ -86,8 +86,8 @@ const push = (list, v) => list.length < SAMPLES && list.push(v);
  */
 export function analyze(ledger, stored) {
   const kinds = ["(no fault yet)", ...new Set(ledger.faults.map((f) => f.kind))];
-  const row = () => ({ faults: 0, called: 0, stored: 0, lost: 0, ackedNotStored: 0, storedTwice: 0, outOfOrderStored: 0,
-    outOfOrderDelivered: 0, duplicatesDelivered: 0, missedDelivered: 0, missedWithGap: 0, pageErrors: 0 });
+  const row = () => ({ faults: 0, called: 0, stored: 0, held: 0, lost: 0, ackedNotStored: 0, storedTwice: 0, outOfOrderStored: 0,
+    outOfOrderDelivered: 0, duplicatesDelivered: 0, missedDelivered: 0, missedWithGap: 0, unknownDelivered: 0, pageErrors: 0 });
   const rows = Object.fromEntries(kinds.map((k) => [k, row()]));
   const kindOf = (i) => (i < 0 ? "(no fault yet)" : ledger.faults[i].kind);
   const rowAt = (at) => rows[kindOf(faultAt(ledger, at))];
@@ -120,6 +120,7 @@ export function analyze(ledger, stored) {
     const status = p.status ?? "unsettled";
     statuses[status] = (statuses[status] ?? 0) + 1;
     if (times > 0) r.stored++;
+    if (p.status === "held") r.held++;
     if (times > 1) {
       r.storedTwice++;
       push(samples.storedTwice, { ...p, times });
@@ -180,6 +181,7 @@ export function analyze(ledger, stored) {
         delivered++;
         const at = d.id ? byId.get(d.id) : undefined;
         if (!at || at.ch !== ch) {
+          rowAt(d.at).unknownDelivered++;
           push(samples.unknownDelivered, { w: load.w, ch, id: d.id, seq: d.seq });
           continue;
         }

@@ -42,7 +42,8 @@ async function nodeServer(script) {
     s,
     port: new URL(s.url).port,
     kill: () => s.kill(),
-    start: () => s.start(),
+    // Started again only when down (the harness's start() would spawn a second one).
+    start: () => (s.child ? Promise.resolve() : s.start()),
     pid: async () => s.child?.pid ?? null,
     stats: () => s.stats(),
     stored: () => s.post("stored"),
