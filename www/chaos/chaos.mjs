@@ -18,15 +18,16 @@
 //                     of the channel, with no `gap` event said (missed after a gap: apart)
 //
 //   node --preserve-symlinks chaos/chaos.mjs [--mode relay|socketio|json|http|all|a,b]
-//        [--events N] [--faults F] [--kinds k1,k2] [--rate R] [--gap MS]
+//        [--events N] [--faults F] [--kinds k1,k2] [--rate R] [--gap MS] [--quick]
 // Per mode: publishing until N were called and F faults injected (in shuffled rounds of the
-// kinds, about MS apart), at about R publishes/s. Writes target/chaos/report.json, prints a
+// kinds, about MS apart), at about R publishes/s; --quick keeps each fault near its shortest
+// (make test-chaos). Writes target/chaos/report.json, prints a
 // table per mode and fault kind, and exits 1 on any failure above.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { launch, root, startStatic } from "../tests/harness.mjs";
-import { KINDS } from "./faults.mjs";
+import { KINDS, setQuick } from "./faults.mjs";
 import { MODES } from "./modes.mjs";
 import { runMode } from "./run.mjs";
 
@@ -38,6 +39,7 @@ const { values: opt } = parseArgs({
     kinds: { type: "string", default: KINDS.join(",") },
     rate: { type: "string" },
     gap: { type: "string", default: "800" },
+    quick: { type: "boolean", default: false },
   },
 });
 const modes = opt.mode === "all" ? MODES : opt.mode.split(",");
@@ -49,6 +51,7 @@ const FAULTS = Number(opt.faults);
 // About 4 s per fault with the gaps between them.
 const RATE = Number(opt.rate ?? Math.min(100, Math.max(5, EVENTS / (FAULTS * 4))));
 
+setQuick(opt.quick);
 const started = Date.now();
 const log = (...a) => console.log(`[${((Date.now() - started) / 1000).toFixed(1)}s]`, ...a);
 
@@ -99,7 +102,7 @@ for (const r of reports) {
   const fail = (check, count, faultKinds, detail) => {
     const k = faultKinds.filter((x) => KINDS.includes(x));
     failures.push({ mode: r.mode, check, count, faultKinds: faultKinds, detail,
-      reproduce: `cd www && node --preserve-symlinks chaos/chaos.mjs --mode ${r.mode} --events ${EVENTS} --faults ${FAULTS}${k.length ? ` --kinds ${k.join(",")}` : ""}` });
+      reproduce: `cd www && node --preserve-symlinks chaos/chaos.mjs --mode ${r.mode} --events ${EVENTS} --faults ${FAULTS}${opt.quick ? " --quick" : ""}${k.length ? ` --kinds ${k.join(",")}` : ""}` });
   };
   for (const [key, name] of CHECKS) {
     if (r.total[key] > 0) fail(name, r.total[key], Object.entries(r.rows).filter(([, row]) => row[key] > 0).map(([k]) => k), r.samples[key]?.slice(0, 5));
@@ -134,7 +137,7 @@ for (const r of reports) {
 
 const report = {
   date: new Date().toISOString(),
-  args: { modes, events: EVENTS, faults: FAULTS, kinds, rate: RATE, gapMs: Number(opt.gap) },
+  args: { modes, events: EVENTS, faults: FAULTS, kinds, rate: RATE, gapMs: Number(opt.gap), quick: opt.quick },
   ok: failures.length === 0,
   failures,
   modes: reports,

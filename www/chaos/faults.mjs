@@ -6,6 +6,10 @@ export const KINDS = ["serverKill", "serverHang", "offline", "slowNetwork", "clo
   "idbDelete", "quota", "clockJump", "freeze", "backlog"];
 
 const rand = (lo, hi) => lo + Math.random() * (hi - lo);
+// How long a fault lasts: anywhere from lo to hi, or near lo in a quick run (make test-chaos).
+let quick = false;
+export const setQuick = (q) => (quick = q);
+const span = (lo, hi) => (quick ? lo + Math.random() * 0.15 * (hi - lo) : rand(lo, hi));
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const pick = (list) => list[Math.floor(Math.random() * list.length)];
 const NORMAL = { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 };
@@ -17,7 +21,7 @@ export const inject = {
   /** The server SIGKILLed, down for 0.3–2 s, started again on the same port and store. */
   async serverKill(ctx) {
     await ctx.server.kill();
-    const down = rand(300, 2000);
+    const down = span(300, 2000);
     await sleep(down);
     await ctx.server.start();
     return { downMs: Math.round(down) };
@@ -31,7 +35,7 @@ export const inject = {
     const viewer = pick(ctx.alive("S1"));
     process.kill(pid, "SIGSTOP");
     ctx.stopped = pid;
-    const ms = rand(6500, 8500);
+    const ms = span(6500, 8500);
     await sleep(ms - 500);
     const state = viewer ? await ctx.stateOf(viewer) : null;
     await sleep(500);
@@ -44,7 +48,7 @@ export const inject = {
   async offline(ctx) {
     const t = pick(ctx.alive());
     await t.cdp.send("Network.emulateNetworkConditions", { ...NORMAL, offline: true });
-    const ms = rand(500, 2500);
+    const ms = span(500, 2500);
     await sleep(ms);
     await t.cdp.send("Network.emulateNetworkConditions", NORMAL);
     return { tab: t.w, ms: Math.round(ms) };
@@ -57,7 +61,7 @@ export const inject = {
     const c = { offline: false, latency: Math.round(rand(200, 800)), downloadThroughput: Math.round(rand(16, 64)) * 1024,
       uploadThroughput: Math.round(rand(16, 64)) * 1024 };
     await t.cdp.send("Network.emulateNetworkConditions", c);
-    const ms = rand(2000, 4000);
+    const ms = span(2000, 4000);
     await sleep(ms);
     await t.cdp.send("Network.emulateNetworkConditions", NORMAL);
     return { tab: t.w, ms: Math.round(ms), ...c };
@@ -104,7 +108,7 @@ export const inject = {
     const t = pick(ctx.alive("P"));
     const before = await ctx.stateOf(t);
     await t.cdp.send("Storage.clearDataForOrigin", { origin: ctx.origin, storageTypes: "indexeddb" });
-    await sleep(rand(1000, 2000));
+    await sleep(span(1000, 2000));
     const after = await ctx.stateOf(t);
     return { tab: t.w, depthBefore: before?.outbox.depth ?? null, depthAfter: after?.outbox.depth ?? null, storage: after?.outbox.storage ?? null };
   },
@@ -117,7 +121,7 @@ export const inject = {
     ctx.quotaTab = t;
     await sleep(300);
     await t.page.evaluate(() => window.burst(null, 5)).catch(() => {});
-    await sleep(rand(1700, 3700));
+    await sleep(span(1700, 3700));
     const during = await ctx.stateOf(t);
     await t.cdp.send("Storage.overrideQuotaForOrigin", { origin: ctx.origin });
     ctx.quotaTab = null;
@@ -131,7 +135,7 @@ export const inject = {
     await t.page.evaluate(() => window.takeLag()).catch(() => null);
     await t.cdp.send("Debugger.enable");
     await t.cdp.send("Debugger.pause");
-    const ms = rand(3000, 8000);
+    const ms = span(3000, 8000);
     await sleep(ms);
     await t.cdp.send("Debugger.resume").catch(() => {});
     await t.cdp.send("Debugger.disable").catch(() => {});
@@ -151,7 +155,7 @@ export const inject = {
     await t.page.evaluate(() => document.dispatchEvent(new Event("freeze")));
     await t.cdp.send("Debugger.enable");
     await t.cdp.send("Debugger.pause");
-    const ms = rand(2000, 4000);
+    const ms = span(2000, 4000);
     await sleep(ms);
     const discard = Math.random() < 0.5;
     if (discard) {
