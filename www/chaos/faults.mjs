@@ -14,6 +14,27 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const pick = (list) => list[Math.floor(Math.random() * list.length)];
 const NORMAL = { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 };
 
+/** Stops the page's JavaScript between two tasks (a `debugger` statement run as a task of its
+ *  own, with the debugger on), after dispatching `freeze` in that task when `freeze`; resolves
+ *  once paused. Debugger.pause would stop it mid-task: between the log of a publish and the
+ *  call, which no browser freeze or sleep does to a page. */
+async function pauseBetweenTasks(t, freeze) {
+  await t.cdp.send("Debugger.enable");
+  const paused = new Promise((r) => t.cdp.once("Debugger.paused", r));
+  t.page.evaluate((freeze) => {
+    if (freeze) document.dispatchEvent(new Event("freeze"));
+    // eslint-disable-next-line no-debugger
+    debugger;
+  }, freeze).catch(() => {});
+  const ok = await Promise.race([paused.then(() => true), sleep(5000).then(() => false)]);
+  if (!ok) throw new Error("the page did not pause");
+}
+
+async function resume(t) {
+  await t.cdp.send("Debugger.resume").catch(() => {});
+  await t.cdp.send("Debugger.disable").catch(() => {});
+}
+
 /** The 5 MB backlog: 168 events of 32 KiB. */
 export const BACKLOG = { count: 168, bytes: 32 * 1024 };
 
@@ -128,33 +149,29 @@ export const inject = {
     return { tab: t.w, storage: during?.outbox.storage ?? null, degraded: during?.outbox.degraded ?? null, lastError: during?.outbox.lastError?.kind ?? null };
   },
 
-  /** A laptop sleeping: the page's JavaScript paused for 3–8 s (DevTools Debugger.pause), so
-   *  its timers fire late; `lagMs` is the lateness its own 100 ms timer saw. */
+  /** A laptop sleeping: the page's JavaScript paused for 3–8 s (the debugger, between two
+   *  tasks), so its timers fire late; `lagMs` is the lateness its own 100 ms timer saw. */
   async clockJump(ctx) {
     const t = pick(ctx.alive());
     await t.page.evaluate(() => window.takeLag()).catch(() => null);
-    await t.cdp.send("Debugger.enable");
-    await t.cdp.send("Debugger.pause");
+    await pauseBetweenTasks(t, false);
     const ms = span(3000, 8000);
     await sleep(ms);
-    await t.cdp.send("Debugger.resume").catch(() => {});
-    await t.cdp.send("Debugger.disable").catch(() => {});
+    await resume(t);
     await sleep(300);
     const lag = await t.page.evaluate(() => window.takeLag()).catch(() => null);
     return { tab: t.w, ms: Math.round(ms), lagMs: lag };
   },
 
   /** A background tab frozen, and half the time discarded: its `freeze` event, then its
-   *  JavaScript stopped for 2–4 s (Debugger.pause), then either `resume` and on, or the tab
+   *  JavaScript stopped for 2–4 s (the debugger, in the task of the event), then either `resume` and on, or the tab
    *  gone without `pagehide` (its renderer crashed, as a discard of a frozen tab is).
    *  Chromium's own Page.setWebLifecycleState("frozen") does nothing to a visible page, and
    *  every headless page is visible, so the browser's freeze is played by these steps. */
   async freeze(ctx) {
     const t = pick(ctx.alive());
     const w = t.w;
-    await t.page.evaluate(() => document.dispatchEvent(new Event("freeze")));
-    await t.cdp.send("Debugger.enable");
-    await t.cdp.send("Debugger.pause");
+    await pauseBetweenTasks(t, true);
     const ms = span(2000, 4000);
     await sleep(ms);
     const discard = Math.random() < 0.5;
@@ -164,8 +181,7 @@ export const inject = {
       await ctx.replaceCrashed();
       return { tab: w, ms: Math.round(ms), discarded: true };
     }
-    await t.cdp.send("Debugger.resume").catch(() => {});
-    await t.cdp.send("Debugger.disable").catch(() => {});
+    await resume(t);
     await t.page.evaluate(() => document.dispatchEvent(new Event("resume"))).catch(() => {});
     return { tab: w, ms: Math.round(ms), discarded: false };
   },
