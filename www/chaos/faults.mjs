@@ -65,18 +65,23 @@ export const inject = {
     return { pid, ms: Math.round(ms), viewerStateDuringHang: state?.state ?? null };
   },
 
-  /** A tab offline for 0.5–2.5 s (DevTools network emulation), then online. */
+  /** A tab offline for 0.5–2.5 s (DevTools network emulation), then online. Chromium's
+   *  offline emulation fails new connections and requests but leaves an open WebSocket
+   *  working (measured: frames still flow), so the server drops every connection at that
+   *  moment too: the other tabs reconnect at once, this one cannot until it is back. */
   async offline(ctx) {
     const t = pick(ctx.alive());
     await t.cdp.send("Network.emulateNetworkConditions", { ...NORMAL, offline: true });
+    await ctx.server.kick();
     const ms = span(500, 2500);
     await sleep(ms);
     await t.cdp.send("Network.emulateNetworkConditions", NORMAL);
     return { tab: t.w, ms: Math.round(ms) };
   },
 
-  /** A slow link for 2–4 s: 200–800 ms latency, 16–64 KB/s each way (DevTools throttling;
-   *  its packet loss applies to WebRTC only, so loss is not emulated). */
+  /** A slow link for 2–4 s: 200–800 ms latency, 16–64 KB/s each way (DevTools throttling:
+   *  measured, the throughput limits WebSocket frames too, the latency only HTTP requests and
+   *  handshakes; its packet loss applies to WebRTC only, so loss is not emulated). */
   async slowNetwork(ctx) {
     const t = pick(ctx.alive());
     const c = { offline: false, latency: Math.round(rand(200, 800)), downloadThroughput: Math.round(rand(16, 64)) * 1024,
@@ -195,20 +200,23 @@ export const inject = {
     if (!viewer || !pub) return { skipped: "no viewer or publisher" };
     const ch = pick(ctx.channels);
     await viewer.cdp.send("Network.emulateNetworkConditions", { ...NORMAL, offline: true });
+    await ctx.server.kick(); // see `offline`
     await waitFor("the viewer to go offline", async () => (await ctx.stateOf(viewer))?.state !== "open", 10_000).catch(() => {});
     const w = pub.w;
     const last = await pub.page.evaluate(({ ch, count, bytes }) => window.burst(ch, count, bytes), { ch, ...BACKLOG });
     const keys = Array.from({ length: BACKLOG.count }, (_, i) => `${w}#${last - BACKLOG.count + 1 + i}`);
-    const settled = () => keys.filter((k) => ctx.ledger.pubs.get(k)?.status === "acked").length;
-    await waitFor("the backlog acked", () => settled() === keys.length, 60_000).catch(() => {});
-    const acked = settled();
+    const settled = () => keys.filter((k) => ctx.ledger.pubs.get(k)?.status).length;
+    await waitFor("the backlog settled", () => settled() === keys.length, 60_000).catch(() => {});
+    await waitFor("the backlog sent", async () => (await ctx.stateOf(pub))?.outbox.depth === 0, 60_000).catch(() => {});
+    const acked = keys.filter((k) => ctx.ledger.pubs.get(k)?.status === "acked").length;
+    const away = (await ctx.stateOf(viewer))?.state ?? null;
     await viewer.cdp.send("Network.emulateNetworkConditions", NORMAL);
     const lastId = ctx.ledger.pubs.get(keys.at(-1))?.id;
     const load = ctx.ledger.loads.get(viewer.w);
     const back = Date.now();
     const got = () => load?.deliveries.some((d) => d.id === lastId);
     const caught = await waitFor("the viewer to catch up", got, 60_000).then(() => true, () => false);
-    return { viewer: viewer.w, ch, publisher: w, count: BACKLOG.count, bytes: BACKLOG.count * BACKLOG.bytes, acked,
+    return { viewer: viewer.w, viewerStateWhileAway: away, ch, publisher: w, count: BACKLOG.count, bytes: BACKLOG.count * BACKLOG.bytes, acked,
       caughtUpMs: caught ? Date.now() - back : null, keys: [keys[0], keys.at(-1)] };
   },
 };

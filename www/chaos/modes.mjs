@@ -47,6 +47,7 @@ async function nodeServer(script) {
     pid: async () => s.child?.pid ?? null,
     stats: () => s.stats(),
     stored: () => s.post("stored"),
+    kick: () => s.post("kick"),
     stop: () => s.stop(),
   };
 }
@@ -122,6 +123,7 @@ export async function startMode(name, channels) {
       // POST /start on a running relay answers its pid without starting another.
       pid: async () => (await relay.post("start")).pid ?? null,
       stored: () => readRelay(relay.ws, channels),
+      kick: () => relay.control("kick"),
       storedIdsCount: async () => (await Promise.all(channels.map((c) => relay.ids(c)))).reduce((a, ids) => a + ids.length, 0),
       pubOptions: (key) => ({ url: relay.ws, ...common(key), heartbeat }),
       subOptions: (key) => ({ url: relay.ws, ...common(key), heartbeat }),

@@ -1,6 +1,7 @@
 // The chaos servers' start-up handshake and control port: listen on 127.0.0.1 (the ports the
 // harness gives), stop on SIGTERM, print "ready"; the control port answers GET /stored (every
-// stored entry, in store order, without bulky data) and GET /stats.
+// stored entry, in store order, without bulky data), GET /stats, and POST /kick (every client
+// connection dropped without a goodbye, as a network cut does).
 import { createServer } from "node:http";
 import { parseArgs } from "node:util";
 import { storedSummary } from "./durable-log.mjs";
@@ -18,11 +19,12 @@ export function serverArgs(name, extra = {}) {
 }
 
 /** Listens on both ports, prints "ready"; `stats()` is merged into GET /stats. */
-export async function serve(app, opt, log, stats, onStop) {
+export async function serve(app, opt, log, stats, onStop, kick) {
   const control = createServer((req, res) => {
     const path = new URL(req.url, "http://x").pathname;
     res.setHeader("content-type", "application/json");
     if (path === "/stored") return res.end(JSON.stringify(storedSummary(log)));
+    if (path === "/kick") return res.end(JSON.stringify({ kicked: kick() }));
     if (path === "/stats") return res.end(JSON.stringify({ stored: log.entries.length, pid: process.pid, ...stats() }));
     res.statusCode = 404;
     res.end(JSON.stringify({ error: "not found" }));

@@ -71,6 +71,10 @@ export function feedsOverWs(server, path, log, { posts }) {
     wss,
     fanOut,
     stats: () => ({ ...counts, clients: wss.clients.size }),
+    kick() {
+      for (const ws of wss.clients) ws.terminate();
+      return wss.clients.size;
+    },
     close: () => new Promise((r) => {
       for (const ws of wss.clients) ws.terminate();
       wss.close(r);

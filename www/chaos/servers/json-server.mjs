@@ -16,4 +16,4 @@ const http = createServer((req, res) => {
 });
 const live = feedsOverWs(http, "/ws", log, { posts: true });
 
-await serve(http, opt, log, live.stats, live.close);
+await serve(http, opt, log, live.stats, live.close, live.kick);

@@ -75,4 +75,4 @@ const live = feedsOverWs(http, "/live", log, { posts: false });
 await serve(http, opt, log, () => ({ ...counts, ...live.stats() }), async () => {
   await live.close();
   http.closeAllConnections();
-});
+}, live.kick);

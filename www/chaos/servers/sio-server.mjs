@@ -50,4 +50,10 @@ io.on("connection", (socket) => {
   });
 });
 
-await serve(http, opt, log, () => ({ ...counts, clients: io.engine.clientsCount }), () => io.close());
+// A cut: each engine connection closed at the transport (the session is kept for recovery).
+const kick = () => {
+  const sockets = [...io.of("/").sockets.values()];
+  for (const socket of sockets) socket.conn.close();
+  return sockets.length;
+};
+await serve(http, opt, log, () => ({ ...counts, clients: io.engine.clientsCount }), () => io.close(), kick);
