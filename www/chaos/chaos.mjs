@@ -1,235 +1,151 @@
-// The chaos run: several real tabs in headless Chromium publish durable events at random
-// intervals to the real relay while faults are injected — the relay SIGKILLed and restarted,
-// a tab taken offline and back through the DevTools protocol, the leader tab closed, a tab
-// reloaded mid-publish, a tab's renderer crashed. Every id whose publish was called, and how
-// each publish settled, is recorded here, outside the pages. At the end the outbox drains and
-// the relay's SQLite is compared: `lost` (publishes that resolved, "acked" or "queued", that
-// the relay never stored) must be 0.
+// The chaos run: real tabs in headless Chromium publish durable events and view them, in each
+// protocol mode (the relay; a Socket.IO server; a JSON WebSocket server; a REST API with a live
+// WebSocket for viewers), while faults are injected: the server SIGKILLed and restarted, the
+// server hung (SIGSTOP past the heartbeat, then SIGCONT), a tab offline, a slow link, the
+// leader tab closed, a tab reloaded mid-publish, a renderer crashed, IndexedDB deleted under
+// the pages, the storage quota exceeded, the page's JavaScript paused (a laptop asleep: timers
+// fire late), the page frozen, and a viewer away while 5 MB are published to its channel.
 //
-//   node --preserve-symlinks chaos/chaos.mjs [--events N] [--seconds S] [--faults F] [--tabs T]
-// Publishing goes on until N events were published and F faults injected, spread over ~S s.
-// Writes target/chaos/report.json; exits 1 when anything was lost or a page trapped.
+// Every publish is logged outside the pages from the moment it is called (run.mjs, ledger.mjs).
+// At the end it is compared with the server's store:
+//   lost              called, not stored, and never refused to the app (rejection, dead letter)
+//   acked not stored  resolved "acked" and not stored
+//   stored twice      one publish stored more than once
+//   out of order      a writer's publishes on a channel stored out of call order, or a viewer
+//                     handed a channel's events out of the store's order
+//   duplicates        an event handed twice to one viewer page's app
+//   missed            a stored event a live viewer page was not handed after its first event
+//                     of the channel, with no `gap` event said (missed after a gap: apart)
+//
+//   node --preserve-symlinks chaos/chaos.mjs [--mode relay|socketio|json|http|all|a,b]
+//        [--events N] [--faults F] [--kinds k1,k2] [--rate R] [--gap MS] [--quick]
+// Per mode: publishing until N were called and F faults injected (in shuffled rounds of the
+// kinds, about MS apart), at about R publishes/s; --quick keeps each fault near its shortest
+// (make test-chaos). Writes target/chaos/report.json, prints a
+// table per mode and fault kind, and exits 1 on any failure above.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { launch, root, startRelay, startStatic, waitFor } from "../tests/harness.mjs";
+import { launch, root, startStatic } from "../tests/harness.mjs";
+import { KINDS, setQuick } from "./faults.mjs";
+import { MODES } from "./modes.mjs";
+import { runMode } from "./run.mjs";
 
 const { values: opt } = parseArgs({
   options: {
-    events: { type: "string", default: "5000" },
-    seconds: { type: "string", default: "150" },
-    faults: { type: "string", default: "36" },
-    tabs: { type: "string", default: "4" },
+    mode: { type: "string", default: "all" },
+    events: { type: "string", default: "2000" },
+    faults: { type: "string", default: "24" },
+    kinds: { type: "string", default: KINDS.join(",") },
+    rate: { type: "string" },
+    gap: { type: "string", default: "800" },
+    quick: { type: "boolean", default: false },
   },
 });
+const modes = opt.mode === "all" ? MODES : opt.mode.split(",");
+const kinds = opt.kinds.split(",");
+for (const m of modes) if (!MODES.includes(m)) throw new Error(`unknown mode ${m} (${MODES.join(", ")})`);
+for (const k of kinds) if (!KINDS.includes(k)) throw new Error(`unknown fault kind ${k} (${KINDS.join(", ")})`);
 const EVENTS = Number(opt.events);
-const SECONDS = Number(opt.seconds);
-const TABS = Number(opt.tabs);
 const FAULTS = Number(opt.faults);
-const KEY = `chaos-${process.pid}`;
-const KINDS = ["relayKill", "offline", "closeLeader", "reload", "crash"];
+// About 4 s per fault with the gaps between them.
+const RATE = Number(opt.rate ?? Math.min(100, Math.max(5, EVENTS / (FAULTS * 4))));
 
+setQuick(opt.quick);
 const started = Date.now();
-const called = new Set();
-const resolved = new Map(); // id -> "acked" | "queued"
-const rejected = [];
-const pageErrors = [];
-const faults = Object.fromEntries(KINDS.map((k) => [k, 0]));
-let duplicates = 0;
-let relayRestarts = 0;
-let tabCounter = 0;
-
-const rand = (lo, hi) => lo + Math.random() * (hi - lo);
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const log = (...a) => console.log(`[${((Date.now() - started) / 1000).toFixed(1)}s]`, ...a);
 
-const relay = await startRelay();
+// Whatever is running when the process is stopped: a hung server is let go, servers stopped.
+const active = new Set();
+async function cleanup() {
+  for (const ctx of active) {
+    if (ctx.stopped) {
+      try {
+        process.kill(ctx.stopped, "SIGCONT");
+      } catch {}
+    }
+    await ctx.server.stop().catch(() => {});
+  }
+}
+for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => cleanup().finally(() => process.exit(130)));
+
 const site = await startStatic(join(root, "www/chaos"));
 const browser = await launch();
-const context = await browser.newContext();
-await context.exposeBinding("chaosCalled", (_, id) => called.add(id));
-await context.exposeBinding("chaosResolved", (_, id, status) => {
-  // "acked" wins over an earlier "queued" for the same id.
-  if (resolved.get(id) !== "acked") resolved.set(id, status);
-});
-await context.exposeBinding("chaosRejected", (_, id, kind, message) => rejected.push({ id, kind, message }));
-
-/** Live tabs: { page, cdp, name, crashed }. */
-const tabs = [];
-const interval = (SECONDS * 1000 * TABS) / EVENTS / 1.25;
-let publishing = true;
-
-async function openTab() {
-  const name = `t${++tabCounter}`;
-  const page = await context.newPage();
-  const tab = { page, name, crashed: false, cdp: null };
-  page.on("pageerror", (e) => pageErrors.push({ tab: name, message: e.message }));
-  page.on("crash", () => (tab.crashed = true));
-  tab.cdp = await context.newCDPSession(page);
-  await tab.cdp.send("Network.enable");
-  const idle = publishing ? "" : "&idle";
-  await page.goto(`${site.origin}/page.html?relay=${encodeURIComponent(relay.ws)}&key=${KEY}&tab=${name}&interval=${interval}${idle}`);
-  await page.waitForFunction(() => window.ready === true, null, { timeout: 15_000 });
-  tabs.push(tab);
-  return tab;
+const reports = [];
+try {
+  for (const mode of modes) {
+    const r = await runMode({ browser, site, mode, events: EVENTS, faults: FAULTS, kinds, rate: RATE, gapMs: Number(opt.gap), log, active });
+    reports.push(r);
+    log(`${mode}: done in ${(r.durationMs / 1000).toFixed(1)} s`);
+  }
+} finally {
+  await cleanup();
+  await browser.close().catch(() => {});
+  await site.stop();
 }
 
-const alive = () => tabs.filter((t) => !t.crashed && !t.page.isClosed());
-const stateOf = (t) => t.page.evaluate(() => window.client.getState()).catch(() => null);
-
-async function dropTab(tab) {
-  tabs.splice(tabs.indexOf(tab), 1);
-  await tab.page.close().catch(() => {});
-}
-
-/** Replaces tabs whose renderer crashed (a crash can take several tabs of one process). */
-async function replaceCrashed() {
-  for (const t of [...tabs]) {
-    if (t.crashed) {
-      await dropTab(t);
-      await openTab();
+// ---------------------------------------------------------------------------------------
+// What failed, the table, the report.
+// ---------------------------------------------------------------------------------------
+const CHECKS = [
+  ["lost", "lost"],
+  ["ackedNotStored", "acked not stored"],
+  ["storedTwice", "stored twice"],
+  ["outOfOrderStored", "stored out of call order"],
+  ["outOfOrderDelivered", "handed out of order"],
+  ["duplicatesDelivered", "duplicates handed to the app"],
+  ["missedDelivered", "missed by a viewer without a gap event"],
+  ["unknownDelivered", "handed to a viewer and not in the store"],
+];
+const failures = [];
+for (const r of reports) {
+  const fail = (check, count, faultKinds, detail) => {
+    const k = faultKinds.filter((x) => KINDS.includes(x));
+    failures.push({ mode: r.mode, check, count, faultKinds: faultKinds, detail,
+      reproduce: `cd www && node --preserve-symlinks chaos/chaos.mjs --mode ${r.mode} --events ${EVENTS} --faults ${FAULTS}${opt.quick ? " --quick" : ""}${k.length ? ` --kinds ${k.join(",")}` : ""}` });
+  };
+  for (const [key, name] of CHECKS) {
+    if (r.total[key] > 0) fail(name, r.total[key], Object.entries(r.rows).filter(([, row]) => row[key] > 0).map(([k]) => k), r.samples[key]?.slice(0, 5));
+  }
+  for (const b of r.backlogs) {
+    if (b.viewerEnd === "alive" && (b.delivered < b.published || !b.inOrder || b.deliveredTimes !== b.delivered)) {
+      fail("5 MB backlog not handed whole, once, in order", 1, ["backlog"], b);
     }
   }
+  if (r.traps > 0) fail("wasm traps", r.traps, [], r.pageErrorSamples);
+  if (!r.drained) fail("outbox not drained within 120 s", 1, [], r.finalStates);
+  if (r.harnessError) fail("harness error", 1, [], r.harnessError);
 }
 
-async function relayStats() {
-  return fetch(`${relay.http}/control/stats`).then((r) => r.json()).catch(() => null);
-}
-
-const inject = {
-  async relayKill() {
-    const stats = await relayStats();
-    duplicates += stats?.duplicates ?? 0;
-    await relay.post("kill");
-    await sleep(rand(300, 2000));
-    await relay.post("start");
-    relayRestarts++;
-  },
-  async offline() {
-    const t = alive()[Math.floor(Math.random() * alive().length)];
-    if (!t) return;
-    const conditions = { latency: 0, downloadThroughput: -1, uploadThroughput: -1 };
-    await t.cdp.send("Network.emulateNetworkConditions", { offline: true, ...conditions });
-    await sleep(rand(500, 2500));
-    await t.cdp.send("Network.emulateNetworkConditions", { offline: false, ...conditions }).catch(() => {});
-  },
-  async closeLeader() {
-    let leader = null;
-    for (const t of alive()) if ((await stateOf(t))?.role === "leader") leader = t;
-    leader ??= alive()[0];
-    if (!leader) return;
-    await dropTab(leader);
-    await openTab();
-  },
-  async reload() {
-    const t = alive()[Math.floor(Math.random() * alive().length)];
-    if (!t) return;
-    await t.page.reload();
-    await t.page.waitForFunction(() => window.ready === true, null, { timeout: 15_000 });
-  },
-  async crash() {
-    const t = alive()[Math.floor(Math.random() * alive().length)];
-    if (!t) return;
-    // chrome://crash takes down this tab's renderer only (CDP's Page.crash takes the
-    // headless browser with it).
-    await t.page.goto("chrome://crash").catch(() => {});
-    await waitFor("the crash", () => t.crashed, 5_000).catch(() => (t.crashed = true));
-    await replaceCrashed();
-  },
-};
-
-for (let i = 0; i < TABS; i++) await openTab();
-log(`${TABS} tabs open; publishing ${EVENTS} events over ~${SECONDS} s`);
-
-// Faults in rounds of every kind, shuffled, until enough events and faults.
-const faultGap = (SECONDS * 1000) / FAULTS;
-const faultCount = () => Object.values(faults).reduce((a, b) => a + b, 0);
-let harnessError = null;
-try {
-  while (called.size < EVENTS || faultCount() < FAULTS) {
-    const round = [...KINDS].sort(() => Math.random() - 0.5);
-    for (const kind of round) {
-      await sleep(rand(0.5, 1.5) * faultGap);
-      await inject[kind]();
-      faults[kind]++;
-      await replaceCrashed();
-      log(`fault ${kind}; ${called.size} called, ${resolved.size} resolved`);
-    }
+const cols = ["faults", "called", "stored", "held", "lost", "ackedNotStored", "storedTwice", "outOfOrderStored", "outOfOrderDelivered",
+  "duplicatesDelivered", "missedDelivered", "missedWithGap", "unknownDelivered", "pageErrors"];
+const heads = ["faults", "called", "stored", "held", "lost", "acked!st", "stored2x", "ooo-store", "ooo-view", "dup-view", "missed", "miss+gap", "unknown", "pgErr"];
+const line = (first, cells) => first.padEnd(22) + cells.map((c, i) => String(c).padStart(Math.max(heads[i].length, 6) + 1)).join("");
+for (const r of reports) {
+  console.log(`\n== ${r.mode}: ${r.total.called} called, ${r.storedEntries} stored, ${r.total.faults} faults, ${(r.durationMs / 1000).toFixed(0)} s; ` +
+    `settled ${JSON.stringify(r.statuses)}; dead letters ${r.deadLetters}; drain ${r.drainMs} ms; viewers caught up: ${r.viewersCaughtUp}`);
+  console.log(line("fault kind", heads));
+  for (const [kind, row] of Object.entries(r.rows)) if (row.faults > 0 || row.called > 0) console.log(line(kind, cols.map((c) => row[c])));
+  console.log(line("total", cols.map((c) => r.total[c])));
+  if (Object.keys(r.lostBy).length) console.log(`  lost, by how the publish had settled: ${JSON.stringify(r.lostBy)}`);
+  for (const b of r.backlogs) {
+    console.log(`  backlog ${(b.bytes / 1048576).toFixed(2)} MiB to ${b.viewer} (${b.viewerEnd}): ${b.delivered}/${b.published} handed` +
+      `${b.deliveredTimes > b.delivered ? ` (${b.deliveredTimes - b.delivered} twice)` : ""}, in order: ${b.inOrder}, caught up in ${b.caughtUpMs ?? "—"} ms`);
   }
-} catch (e) {
-  harnessError = String(e?.stack ?? e);
-  log(`harness error: ${harnessError}`);
+  if (r.harnessErrors.length) console.log(`  faults that failed to inject: ${r.harnessErrors.length} (${r.harnessErrors.slice(0, 3).join("; ")})`);
 }
 
-// Stop publishing, heal everything, and wait for the drain.
-publishing = false;
-for (const t of alive()) {
-  await t.page.evaluate(() => (window.stopPublishing = true)).catch(() => {});
-  await t.cdp.send("Network.emulateNetworkConditions", { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 }).catch(() => {});
-}
-const status = await fetch(`${relay.supervisor}/status`).then((r) => r.json()).catch(() => ({}));
-if (status.running === false) await relay.post("start");
-await replaceCrashed();
-// A fresh tab reads the shared outbox, so entries left by closed or crashed tabs are sent too.
-await openTab();
-const drainStart = Date.now();
-log(`publishing stopped: ${called.size} called, ${resolved.size} resolved; draining`);
-let stored = new Set();
-let drained = false;
-try {
-  await waitFor("the drain", async () => {
-    stored = new Set(await relay.ids("chaos"));
-    const states = await Promise.all(alive().map(stateOf));
-    const empty = states.every((s) => s !== null && s.outbox.depth === 0);
-    return empty && [...resolved.keys()].every((id) => stored.has(id));
-  }, 120_000);
-  drained = true;
-} catch {
-  stored = new Set(await relay.ids("chaos"));
-}
-const drainMs = Date.now() - drainStart;
-const final = await relayStats();
-duplicates += final?.duplicates ?? 0;
-
-const lostIds = [...resolved.keys()].filter((id) => !stored.has(id));
-const traps = pageErrors.filter((e) => /RuntimeError|unreachable/.test(e.message));
-const faultTotal = Object.values(faults).reduce((a, b) => a + b, 0);
 const report = {
   date: new Date().toISOString(),
-  events: called.size,
-  resolved: resolved.size,
-  acked: [...resolved.values()].filter((s) => s === "acked").length,
-  queued: [...resolved.values()].filter((s) => s === "queued").length,
-  rejected: rejected.length,
-  rejections: rejected.slice(0, 20),
-  unresolved: [...called].filter((id) => !resolved.has(id)).length,
-  unresolvedStored: [...called].filter((id) => !resolved.has(id) && stored.has(id)).length,
-  stored: stored.size,
-  lost: lostIds.length,
-  lostIds: lostIds.slice(0, 50),
-  duplicates,
-  duplicatesNote: "the relay's duplicate-publish counter, summed over its processes (read before each kill)",
-  faults: { total: faultTotal, byKind: faults },
-  relayRestarts,
-  drained,
-  drainMs,
+  args: { modes, events: EVENTS, faults: FAULTS, kinds, rate: RATE, gapMs: Number(opt.gap), quick: opt.quick },
+  ok: failures.length === 0,
+  failures,
+  modes: reports,
   durationMs: Date.now() - started,
-  tabs: TABS,
-  harnessError,
-  tabsOpened: tabCounter,
-  pageErrors: pageErrors.length,
-  traps: traps.length,
-  pageErrorSamples: pageErrors.slice(0, 10),
 };
 mkdirSync(join(root, "target/chaos"), { recursive: true });
 const path = join(root, "target/chaos/report.json");
 writeFileSync(path, JSON.stringify(report, null, 2));
-
-await browser.close();
-await site.stop();
-await relay.stop();
-
-console.log(`chaos: ${report.events} events, ${faultTotal} faults, ${report.lost} lost, ${duplicates} duplicates deduped`);
-console.log(`chaos: ${report.acked} acked, ${report.queued} queued, ${report.unresolved} unresolved (tab gone first; ${report.unresolvedStored} of them stored anyway), ${report.rejected} rejected; drain ${drainMs} ms; page errors ${pageErrors.length}; report ${path}`);
-const failed = report.lost > 0 || traps.length > 0 || !drained || report.rejected > 0 || harnessError !== null;
-process.exit(failed ? 1 : 0);
+console.log(`\nchaos: ${reports.length} modes, ${((Date.now() - started) / 1000).toFixed(0)} s, ${failures.length ? `${failures.length} FAILED checks` : "all checks passed"}; report ${path}`);
+for (const f of failures) console.log(`  FAIL ${f.mode}: ${f.check} × ${f.count} (faults: ${f.faultKinds.join(", ") || "—"})\n    ${f.reproduce}`);
+process.exit(failures.length ? 1 : 0);
