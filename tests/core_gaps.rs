@@ -98,12 +98,49 @@ fn a_gap_the_replay_cannot_fill_is_told_once_and_the_stream_goes_on() {
     let mut s = live_at_one();
     s.receive(event("c", 9));
     assert_eq!(resubscribes(&mut s), vec![Some(1)]);
-    // The replay brings nothing: the answer's head is past what was seen.
+    // The replay brings nothing: 2..=8 never come; 9, kept meanwhile, follows the gap event.
     s.receive(subscribed("c", 9, Some(1)));
-    assert_eq!(missed(&mut s), vec![("c".to_owned(), 2, 9)]);
+    let events = s.take_events();
+    let told: Vec<String> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Missed { channel, from, to } => Some(format!("gap {channel} {from}-{to}")),
+            Event::Message(d) => Some(format!("event {}", d.seq)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(told, vec!["gap c 2-8", "event 9"]);
     assert!(resubscribes(&mut s).is_empty(), "no loop of refetches");
     s.receive(event("c", 10));
     assert_eq!(delivered(&mut s), vec![10]);
+    // A hole seen again at the same place after its refetch is told, not asked for again.
+    s.receive(event("c", 13));
+    assert_eq!(resubscribes(&mut s), vec![Some(10)]);
+    s.receive(subscribed("c", 13, Some(10)));
+    assert_eq!(missed(&mut s), vec![("c".to_owned(), 11, 12)]);
+}
+
+#[test]
+fn events_past_a_gap_are_kept_and_follow_in_order_when_it_fills() {
+    let mut s = live_at_one();
+    for seq in [3, 5, 4] {
+        s.receive(event("c", seq));
+    }
+    assert_eq!(delivered(&mut s), Vec::<u64>::new());
+    assert_eq!(resubscribes(&mut s), vec![Some(1)]);
+    // The replay's first event fills the gap: the kept ones follow at once, in order.
+    s.receive(event("c", 2));
+    assert_eq!(delivered(&mut s), vec![2, 3, 4, 5]);
+    for seq in 3..=5 {
+        s.receive(event("c", seq));
+    }
+    s.receive(subscribed("c", 5, Some(1)));
+    assert_eq!(
+        delivered(&mut s),
+        Vec::<u64>::new(),
+        "the replay's copies are dropped"
+    );
+    assert!(missed(&mut s).is_empty());
 }
 
 #[test]

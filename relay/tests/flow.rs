@@ -39,23 +39,25 @@ async fn a_slow_consumer_is_closed_with_4008_while_the_publisher_stays_acked() {
     let mut publisher = Client::hello(r.addr, None).await;
     let pad = "p".repeat(2_000);
     let started = Instant::now();
-    for batch in 0..(total / 100) {
-        let frame: Vec<Value> = (0..100)
+    // Batches of 50 (100 KB), each sent once the one before is acked: the fast subscriber
+    // keeps well within its 256 KiB bound however busy the machine, the slow one does not.
+    let mut acked = 0;
+    for batch in 0..(total / 50) {
+        let frame: Vec<Value> = (0..50)
             .map(|n| {
-                let id = format!("f{}", batch * 100 + n);
+                let id = format!("f{}", batch * 50 + n);
                 json!({"t": "pub", "id": id, "ch": "firehose", "ev": "e", "data": pad})
             })
             .collect();
         publisher.send(Value::Array(frame)).await;
-    }
-    let mut acked = 0;
-    while acked < total {
-        let m = publisher
-            .next_within(Duration::from_secs(10))
-            .await
-            .expect("every publish acked");
-        if m["t"] == "ack" {
-            acked += 1;
+        while acked < (batch + 1) * 50 {
+            let m = publisher
+                .next_within(Duration::from_secs(10))
+                .await
+                .expect("every publish acked");
+            if m["t"] == "ack" {
+                acked += 1;
+            }
         }
     }
     let publish_time = started.elapsed();

@@ -3,8 +3,8 @@
 use super::client::{ClientCore, Event};
 use super::conn::Phase;
 use super::error::{ClientError, RequestError};
+use super::messaging::Arrival;
 use super::messaging::pending::Outgoing;
-use super::messaging::{Arrival, LiveCheck};
 use crate::protocol::ack::default_verdict;
 use crate::protocol::envelope::{ServerError, ServerMessage};
 use crate::protocol::{InEvent, Inbound, Outbound};
@@ -58,8 +58,12 @@ impl ClientCore {
                 seq,
                 since,
             } => {
-                let (seq, check) = self.messaging.handle_subscribed(&channel, seq, since);
-                self.on_live_check(&channel, check);
+                let docs = &self.docs;
+                let internal = |sub| docs.is_internal(sub);
+                let seq = self
+                    .messaging
+                    .handle_subscribed(now, &channel, seq, since, internal);
+                self.resync();
                 if self.tabs.hub.has_channel(&channel) {
                     self.to_tab(
                         None,
@@ -180,40 +184,28 @@ impl ClientCore {
         let wall = self.wall(now);
         let (channel, id) = (event.channel.as_str(), event.id.as_deref());
         self.docs.handle_event(wall, channel, seq, id, &event.data);
-        let channel = event.channel.clone();
         let docs = &self.docs;
         let arrival = self
             .messaging
             .handle_event(now, event, seq, |sub| docs.is_internal(sub));
-        match arrival {
-            Arrival::Duplicate => self.metrics.duplicates_dropped += 1,
-            Arrival::Refetch { since } => {
-                self.on_live_check(&channel, LiveCheck::Refetch { since })
-            }
-            Arrival::Skipped { from, to } => {
-                self.on_live_check(&channel, LiveCheck::Skipped { from, to })
-            }
-            Arrival::Fresh | Arrival::Awaiting | Arrival::Unheard => {}
+        if arrival == Arrival::Duplicate {
+            self.metrics.duplicates_dropped += 1;
         }
+        self.resync();
     }
 
     /// Events of a channel are missing: ask for the channel again from the last one seen
-    /// (the server replays what followed, in order), or tell the app what never came.
-    fn on_live_check(&mut self, channel: &str, check: LiveCheck) {
-        match check {
-            LiveCheck::Live => {}
-            LiveCheck::Refetch { since } => {
-                self.metrics.gaps_refetched += 1;
-                self.send(Outbound::Subscribe {
-                    channel: channel.to_owned(),
-                    since: Some(since),
-                });
-            }
-            LiveCheck::Skipped { from, to } => self.events.push_back(Event::Missed {
-                channel: channel.to_owned(),
-                from,
-                to,
-            }),
+    /// (the server replays what followed, in order), and tell the app what never came.
+    fn resync(&mut self) {
+        while let Some((channel, since)) = self.messaging.poll_refetch() {
+            self.metrics.gaps_refetched += 1;
+            self.send(Outbound::Subscribe {
+                channel,
+                since: Some(since),
+            });
+        }
+        while let Some((channel, from, to)) = self.messaging.poll_missed() {
+            self.events.push_back(Event::Missed { channel, from, to });
         }
     }
 

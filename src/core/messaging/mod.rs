@@ -10,17 +10,17 @@
 
 pub mod gates;
 pub mod pending;
+mod reorder;
 pub mod router;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
 use super::backoff::Backoff;
 use super::error::SendError;
-use crate::protocol::{InEvent, Outbound, RawJson};
+use crate::protocol::{Outbound, RawJson};
 use gates::{Gates, Pace};
 use pending::{AnswerPolicy, Failed, Outgoing, PendingTable};
-pub use router::LiveCheck;
-use router::{Router, SeqCheck, SubId};
+use router::{Router, SubId};
 
 /// An incoming event for some of the app's subscriptions.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,12 +66,8 @@ pub enum Arrival {
     Duplicate,
     /// Routed to the subscribers that want it (maybe none).
     Fresh,
-    /// Past a gap: dropped, and the channel is to be asked for again from `since`.
-    Refetch { since: u64 },
-    /// Past a gap whose replay is on its way: dropped (it comes again, in order).
-    Awaiting,
-    /// Routed, though events `from..=to` before it never came (asked for once already).
-    Skipped { from: u64, to: u64 },
+    /// Past a gap: kept until the events before it arrive (the channel is asked for again).
+    Held,
 }
 
 /// The messaging part; see the module docs.
@@ -94,6 +90,8 @@ pub struct Messaging {
     deliveries: VecDeque<Delivery>,
     /// The server numbers each channel 1, 2, 3…: a jump is a gap to refetch.
     contiguous: bool,
+    /// Events past a gap, and what the gaps ask of the client.
+    reorder: reorder::Reorder,
 }
 
 impl Messaging {
@@ -114,6 +112,7 @@ impl Messaging {
             next_request: 0,
             deliveries: VecDeque::new(),
             contiguous: false,
+            reorder: reorder::Reorder::default(),
         }
     }
 
@@ -190,7 +189,11 @@ impl Messaging {
     /// Removes a subscription; returns its channel when that was the channel's last one.
     pub fn unsubscribe(&mut self, id: SubId) -> Option<String> {
         self.gates.remove(id);
-        self.router.remove(id)
+        let emptied = self.router.remove(id);
+        if let Some(channel) = &emptied {
+            self.reorder.forget(channel);
+        }
+        emptied
     }
 
     /// A request id unique across the tabs of this browser (a leader forwards several tabs'
@@ -268,28 +271,6 @@ impl Messaging {
         self.pending.answer(id)
     }
 
-    /// A subscription is live on the server at `seq` (`None`: as counted here), answering a
-    /// subscribe from `since` when the server says so.
-    pub fn handle_subscribed(
-        &mut self,
-        channel: &str,
-        seq: Option<u64>,
-        since: Option<u64>,
-    ) -> (u64, LiveCheck) {
-        // Nothing known of the channel's numbering yet: nothing to drop, so that a server
-        // numbering from 0 has its first event delivered.
-        let Some(seq) = seq.or_else(|| self.local_seqs.get(channel).copied()) else {
-            return (0, LiveCheck::Live);
-        };
-        let check = self.router.mark_live(channel, seq, since, self.contiguous);
-        (seq, check)
-    }
-
-    /// The server says events up to `to` of `channel` are gone; false when none was missing.
-    pub fn skip_gap(&mut self, channel: &str, to: u64) -> bool {
-        self.router.skip_to(channel, to)
-    }
-
     /// The sequence of an event: the server's, or for a server that numbers none, the next
     /// of this client's count. Only channels someone listens to (this tab, or `for_others`)
     /// are counted, so a server sending endless event names cannot grow this client's memory.
@@ -303,68 +284,6 @@ impl Messaging {
         let counter = self.local_seqs.entry(channel.to_owned()).or_insert(0);
         *counter += 1;
         Some(*counter)
-    }
-
-    /// An event (numbered by [`Messaging::sequence`]): dropped when seen before, else routed
-    /// to its subscribers, skipping those `internal(sub)` says are not the app's; deliveries
-    /// come out of [`Messaging::poll_delivery`], now or when their gate opens.
-    pub fn handle_event(
-        &mut self,
-        now: u64,
-        event: InEvent,
-        seq: u64,
-        internal: impl Fn(SubId) -> bool,
-    ) -> Arrival {
-        let arrival = match self.router.accept_seq(&event.channel, seq, self.contiguous) {
-            SeqCheck::Fresh => Arrival::Fresh,
-            SeqCheck::Skipped { from, to } => Arrival::Skipped { from, to },
-            SeqCheck::Refetch { since } => return Arrival::Refetch { since },
-            SeqCheck::Awaiting => return Arrival::Awaiting,
-            SeqCheck::Duplicate => return Arrival::Duplicate,
-            // A leader passes on channels only its follower tabs want: not a duplicate here.
-            SeqCheck::Unsubscribed => return Arrival::Unheard,
-        };
-        if let Some(id) = &event.id {
-            // The same publish under another sequence (a server that sent it twice).
-            if !self.recent_ids.insert(id) {
-                return Arrival::Duplicate;
-            }
-        }
-        let subscribers = self.router.route(&event.channel, &event.event);
-        let mut direct = Vec::with_capacity(subscribers.len());
-        let delivery = Delivery {
-            subscribers: Vec::new(),
-            channel: event.channel,
-            event: event.event,
-            seq,
-            id: event.id,
-            data: event.data,
-            spread: event.spread,
-            coalesced: 0,
-        };
-        for sub in subscribers {
-            if internal(sub) {
-                continue;
-            }
-            if self.gates.paces(sub) {
-                let own = Delivery {
-                    subscribers: vec![sub],
-                    ..delivery.clone()
-                };
-                if let Some(due) = self.gates.offer(now, sub, own) {
-                    self.deliveries.push_back(due);
-                }
-            } else {
-                direct.push(sub);
-            }
-        }
-        if !direct.is_empty() {
-            self.deliveries.push_back(Delivery {
-                subscribers: direct,
-                ..delivery
-            });
-        }
-        arrival
     }
 
     /// An animation frame: coalesced deliveries go out.
@@ -444,6 +363,7 @@ impl RecentIds {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::InEvent;
 
     fn part() -> Messaging {
         Messaging::new(4, Backoff::default(), 3)
@@ -473,7 +393,7 @@ mod tests {
         assert_eq!(part.sequence("c", None, false), None);
         let (sub, first) = part.subscribe(spec("c"));
         assert!(first);
-        assert_eq!(part.handle_subscribed("c", None, None).0, 0);
+        assert_eq!(part.handle_subscribed(0, "c", None, None, |_| false), 0);
         for expected in 1..=3 {
             let seq = part.sequence("c", None, false).unwrap();
             assert_eq!(seq, expected);
@@ -498,7 +418,7 @@ mod tests {
     fn the_same_publish_twice_is_dropped() {
         let mut part = part();
         part.subscribe(spec("c"));
-        part.handle_subscribed("c", Some(0), None);
+        part.handle_subscribed(0, "c", Some(0), None, |_| false);
         assert_eq!(
             part.handle_event(0, event("c", Some("p")), 1, |_| false),
             Arrival::Fresh
@@ -520,7 +440,7 @@ mod tests {
             pace: Some(Pace::Throttle(100)),
             ..spec("c")
         });
-        part.handle_subscribed("c", Some(0), None);
+        part.handle_subscribed(0, "c", Some(0), None, |_| false);
         for seq in 1..=3 {
             part.handle_event(10, event("c", None), seq, |_| false);
         }

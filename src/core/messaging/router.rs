@@ -55,8 +55,9 @@ pub enum LiveCheck {
     Live,
     /// The server's head is past the last event seen, with nothing to bring them: ask again.
     Refetch { since: u64 },
-    /// Asked again and still missing: events `from..=to` are skipped.
-    Skipped { from: u64, to: u64 },
+    /// The answer to this channel's refetch (or a second head past what was seen): what is
+    /// still missing up to `head` never comes.
+    Answered { head: u64 },
 }
 
 /// Subscriptions ordered by priority, and per-channel stream positions.
@@ -170,28 +171,25 @@ impl Router {
             state.last_seq = Some(head);
             return LiveCheck::Live;
         };
+        if state.refetching.is_some() {
+            if since != state.refetching {
+                // Another subscribe's answer, while this channel's replay is on its way.
+                return LiveCheck::Live;
+            }
+            state.refetching = None;
+            return LiveCheck::Answered { head };
+        }
         if head <= last || !contiguous {
             state.last_seq = Some(last.max(head));
             return LiveCheck::Live;
         }
-        match state.refetching {
-            // Another subscribe's answer, while this channel's replay is on its way.
-            Some(from) if since != Some(from) => LiveCheck::Live,
-            // The replay is over and left events out; or nothing was asked yet.
-            _ if state.refetched == Some(last) => {
-                state.refetching = None;
-                state.last_seq = Some(head);
-                LiveCheck::Skipped {
-                    from: last + 1,
-                    to: head,
-                }
-            }
-            _ => {
-                state.refetching = Some(last);
-                state.refetched = Some(last);
-                LiveCheck::Refetch { since: last }
-            }
+        if state.refetched == Some(last) {
+            // Asked for once from here already: what the server says exists never came.
+            return LiveCheck::Answered { head };
         }
+        state.refetching = Some(last);
+        state.refetched = Some(last);
+        LiveCheck::Refetch { since: last }
     }
 
     /// The server says events up to `to` are gone: the stream goes on after them. False when
@@ -289,13 +287,19 @@ mod tests {
         }
         assert_eq!(r.mark_live("c", 6, Some(1), true), LiveCheck::Live);
         assert_eq!(r.accept_seq("c", 5, true), SeqCheck::Duplicate);
-        // A gap the replay cannot fill: asked once, then skipped and told.
+        // A gap the replay cannot fill: asked once, then answered (the caller tells what
+        // never came and moves on).
         assert_eq!(r.accept_seq("c", 9, true), SeqCheck::Refetch { since: 6 });
         assert_eq!(
             r.mark_live("c", 9, Some(6), true),
-            LiveCheck::Skipped { from: 7, to: 9 }
+            LiveCheck::Answered { head: 9 }
         );
+        assert!(r.skip_to("c", 9));
         assert_eq!(r.accept_seq("c", 10, true), SeqCheck::Fresh);
+        // The same hole seen again after its refetch is skipped, not asked for again.
+        assert_eq!(r.accept_seq("c", 12, true), SeqCheck::Refetch { since: 10 });
+        assert!(r.skip_to("c", 10) == false);
+        assert_eq!(r.accept_seq("c", 11, true), SeqCheck::Fresh);
         // A server numbering with holes (not contiguous) is taken as it comes.
         assert_eq!(r.accept_seq("c", 20, false), SeqCheck::Fresh);
     }
@@ -311,7 +315,7 @@ mod tests {
         );
         assert_eq!(
             r.mark_live("c", 8, Some(3), true),
-            LiveCheck::Skipped { from: 4, to: 8 }
+            LiveCheck::Answered { head: 8 }
         );
         assert!(r.skip_to("c", 12));
         assert!(!r.skip_to("c", 10), "already past");
