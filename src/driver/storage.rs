@@ -25,8 +25,8 @@ const REOPEN_MAX_MS: u32 = 30_000;
 enum Phase {
     Opening,
     Open(Rc<Store>),
-    /// The database was lost (closed under the page, a write failed) or did not open: the
-    /// outbox works from memory and a timer tries to open it again.
+    /// The database was lost (a write to it failed: deleted or closed under the page, over the
+    /// quota) or did not open: the outbox works from memory and a timer tries to open it again.
     Lost,
     /// This context has no IndexedDB: memory for good.
     Unavailable,
@@ -116,14 +116,7 @@ async fn connect(queue: SharedQueue, inner: Weak<Inner>) {
     }) else {
         return;
     };
-    let (lost_queue, lost_inner) = (queue.clone(), inner.clone());
-    let lost = move |reason: String| {
-        // Not from inside the database's event: the store is dropped on the way.
-        wasm_bindgen_futures::spawn_local(async move {
-            lose(&lost_queue, &lost_inner, generation, &[], reason);
-        });
-    };
-    let opened = match Store::open(&name, lost).await {
+    let opened = match Store::open(&name).await {
         Ok(store) => store.load().await.map(|loaded| (store, loaded)),
         Err(e) => Err(e),
     };
@@ -185,9 +178,11 @@ fn give_up(queue: &SharedQueue, inner: &Weak<Inner>, reason: String, retry: bool
     }
 }
 
-/// The open database `generation` is gone (closed under the page) or a write to it failed:
-/// memory until it is reopened. Reports about an earlier database are ignored (what they
-/// wrote is written back after a reopen anyway).
+/// A write to the open database `generation` failed: the database was deleted or closed under
+/// the page (rexie's `InvalidStateError`, `AbortError`, …), or the origin is over its quota.
+/// Memory until it is reopened. A failure of an earlier database is ignored (what it was
+/// writing is written back after the reopen anyway). rexie does not hand out the connection,
+/// so its `close` event is not heard: a loss shows at the next write.
 fn lose(
     queue: &SharedQueue,
     inner: &Weak<Inner>,

@@ -1,43 +1,43 @@
-//! The outbox's IndexedDB database, through web-sys: two object stores keyed by entry id,
+//! The outbox's IndexedDB database, through rexie: two object stores keyed by entry id,
 //! `outbox` and `dead`. Records are plain objects (serde-wasm-bindgen); the payload stays JSON
 //! text. Every failure comes back as an error, never as a panic.
 //!
-//! - Opening at version 1 creates the stores that are missing (a new or recreated database).
-//!   A blocked open is not reported: its future waits, and `driver/storage.rs` gives up after
-//!   5 s. A newer database fails the open with a `VersionError`.
-//! - A transaction is listened to (`complete`, `abort`) from the moment it is made, and its
-//!   requests get no listeners of their own: a failed request aborts the transaction, whose
-//!   `error` names the cause; reads take their requests' results once it has completed. Every
-//!   listener is removed before its closure is dropped ([`listen`]), so no event, however late
-//!   or repeated, can call into a dropped closure.
-//! - The browser closes the connection under the page when the origin's data is cleared or
-//!   evicted (`close`), and another tab deleting or upgrading the database asks for it to close
-//!   (`versionchange`, which closes it here). Either way the `lost` callback given to
-//!   [`Store::open`] hears it, once, and the outbox reopens the database.
-//! - [`Store`] closes its connection on `Drop`: a connection nobody uses must not hold up
-//!   another tab's upgrade or deletion.
-
-mod listen;
+//! What rexie 0.6 does for us and what it does not (read in its source and idb 0.6's, which
+//! it is built on):
+//! - `RexieBuilder::build` opens at version 1, creates the stores on upgrade, deletes stores it
+//!   was not told about, and closes the connection on `versionchange`. The `expect`s in idb's
+//!   upgrade callback cannot fire for this schema: the upgrade only ever runs on a new (empty)
+//!   database, where it creates two stores with a key path.
+//! - A blocked open is not reported (rexie has no `blocked` hook): its future just waits, and
+//!   `driver/storage.rs` gives up after 5 s. A newer database fails the open with a
+//!   `VersionError`, which degrades to memory like any other failure.
+//! - A rexie request starts only when its future is first polled, and `Transaction::done`
+//!   listens for `complete`/`abort` only once polled. Awaiting one put after the other would
+//!   cost a round trip per entry, and a transaction listened to only after its requests could
+//!   abort unheard. So [`settle_in_order`] polls the transaction's future and then every
+//!   request in one go (IndexedDB runs them in that order), and waits until all have settled.
+//!   Waiting for every request, not just the first error, keeps their callbacks alive until
+//!   IndexedDB has called them.
+//! - idb keeps its callbacks in the `Database` and does not close the connection when it is
+//!   dropped, so [`Store`] closes it on `Drop`: a connection nobody uses must not hold up
+//!   another tab's upgrade, and its `versionchange` callback goes with it.
 
 use std::borrow::Cow;
-use std::cell::Cell;
-use std::rc::Rc;
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
+use std::task::Poll;
 
-use js_sys::Array;
+use rexie::{ObjectStore, Rexie, TransactionMode, TransactionResult};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::{JsCast, JsValue};
-use web_sys::{
-    IdbDatabase, IdbObjectStoreParameters, IdbOpenDbRequest, IdbRequest, IdbTransaction,
-    IdbTransactionMode,
-};
 
 use crate::core::{DeadLetter, OutboxEntry, StoreOp};
 use crate::protocol::envelope::RawJson;
-use listen::{Fired, Listener};
 
 const VERSION: u32 = 1;
 const OUTBOX: &str = "outbox";
 const DEAD: &str = "dead";
+const STORES: [&str; 2] = [OUTBOX, DEAD];
 const WRITE_FAILED: &str = "the storage transaction failed";
 
 /// One stored record, as earlier versions wrote them: `{id, channel, event, data, createdAt,
@@ -61,9 +61,8 @@ struct Record<'a> {
 
 /// The outbox database of one storage key.
 pub struct Store {
-    db: IdbDatabase,
-    /// Hears `close` and `versionchange` while the store lives.
-    _watch: Listener,
+    /// Taken only by `Drop`.
+    db: Option<Rexie>,
 }
 
 /// What was in the database when it was opened.
@@ -76,106 +75,65 @@ pub struct Loaded {
 
 /// True when this context has IndexedDB at all (not a worker, not a browser without it).
 pub fn available() -> bool {
-    web_sys::window().is_some_and(|w| w.indexed_db().ok().flatten().is_some())
+    web_sys::window()
+        .and_then(|w| js_sys::Reflect::get(&w, &JsValue::from_str("indexedDB")).ok())
+        .is_some_and(|idb| !idb.is_undefined() && !idb.is_null())
 }
 
 impl Store {
-    /// Opens (creating on first use, or again after it was deleted) the database `name`;
-    /// `lost` is called once if the browser closes the connection later.
-    pub async fn open(name: &str, lost: impl FnOnce(String) + 'static) -> Result<Self, String> {
-        const FAILED: &str = "IndexedDB did not open";
-        let factory = web_sys::window()
-            .and_then(|w| w.indexed_db().ok().flatten())
-            .ok_or_else(|| "IndexedDB is not available in this context".to_owned())?;
-        let request: IdbOpenDbRequest = factory
-            .open_with_u32(name, VERSION)
-            .map_err(|e| exception(FAILED, &e))?;
-        let upgrade_request = request.clone();
-        let _upgrade = Listener::new(&request, &["upgradeneeded"], move |_| {
-            create_stores(&upgrade_request);
-        });
-        let fired = Fired::new(&request, &["success", "error"]).await;
-        let result = request.result();
-        let db = match (fired.as_str(), result) {
-            ("success", Ok(db)) => db
-                .dyn_into::<IdbDatabase>()
-                .map_err(|_| FAILED.to_owned())?,
-            _ => return Err(request_error(FAILED, &request)),
-        };
-        let watched = db.clone();
-        let mut lost = Some(lost);
-        let gone = Rc::new(Cell::new(false));
-        let watch = Listener::new(&db, &["close", "versionchange"], move |event| {
-            let kind = event.type_();
-            if kind == "versionchange" {
-                // Another tab deletes or upgrades the database: let it.
-                watched.close();
-            }
-            if !gone.replace(true)
-                && let Some(lost) = lost.take()
-            {
-                lost(if kind == "close" {
-                    "the browser closed the IndexedDB database (site data cleared or evicted)"
-                        .to_owned()
-                } else {
-                    "another tab deleted or upgraded the IndexedDB database".to_owned()
-                });
-            }
-        });
-        Ok(Self { db, _watch: watch })
+    /// Opens (creating on first use, or again after it was deleted) the database `name`.
+    pub async fn open(name: &str) -> Result<Self, String> {
+        if !available() {
+            return Err("IndexedDB is not available in this context".to_owned());
+        }
+        let db = Rexie::builder(name)
+            .version(VERSION)
+            .add_object_store(ObjectStore::new(OUTBOX).key_path("id"))
+            .add_object_store(ObjectStore::new(DEAD).key_path("id"))
+            .build()
+            .await
+            .map_err(|e| describe("IndexedDB did not open", e))?;
+        Ok(Self { db: Some(db) })
     }
 
-    fn transaction(
-        &self,
-        mode: IdbTransactionMode,
-        context: &str,
-    ) -> Result<IdbTransaction, String> {
-        let names = Array::of2(&JsValue::from_str(OUTBOX), &JsValue::from_str(DEAD));
+    fn db(&self) -> Result<&Rexie, String> {
         self.db
-            .transaction_with_str_sequence_and_mode(&names, mode)
-            .map_err(|e| exception(context, &e))
+            .as_ref()
+            .ok_or_else(|| "the database is closed".to_owned())
     }
 
     /// Reads every entry and dead letter, in id order, in one transaction.
     pub async fn load(&self) -> Result<Loaded, String> {
         const FAILED: &str = "IndexedDB could not be read";
-        let tx = self.transaction(IdbTransactionMode::Readonly, FAILED)?;
-        let done = Fired::new(&tx, &["complete", "abort"]);
-        let requested = (|| {
-            let outbox = tx.object_store(OUTBOX)?.get_all()?;
-            let dead = tx.object_store(DEAD)?.get_all()?;
-            Ok::<_, JsValue>((outbox, dead))
-        })();
-        let (outbox, dead) = match requested {
-            Ok(both) => both,
-            Err(e) => {
-                let _ = tx.abort();
-                return Err(exception(FAILED, &e));
-            }
+        let tx = self
+            .db()?
+            .transaction(&STORES, TransactionMode::ReadOnly)
+            .map_err(|e| describe(FAILED, e))?;
+        let outbox = tx.store(OUTBOX).map_err(|e| describe(FAILED, e))?;
+        let dead = tx.store(DEAD).map_err(|e| describe(FAILED, e))?;
+        let mut both = settle_in_order(vec![
+            Box::pin(outbox.get_all(None, None)),
+            Box::pin(dead.get_all(None, None)),
+        ])
+        .await
+        .into_iter();
+        let (Some(records), Some(dead_records)) = (both.next(), both.next()) else {
+            return Err(FAILED.to_owned());
         };
-        if done.await != "complete" {
-            return Err(transaction_error(FAILED, &tx));
-        }
-        let records = |request: &IdbRequest| {
-            request
-                .result()
-                .ok()
-                .and_then(|r| r.dyn_into::<Array>().ok())
-                .ok_or_else(|| FAILED.to_owned())
-        };
-        let (records, dead_records) = (records(&outbox)?, records(&dead)?);
+        let records = records.map_err(|e| describe(FAILED, e))?;
+        let dead_records = dead_records.map_err(|e| describe(FAILED, e))?;
         let mut loaded = Loaded {
-            entries: Vec::with_capacity(records.length() as usize),
-            dead: Vec::with_capacity(dead_records.length() as usize),
+            entries: Vec::with_capacity(records.len()),
+            dead: Vec::with_capacity(dead_records.len()),
             skipped: 0,
         };
-        for record in records.iter() {
+        for record in records {
             match from_record(record) {
                 Some((entry, _)) => loaded.entries.push(entry),
                 None => loaded.skipped += 1,
             }
         }
-        for record in dead_records.iter() {
+        for record in dead_records {
             match from_record(record) {
                 Some((entry, (reason, failed_at))) => loaded.dead.push(DeadLetter {
                     entry,
@@ -190,91 +148,125 @@ impl Store {
 
     /// Applies storage changes in order, in one transaction; Ok once it has committed.
     pub async fn apply(&self, ops: &[StoreOp]) -> Result<(), String> {
-        // Every value is made before the transaction: a failure here writes nothing.
-        let mut values = Vec::with_capacity(ops.len());
-        for op in ops {
-            values.push(match op {
-                StoreOp::Put(entry) => Some(to_record(entry, None)?),
-                StoreOp::PutDead(letter) => Some(to_record(&letter.entry, Some(letter))?),
-                _ => None,
-            });
-        }
-        let tx = self.transaction(IdbTransactionMode::Readwrite, WRITE_FAILED)?;
-        let done = Fired::new(&tx, &["complete", "abort"]);
-        let issued = (|| {
-            let outbox = tx.object_store(OUTBOX)?;
-            let dead = tx.object_store(DEAD)?;
-            for (op, value) in ops.iter().zip(&values) {
-                match (op, value) {
-                    (StoreOp::Put(_), Some(value)) => drop(outbox.put(value)?),
-                    (StoreOp::PutDead(_), Some(value)) => drop(dead.put(value)?),
-                    (StoreOp::Delete(id), _) => drop(outbox.delete(&JsValue::from_str(id))?),
-                    (StoreOp::DeleteDead(id), _) => drop(dead.delete(&JsValue::from_str(id))?),
-                    (StoreOp::Clear, _) => {
-                        outbox.clear()?;
-                        dead.clear()?;
-                    }
-                    _ => {}
+        let tx = self
+            .db()?
+            .transaction(&STORES, TransactionMode::ReadWrite)
+            .map_err(|e| describe(WRITE_FAILED, e))?;
+        let outbox = tx.store(OUTBOX).map_err(|e| describe(WRITE_FAILED, e))?;
+        let dead = tx.store(DEAD).map_err(|e| describe(WRITE_FAILED, e))?;
+        let (outbox, dead) = (&outbox, &dead);
+        // Every value is made before the first request goes out: a failure here leaves the
+        // transaction empty, and it commits nothing.
+        let mut steps: Vec<Step<'_>> = Vec::with_capacity(ops.len() + 1);
+        steps.push(Box::pin(async move {
+            match tx.done().await {
+                Ok(TransactionResult::Committed) => Ok(()),
+                Ok(TransactionResult::Aborted) => {
+                    Err("the storage transaction was aborted".to_owned())
                 }
+                Err(e) => Err(describe(WRITE_FAILED, e)),
             }
-            Ok::<_, JsValue>(())
-        })();
-        if let Err(e) = issued {
-            // Nothing of it may commit; the abort event still comes, and is waited for.
-            let _ = tx.abort();
-            let _ = done.await;
-            return Err(exception(WRITE_FAILED, &e));
+        }));
+        for op in ops {
+            let step: Step<'_> = match op {
+                StoreOp::Put(entry) => {
+                    let value = to_record(entry, None)?;
+                    Box::pin(async move { failed(outbox.put(&value, None).await.map(drop)) })
+                }
+                StoreOp::Delete(id) => {
+                    Box::pin(async move { failed(outbox.delete(JsValue::from_str(id)).await) })
+                }
+                StoreOp::PutDead(letter) => {
+                    let value = to_record(&letter.entry, Some(letter))?;
+                    Box::pin(async move { failed(dead.put(&value, None).await.map(drop)) })
+                }
+                StoreOp::DeleteDead(id) => {
+                    Box::pin(async move { failed(dead.delete(JsValue::from_str(id)).await) })
+                }
+                StoreOp::Clear => Box::pin(async move {
+                    let both =
+                        settle_in_order(vec![Box::pin(outbox.clear()), Box::pin(dead.clear())]);
+                    failed(both.await.into_iter().collect())
+                }),
+            };
+            steps.push(step);
         }
-        match done.await.as_str() {
-            "complete" => Ok(()),
-            _ => Err(transaction_error(WRITE_FAILED, &tx)),
+        let mut results = settle_in_order(steps).await.into_iter();
+        let committed = results.next().unwrap_or(Err(WRITE_FAILED.to_owned()));
+        // A failed request says more than the transaction's abort that follows it.
+        match results.find_map(Result::err) {
+            Some(e) => Err(e),
+            None => committed,
         }
     }
 }
 
 impl Drop for Store {
     fn drop(&mut self) {
-        self.db.close();
-    }
-}
-
-/// Creates the object stores a new (or recreated) database lacks, in its upgrade.
-fn create_stores(request: &IdbOpenDbRequest) {
-    let Some(db) = request
-        .result()
-        .ok()
-        .and_then(|r| r.dyn_into::<IdbDatabase>().ok())
-    else {
-        return;
-    };
-    let names = db.object_store_names();
-    for name in [OUTBOX, DEAD] {
-        if !names.contains(name) {
-            let params = IdbObjectStoreParameters::new();
-            params.set_key_path(&JsValue::from_str("id"));
-            // A failure here fails the upgrade, and the open reports it.
-            let _ = db.create_object_store_with_optional_parameters(name, &params);
+        if let Some(db) = self.db.take() {
+            db.close();
         }
     }
 }
 
-/// `context`, and the name of the exception `error` when it is one (`InvalidStateError`, …).
-fn exception(context: &str, error: &JsValue) -> String {
-    named(context, error.dyn_ref::<web_sys::DomException>())
+/// One step of a transaction, boxed so steps of different kinds run together.
+type Step<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + 'a>>;
+
+fn failed(result: rexie::Result<()>) -> Result<(), String> {
+    result.map_err(|e| describe(WRITE_FAILED, e))
 }
 
-fn request_error(context: &str, request: &IdbRequest) -> String {
-    named(context, request.error().ok().flatten().as_ref())
+/// Polls every future in order, all in the same tick, then until each has settled; their
+/// outputs in the same order. For rexie this issues the requests in order and at once.
+async fn settle_in_order<F, T>(futures: Vec<F>) -> Vec<T>
+where
+    F: Future<Output = T> + Unpin,
+{
+    let mut slots: Vec<(F, Option<T>)> = futures.into_iter().map(|f| (f, None)).collect();
+    // The first poll starts every request; after that IndexedDB settles them in order, so a
+    // wake-up polls from the first unsettled one and stops at the first still pending: each
+    // future is polled a few times, not once per wake-up of any other (that was quadratic in a
+    // transaction's size).
+    let mut started = false;
+    let mut next = 0;
+    poll_fn(|cx| {
+        let mut at = next;
+        while let Some((future, output)) = slots.get_mut(at) {
+            if output.is_none() {
+                match Pin::new(future).poll(cx) {
+                    Poll::Ready(value) => *output = Some(value),
+                    Poll::Pending if started => return Poll::Pending,
+                    Poll::Pending => {}
+                }
+            }
+            if output.is_some() && at == next {
+                next += 1;
+            }
+            at += 1;
+        }
+        started = true;
+        if next >= slots.len() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
+    slots.into_iter().filter_map(|(_, output)| output).collect()
 }
 
-/// `context`, and why the transaction aborted (`QuotaExceededError`, `AbortError`, …).
-fn transaction_error(context: &str, tx: &IdbTransaction) -> String {
-    named(context, tx.error().as_ref())
-}
-
-fn named(context: &str, error: Option<&web_sys::DomException>) -> String {
-    match error {
-        Some(e) => context.to_owned() + ": " + &e.name(),
+/// `context`, and the name of the browser's exception when there is one (`QuotaExceededError`,
+/// `VersionError`, …).
+fn describe(context: &str, error: rexie::Error) -> String {
+    let exception = match &error {
+        rexie::Error::IdbError(idb::Error::DomException(e)) => Some(e.name()),
+        rexie::Error::IdbError(idb::Error::TransactionOpenFailed(value)) => value
+            .dyn_ref::<web_sys::DomException>()
+            .map(web_sys::DomException::name),
+        _ => None,
+    };
+    match exception {
+        Some(name) => context.to_owned() + ": " + &name,
         None => context.to_owned(),
     }
 }
