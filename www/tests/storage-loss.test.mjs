@@ -136,3 +136,42 @@ test("over the quota the outbox works from memory, and goes back to IndexedDB wh
     await context.close();
   }
 });
+
+test("the database deleted while a write is committing: no page errors, and it goes back to IndexedDB", async () => {
+  const context = await browser.newContext();
+  const key = freshKey();
+  const channel = `midwrite-${key}`;
+  const tab = await openTab(context, site.origin, relay, key, "&solo");
+  try {
+    await waitFor("open", async () => (await state(tab)).state === "open");
+    await relay.post("kill");
+    await waitFor("the relay gone", async () => (await state(tab)).state !== "open");
+    const cdp = await context.newCDPSession(tab);
+    const blob = "x".repeat(20_000);
+    let ids = [];
+    // Bursts of writes, the database deleted under each while its transaction is running; the
+    // delay before the deletion varies so that some land mid-transaction.
+    for (let round = 0; round < 8; round++) {
+      const burst = tab.evaluate(([c, b, r]) => {
+        const all = [];
+        for (let i = 0; i < 40; i++) all.push(window.t.publish(c, "e", { r, i, b }));
+        return Promise.all(all);
+      }, [channel, blob, round]);
+      await new Promise((r) => setTimeout(r, round * 3));
+      await cdp.send("Storage.clearDataForOrigin", { origin: site.origin, storageTypes: "indexeddb" });
+      ids = ids.concat((await burst).map((r) => r.id));
+      await waitFor("storage back to indexeddb", async () => (await storage(tab)) === "indexeddb", 15_000);
+    }
+    // One more write after the last deletion, so that a loss no write has seen yet shows.
+    ids.push((await publish(tab, channel, -1)).id);
+    await waitFor("storage back to indexeddb", async () => (await storage(tab)) === "indexeddb", 15_000);
+    await waitFor("every publish on disk", async () => {
+      const onDisk = await storedIds(tab);
+      return ids.every((id) => onDisk.includes(id));
+    }, 15_000);
+    assert.deepEqual(tab.errors, [], "no page errors");
+  } finally {
+    await relay.post("start").catch(() => {});
+    await context.close();
+  }
+});
