@@ -69,6 +69,25 @@ impl ClientCore {
         self.finish(now);
     }
 
+    /// Storage opened again after it was lost: what is in it now is merged, and everything the
+    /// outbox holds is written back (see [`super::outbox::Durable::handle_reopened`]).
+    pub fn handle_storage_reopened(
+        &mut self,
+        now: u64,
+        entries: Vec<OutboxEntry>,
+        dead: Vec<DeadLetter>,
+        skipped: usize,
+    ) {
+        self.outbox.handle_reopened(entries, dead, skipped);
+        let mark = self.tabs.clears.mark();
+        if mark > 0 {
+            for (id, _) in self.outbox.forget_until(mark) {
+                self.docs.rollback(&id);
+            }
+        }
+        self.finish(now);
+    }
+
     /// Storage cannot be used (no IndexedDB, private mode, blocked): memory from now on.
     pub fn handle_storage_unavailable(&mut self, now: u64, reason: String) {
         self.outbox.handle_store_failed(&[], reason);

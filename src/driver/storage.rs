@@ -12,28 +12,42 @@ use super::Inner;
 use gloo_timers::callback::Timeout;
 
 use crate::core::StoreOp;
-use crate::web::store::Store;
+use crate::web::store::{self, Store};
 
 /// How long opening IndexedDB may take (it can be blocked by another tab's old connection)
 /// before the outbox works from memory instead.
 const OPEN_TIMEOUT_MS: u32 = 5_000;
+/// Reopening after the database was lost: the first try after this, then twice as long after
+/// each failure, up to [`REOPEN_MAX_MS`]; tries go on as long as the page lives.
+const REOPEN_FIRST_MS: u32 = 100;
+const REOPEN_MAX_MS: u32 = 30_000;
 
 enum Phase {
     Opening,
     Open(Rc<Store>),
+    /// The database was lost (a write to it failed: deleted or closed under the page, over the
+    /// quota) or did not open: the outbox works from memory and a timer tries to open it again.
+    Lost,
+    /// This context has no IndexedDB: memory for good.
     Unavailable,
 }
 
 /// Storage changes waiting for the next transaction.
 pub(super) struct StoreQueue {
     phase: Phase,
+    /// The database's name (the storage key).
+    name: String,
+    /// Counts the databases opened: a loss reported for an earlier one is ignored.
+    generation: u64,
+    /// Tries to reopen since the last write that committed.
+    failures: u32,
     pending: Vec<StoreOp>,
     scheduled: bool,
     /// A transaction is committing; what is asked for meanwhile waits for it.
     writing: bool,
-    /// The give-up timer while the database is opening; dropped (cleared) once it has opened,
-    /// so an idle page has no stray wakeup.
-    open_timeout: Option<Timeout>,
+    /// The give-up timer while the database is opening, then the reopen timer; dropped
+    /// (cleared) once it has opened, so an idle page has no stray wakeup.
+    timer: Option<Timeout>,
 }
 
 pub(super) type SharedQueue = Rc<RefCell<StoreQueue>>;
@@ -42,10 +56,13 @@ pub(super) type SharedQueue = Rc<RefCell<StoreQueue>>;
 pub(super) fn new_queue() -> SharedQueue {
     Rc::new(RefCell::new(StoreQueue {
         phase: Phase::Opening,
+        name: String::new(),
+        generation: 0,
+        failures: 0,
         pending: Vec::new(),
         scheduled: false,
         writing: false,
-        open_timeout: None,
+        timer: None,
     }))
 }
 
@@ -54,55 +71,25 @@ impl Inner {
     pub(super) fn open_storage(self: &Rc<Self>, name: String) {
         let weak = Rc::downgrade(self);
         let queue = self.storage.clone();
+        if !store::available() {
+            give_up(
+                &queue,
+                &weak,
+                "IndexedDB is not available in this context".to_owned(),
+                false,
+            );
+            return;
+        }
         let (timeout_weak, timeout_queue) = (weak.clone(), queue.clone());
         let timeout = Timeout::new(OPEN_TIMEOUT_MS, move || {
-            give_up_opening(
-                &timeout_queue,
-                &timeout_weak,
-                "IndexedDB did not open within 5 s (blocked?)".to_owned(),
-            );
+            let reason = "IndexedDB did not open within 5 s (blocked?)".to_owned();
+            give_up(&timeout_queue, &timeout_weak, reason, true);
         });
         if let Ok(mut q) = queue.try_borrow_mut() {
-            q.open_timeout = Some(timeout);
+            q.name = name;
+            q.timer = Some(timeout);
         }
-        wasm_bindgen_futures::spawn_local(async move {
-            let opened = match Store::open(&name).await {
-                Ok(store) => store.load().await.map(|loaded| (store, loaded)),
-                Err(e) => Err(e),
-            };
-            match opened {
-                Ok((store, loaded)) => {
-                    match queue.try_borrow_mut() {
-                        Ok(mut q) if matches!(q.phase, Phase::Opening) => {
-                            q.phase = Phase::Open(Rc::new(store));
-                            q.open_timeout = None;
-                        }
-                        // Too late: the outbox already works from memory.
-                        _ => return,
-                    }
-                    if let Some(inner) = weak.upgrade() {
-                        inner.input(|core, now| {
-                            core.handle_storage_loaded(
-                                now,
-                                loaded.entries,
-                                loaded.dead,
-                                loaded.skipped,
-                            )
-                        });
-                    }
-                    schedule_flush(&queue, &weak);
-                }
-                Err(reason) => {
-                    give_up_opening(&queue, &weak, reason);
-                    // Not from inside the timer's own callback: here it has not fired.
-                    let timeout = queue
-                        .try_borrow_mut()
-                        .ok()
-                        .and_then(|mut q| q.open_timeout.take());
-                    drop(timeout);
-                }
-            }
-        });
+        wasm_bindgen_futures::spawn_local(connect(queue, weak));
     }
 
     /// Queues storage changes for this tick's transaction.
@@ -110,7 +97,8 @@ impl Inner {
         let Ok(mut q) = self.storage.try_borrow_mut() else {
             return;
         };
-        if matches!(q.phase, Phase::Unavailable) {
+        // Once reopened, everything held is written back: nothing to keep meanwhile.
+        if matches!(q.phase, Phase::Unavailable | Phase::Lost) {
             return;
         }
         q.pending.extend(ops);
@@ -119,18 +107,121 @@ impl Inner {
     }
 }
 
-/// Storage will not be used: the core keeps entries in memory from now on.
-fn give_up_opening(queue: &SharedQueue, inner: &Weak<Inner>, reason: String) {
-    match queue.try_borrow_mut() {
-        Ok(mut q) if matches!(q.phase, Phase::Opening) => {
-            q.phase = Phase::Unavailable;
-            q.pending.clear();
+/// Opens the database and reads it; the core hears what it held (a first open) or writes back
+/// what it holds (a reopen).
+async fn connect(queue: SharedQueue, inner: Weak<Inner>) {
+    let Some((name, generation)) = queue.try_borrow_mut().ok().map(|mut q| {
+        q.generation += 1;
+        (q.name.clone(), q.generation)
+    }) else {
+        return;
+    };
+    let opened = match Store::open(&name).await {
+        Ok(store) => store.load().await.map(|loaded| (store, loaded)),
+        Err(e) => Err(e),
+    };
+    let (store, loaded) = match opened {
+        Ok(opened) => opened,
+        Err(reason) => {
+            give_up(&queue, &inner, reason, true);
+            return;
         }
+    };
+    let reopened = match queue.try_borrow_mut() {
+        Ok(mut q) if matches!(q.phase, Phase::Opening | Phase::Lost) => {
+            let reopened = matches!(q.phase, Phase::Lost);
+            q.phase = Phase::Open(Rc::new(store));
+            q.generation = generation;
+            q.timer = None;
+            reopened
+        }
+        // Opened already by another try, or no IndexedDB at all.
         _ => return,
-    }
+    };
     if let Some(inner) = inner.upgrade() {
+        let (entries, dead, skipped) = (loaded.entries, loaded.dead, loaded.skipped);
+        inner.input(|core, now| {
+            if reopened {
+                core.handle_storage_reopened(now, entries, dead, skipped);
+            } else {
+                core.handle_storage_loaded(now, entries, dead, skipped);
+            }
+        });
+    }
+    schedule_flush(&queue, &inner);
+}
+
+/// The database did not open (or not in time): the core works from memory, and another try
+/// comes later when `retry`.
+fn give_up(queue: &SharedQueue, inner: &Weak<Inner>, reason: String, retry: bool) {
+    let first = match queue.try_borrow_mut() {
+        Ok(mut q) => match q.phase {
+            Phase::Opening => {
+                q.phase = if retry {
+                    Phase::Lost
+                } else {
+                    Phase::Unavailable
+                };
+                q.pending.clear();
+                true
+            }
+            Phase::Lost => false,
+            Phase::Open(_) | Phase::Unavailable => return,
+        },
+        Err(_) => return,
+    };
+    if first && let Some(inner) = inner.upgrade() {
         inner.input(|core, now| core.handle_storage_unavailable(now, reason));
     }
+    if retry {
+        schedule_reopen(queue, inner);
+    }
+}
+
+/// A write to the open database `generation` failed: the database was deleted or closed under
+/// the page (rexie's `InvalidStateError`, `AbortError`, …), or the origin is over its quota.
+/// Memory until it is reopened. A failure of an earlier database is ignored (what it was
+/// writing is written back after the reopen anyway). rexie does not hand out the connection,
+/// so its `close` event is not heard: a loss shows at the next write.
+fn lose(
+    queue: &SharedQueue,
+    inner: &Weak<Inner>,
+    generation: u64,
+    put_ids: &[String],
+    reason: String,
+) {
+    let store = match queue.try_borrow_mut() {
+        Ok(mut q) if matches!(q.phase, Phase::Open(_)) && q.generation == generation => {
+            q.pending.clear();
+            std::mem::replace(&mut q.phase, Phase::Lost)
+        }
+        _ => return,
+    };
+    // Closes the connection, if the browser has not.
+    drop(store);
+    if let Some(inner) = inner.upgrade() {
+        inner.input(|core, now| core.handle_store_failed(now, put_ids, reason));
+    }
+    schedule_reopen(queue, inner);
+}
+
+fn schedule_reopen(queue: &SharedQueue, inner: &Weak<Inner>) {
+    let Ok(mut q) = queue.try_borrow_mut() else {
+        return;
+    };
+    let delay = REOPEN_FIRST_MS
+        .saturating_mul(1 << q.failures.min(16))
+        .min(REOPEN_MAX_MS);
+    q.failures = q.failures.saturating_add(1);
+    let (timer_queue, timer_inner) = (queue.clone(), inner.clone());
+    q.timer = Some(Timeout::new(delay, move || {
+        if timer_queue
+            .try_borrow()
+            .is_ok_and(|q| matches!(q.phase, Phase::Lost))
+        {
+            wasm_bindgen_futures::spawn_local(connect(timer_queue, timer_inner));
+        }
+    }));
 }
 
 fn schedule_flush(queue: &SharedQueue, inner: &Weak<Inner>) {
@@ -155,11 +246,11 @@ async fn flush(queue: SharedQueue, inner: Weak<Inner>) {
                 _ => return,
             };
             q.writing = true;
-            Some((store, std::mem::take(&mut q.pending)))
+            Some((store, q.generation, std::mem::take(&mut q.pending)))
         }
         Err(_) => None,
     };
-    let Some((store, ops)) = taken else {
+    let Some((store, generation, ops)) = taken else {
         return;
     };
     let put_ids: Vec<String> = ops
@@ -170,14 +261,21 @@ async fn flush(queue: SharedQueue, inner: Weak<Inner>) {
         })
         .collect();
     let result = store.apply(&ops).await;
+    drop(store);
     if let Ok(mut q) = queue.try_borrow_mut() {
         q.writing = false;
+        if result.is_ok() {
+            q.failures = 0;
+        }
     }
-    if let Some(inner) = inner.upgrade() {
-        inner.input(|core, now| match result {
-            Ok(()) => core.handle_stored(now, &put_ids),
-            Err(reason) => core.handle_store_failed(now, &put_ids, reason),
-        });
+    match result {
+        Ok(()) => {
+            if let Some(inner) = inner.upgrade() {
+                inner.input(|core, now| core.handle_stored(now, &put_ids));
+            }
+        }
+        // Over the quota, the database closed or deleted: memory, and reopen.
+        Err(reason) => lose(&queue, &inner, generation, &put_ids, reason),
     }
     // What was asked for while this transaction committed.
     schedule_flush(&queue, &inner);

@@ -11,13 +11,20 @@
 //! - A blocked open is not reported (rexie has no `blocked` hook): its future just waits, and
 //!   `driver/storage.rs` gives up after 5 s. A newer database fails the open with a
 //!   `VersionError`, which degrades to memory like any other failure.
-//! - A rexie request starts only when its future is first polled, and `Transaction::done`
-//!   listens for `complete`/`abort` only once polled. Awaiting one put after the other would
-//!   cost a round trip per entry, and a transaction listened to only after its requests could
-//!   abort unheard. So [`settle_in_order`] polls the transaction's future and then every
-//!   request in one go (IndexedDB runs them in that order), and waits until all have settled.
-//!   Waiting for every request, not just the first error, keeps their callbacks alive until
-//!   IndexedDB has called them.
+//! - A rexie request starts only when its future is first polled. Awaiting one put after the
+//!   other would cost a round trip per entry, so [`settle_in_order`] polls every request in one
+//!   go (IndexedDB runs them in that order) and waits until all have settled: each request
+//!   fires one event, `success` or `error`, and waiting for all keeps every callback alive
+//!   until IndexedDB has called it.
+//! - idb's transaction future holds `Closure::once` handlers for the transaction's `error`,
+//!   `abort` and `complete`, and drops them when it resolves: on the first of them. When a
+//!   request fails (the database deleted under a running transaction, for one) every pending
+//!   request's `error` bubbles to the transaction and `abort` follows, each of which would call
+//!   a closure already used or dropped ("closure invoked recursively or after being dropped",
+//!   a page error). So [`Store::apply`] listens to the transaction only once every request has
+//!   succeeded, in the same microtask as the last `success`: only `complete` or `abort` can
+//!   come then, once, in a later task (an abort at commit: over the quota, or the database
+//!   closed). A transaction whose request failed is not listened to at all; it aborts.
 //! - idb keeps its callbacks in the `Database` and does not close the connection when it is
 //!   dropped, so [`Store`] closes it on `Drop`: a connection nobody uses must not hold up
 //!   another tab's upgrade, and its `versionchange` callback goes with it.
@@ -73,13 +80,17 @@ pub struct Loaded {
     pub skipped: usize,
 }
 
+/// True when this context has IndexedDB at all (not a worker, not a browser without it).
+pub fn available() -> bool {
+    web_sys::window()
+        .and_then(|w| js_sys::Reflect::get(&w, &JsValue::from_str("indexedDB")).ok())
+        .is_some_and(|idb| !idb.is_undefined() && !idb.is_null())
+}
+
 impl Store {
-    /// Opens (creating on first use) the database `name`.
+    /// Opens (creating on first use, or again after it was deleted) the database `name`.
     pub async fn open(name: &str) -> Result<Self, String> {
-        let has_idb = web_sys::window()
-            .and_then(|w| js_sys::Reflect::get(&w, &JsValue::from_str("indexedDB")).ok())
-            .is_some_and(|idb| !idb.is_undefined() && !idb.is_null());
-        if !has_idb {
+        if !available() {
             return Err("IndexedDB is not available in this context".to_owned());
         }
         let db = Rexie::builder(name)
@@ -153,16 +164,7 @@ impl Store {
         let (outbox, dead) = (&outbox, &dead);
         // Every value is made before the first request goes out: a failure here leaves the
         // transaction empty, and it commits nothing.
-        let mut steps: Vec<Step<'_>> = Vec::with_capacity(ops.len() + 1);
-        steps.push(Box::pin(async move {
-            match tx.done().await {
-                Ok(TransactionResult::Committed) => Ok(()),
-                Ok(TransactionResult::Aborted) => {
-                    Err("the storage transaction was aborted".to_owned())
-                }
-                Err(e) => Err(describe(WRITE_FAILED, e)),
-            }
-        }));
+        let mut steps: Vec<Step<'_>> = Vec::with_capacity(ops.len());
         for op in ops {
             let step: Step<'_> = match op {
                 StoreOp::Put(entry) => {
@@ -187,12 +189,19 @@ impl Store {
             };
             steps.push(step);
         }
-        let mut results = settle_in_order(steps).await.into_iter();
-        let committed = results.next().unwrap_or(Err(WRITE_FAILED.to_owned()));
-        // A failed request says more than the transaction's abort that follows it.
-        match results.find_map(Result::err) {
-            Some(e) => Err(e),
-            None => committed,
+        // The first failed request says why; the transaction aborts after it, unheard.
+        if let Some(e) = settle_in_order(steps)
+            .await
+            .into_iter()
+            .find_map(Result::err)
+        {
+            return Err(e);
+        }
+        // Listened to from here, before the task that commits it (see the module's notes).
+        match tx.done().await {
+            Ok(TransactionResult::Committed) => Ok(()),
+            Ok(TransactionResult::Aborted) => Err("the storage transaction was aborted".to_owned()),
+            Err(e) => Err(describe(WRITE_FAILED, e)),
         }
     }
 }

@@ -33,6 +33,9 @@ pub struct Durable {
     queue: Outbox,
     breaker: Breaker,
     storage: StorageState,
+    /// Storage came back and everything held is being written to it again: the state says
+    /// `Memory` until that write commits.
+    restoring: bool,
     last_error: Option<ErrorInfo>,
     events: VecDeque<DurableEvent>,
 }
@@ -44,6 +47,7 @@ impl Durable {
             queue: Outbox::new(config),
             breaker: Breaker::new(breaker_threshold, breaker_cooldown_ms),
             storage: StorageState::Loading,
+            restoring: false,
             last_error: None,
             events: VecDeque::new(),
         }
@@ -76,6 +80,11 @@ impl Durable {
         self.storage
     }
 
+    /// True when new entries are written to storage (it works, or is being written back to).
+    fn stores(&self) -> bool {
+        self.storage != StorageState::Memory || self.restoring
+    }
+
     /// The breaker's state at `now`, as JS names it.
     pub fn breaker(&self, now: u64) -> &'static str {
         self.breaker.peek(now).as_str()
@@ -104,7 +113,7 @@ impl Durable {
     ) -> Result<(), SendError<OutboxEntry>> {
         let capacity = self.queue.capacity();
         self.queue
-            .add(entry, reachable, self.storage != StorageState::Memory)
+            .add(entry, reachable, self.stores())
             .map_err(|OutboxFull(entry)| SendError::BufferFull {
                 capacity,
                 message: entry,
@@ -135,14 +144,37 @@ impl Durable {
         }
     }
 
+    /// Storage opened again after it was lost (the database deleted under the page, a write
+    /// over the quota): `loaded` is what is in it now, merged as at the first load, and every
+    /// entry and dead letter held is written to it again. The state says `indexeddb` once that
+    /// write has committed ([`Durable::handle_stored`]); promises still waiting then resolve
+    /// as queued. Entries whose promise already resolved as held get no event of their own:
+    /// the storage state going back to `indexeddb` is what says they are on disk.
+    pub fn handle_reopened(
+        &mut self,
+        entries: Vec<OutboxEntry>,
+        dead: Vec<DeadLetter>,
+        skipped: usize,
+    ) {
+        self.handle_loaded(entries, dead, skipped);
+        if self.storage == StorageState::Memory {
+            self.restoring = true;
+            self.queue.write_back();
+        }
+    }
+
     /// Storage committed the writes of these entries.
     pub fn handle_stored(&mut self, put_ids: &[String]) {
         self.queue.persisted(put_ids);
+        if std::mem::take(&mut self.restoring) {
+            self.storage = StorageState::Durable;
+        }
     }
 
-    /// Storage cannot be used, or a write failed: memory from now on.
+    /// Storage cannot be used, or a write failed: memory from now on (until it reopens).
     pub fn handle_store_failed(&mut self, put_ids: &[String], reason: String) {
         // The failed writes are in memory only: their promises resolve as held.
+        self.restoring = false;
         self.queue.memory = true;
         self.queue.persisted(put_ids);
         self.storage = StorageState::Memory;
@@ -229,7 +261,7 @@ impl Durable {
 
     /// Puts dead letters (all, or these) back in the queue; returns how many.
     pub fn retry_dead(&mut self, ids: Option<&[String]>, wall: u64) -> usize {
-        let store = self.storage != StorageState::Memory;
+        let store = self.stores();
         self.queue.retry_dead(ids, wall, store)
     }
 
@@ -267,7 +299,7 @@ impl Durable {
     #[must_use]
     pub fn poll_store(&mut self) -> Vec<StoreOp> {
         let ops = self.queue.take_ops();
-        if self.storage == StorageState::Memory {
+        if !self.stores() {
             return Vec::new();
         }
         ops
@@ -391,5 +423,57 @@ mod tests {
         assert!(saw_dead);
         assert_eq!(part.dead_letters().count(), 1);
         assert_eq!(part.status(0).last_error.map(|e| e.kind), Some("rejected"));
+    }
+
+    #[test]
+    fn a_reopened_storage_gets_everything_held_back_and_says_so_once_written() {
+        let mut part = part();
+        part.publish(entry("a"), false).unwrap();
+        let _ = part.poll_store();
+        part.handle_stored(&["a".into()]);
+        part.handle_store_failed(&[], "closed".into());
+        part.publish(entry("b"), true).unwrap();
+        assert!(part.poll_store().is_empty());
+        while part.poll_event().is_some() {}
+        part.handle_reopened(Vec::new(), Vec::new(), 0);
+        let ops = part.poll_store();
+        let put: Vec<&str> = ops
+            .iter()
+            .filter_map(|op| match op {
+                StoreOp::Put(e) => Some(e.id.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(put, ["a", "b"], "both written back");
+        assert_eq!(
+            part.storage(),
+            StorageState::Memory,
+            "memory until the write commits"
+        );
+        part.publish(entry("c"), false).unwrap();
+        assert!(
+            matches!(part.poll_store().as_slice(), [StoreOp::Put(e)] if e.id == "c"),
+            "a publish meanwhile is written too"
+        );
+        part.handle_stored(&["a".into(), "b".into()]);
+        assert_eq!(part.storage(), StorageState::Durable);
+        part.handle_stored(&["c".into()]);
+        assert!(matches!(
+            part.poll_event(),
+            Some(DurableEvent::Outbox(OutboxEvent::Queued { id })) if id == "c"
+        ));
+    }
+
+    #[test]
+    fn a_write_back_that_fails_stays_in_memory() {
+        let mut part = part();
+        part.handle_store_failed(&[], "closed".into());
+        part.publish(entry("a"), false).unwrap();
+        part.handle_reopened(Vec::new(), Vec::new(), 0);
+        assert_eq!(part.poll_store().len(), 1);
+        part.handle_store_failed(&["a".into()], "QuotaExceededError".into());
+        assert_eq!(part.storage(), StorageState::Memory);
+        part.publish(entry("b"), false).unwrap();
+        assert!(part.poll_store().is_empty());
     }
 }

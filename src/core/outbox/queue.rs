@@ -224,6 +224,25 @@ impl Outbox {
         self.loaded = true;
     }
 
+    /// Storage is back: every entry and dead letter is written to it again, and promises still
+    /// waiting resolve as queued once that write commits.
+    pub fn write_back(&mut self) {
+        self.memory = false;
+        let mut ids: Vec<&String> = self.slots.keys().collect();
+        ids.sort();
+        for id in ids {
+            if let Some(slot) = self.slots.get(id.as_str()) {
+                self.ops.push(StoreOp::Put(slot.entry.clone()));
+            }
+        }
+        for slot in self.slots.values_mut() {
+            slot.persisted = false;
+        }
+        for letter in self.dead.values() {
+            self.ops.push(StoreOp::PutDead(letter.clone()));
+        }
+    }
+
     fn settle_queued(&mut self, id: &str) {
         if let Some(slot) = self.slots.get_mut(id) {
             slot.waiter = Waiter::None;
