@@ -32,6 +32,9 @@ pub const CLAIM_MS: u64 = 200;
 pub const HEARTBEAT_MS: u64 = 2_000;
 /// Followers without locks give up on a silent leader after this long.
 pub const LEADER_TIMEOUT_MS: u64 = 5_000;
+/// With locks, a tab that asked who leads and heard nothing asks again this often: a page
+/// the browser paused or froze drops what was posted to it meanwhile, `who` included.
+pub const ASK_AGAIN_MS: u64 = 1_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stage {
@@ -86,7 +89,7 @@ impl Election {
             term: 0,
             leader: None,
             seen: 0,
-            deadline: (!locks).then(|| now + DISCOVERY_MS),
+            deadline: Some(now + if locks { ASK_AGAIN_MS } else { DISCOVERY_MS }),
             actions: Vec::new(),
         };
         e.post(None, TabBody::Who { term: 0 });
@@ -180,7 +183,13 @@ impl Election {
     /// Asks who leads, with the term this tab knows of.
     fn ask(&mut self, now: u64) {
         self.post(None, TabBody::Who { term: self.term });
-        self.deadline = (!self.locks).then(|| now + DISCOVERY_MS);
+        self.deadline = Some(
+            now + if self.locks {
+                ASK_AGAIN_MS
+            } else {
+                DISCOVERY_MS
+            },
+        );
     }
 
     /// A message from tab `from` that concerns the election.
@@ -303,7 +312,7 @@ impl Election {
             return;
         }
         match self.stage {
-            Stage::Discovering if self.locks => self.deadline = None,
+            Stage::Discovering if self.locks => self.ask(now),
             Stage::Discovering => self.claim(now),
             Stage::Following if self.locks => self.deadline = None,
             Stage::Following => {

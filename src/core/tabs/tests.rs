@@ -3,7 +3,7 @@
 
 // This whole file is the `tests` module (declared under `#[cfg(test)]` in mod.rs).
 #[cfg(test)]
-use super::election::{CLAIM_MS, DISCOVERY_MS, HEARTBEAT_MS, LEADER_TIMEOUT_MS};
+use super::election::{ASK_AGAIN_MS, CLAIM_MS, DISCOVERY_MS, HEARTBEAT_MS, LEADER_TIMEOUT_MS};
 use super::*;
 use crate::core::state::{ConnectionState, OutboxStatus};
 
@@ -237,15 +237,31 @@ fn without_locks_a_leader_steps_down_for_a_better_one() {
 }
 
 #[test]
+fn with_locks_a_who_lost_on_the_way_is_asked_again() {
+    let mut bus = Bus::new();
+    bus.join("a", true);
+    let now = bus.now;
+    bus.tab("a").handle_lock_granted(now, 0);
+    bus.deliver();
+    // b's question goes nowhere (the leader's page was paused when it was posted).
+    let mut b = Tabs::new("b");
+    b.start(bus.now, Some(true));
+    while b.poll_output().is_some() {}
+    bus.tabs.push(("b".to_owned(), b));
+    assert_eq!(bus.tab("b").role(), Role::Pending);
+    bus.run(ASK_AGAIN_MS + 10);
+    assert_eq!(bus.tab("b").leader(), Some("a"), "asked again and told");
+    assert_eq!(bus.tab("b").role(), Role::Follower);
+}
+
+#[test]
 fn with_locks_the_lock_holder_leads_no_timers_run_and_the_next_holder_takes_over() {
     let mut bus = Bus::new();
     bus.join("a", true);
     bus.join("b", true);
-    assert_eq!(
-        bus.tab("a").next_deadline(),
-        None,
-        "with locks nothing polls"
-    );
+    // Without a leader a tab only asks again who leads, now and then (a paused page drops
+    // what was posted to it); nobody claims.
+    assert_eq!(bus.tab("a").next_deadline(), Some(bus.now + ASK_AGAIN_MS),);
     bus.run(10 * LEADER_TIMEOUT_MS);
     assert!(
         bus.leaders().is_empty(),
@@ -264,7 +280,10 @@ fn with_locks_the_lock_holder_leads_no_timers_run_and_the_next_holder_takes_over
         Some("a"),
         "a newcomer asks and is told"
     );
-    assert!(bus.tabs.iter().all(|(_, t)| t.next_deadline().is_none()));
+    assert!(
+        bus.tabs.iter().all(|(_, t)| t.next_deadline().is_none()),
+        "with a leader nothing polls"
+    );
     // a closes; the browser grants b the lock.
     bus.tab("a").leave();
     bus.deliver();
