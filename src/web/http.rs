@@ -5,6 +5,10 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortController, Headers, RequestInit, Response};
 
+/// Largest body sent with `keepalive` (the browser refuses a keepalive request when the bodies
+/// of all of them in flight pass 64 KiB).
+const KEEPALIVE_MAX_BYTES: usize = 16 * 1024;
+
 /// The server's answer.
 pub struct Answer {
     pub status: u16,
@@ -30,6 +34,12 @@ pub async fn fetch(
         h.set(name, value).map_err(|e| describe(&e))?;
     }
     init.set_headers(&h);
+    // A request under the browser's keepalive budget (64 KiB in flight) outlives the page:
+    // a publish made just before a reload or a close still reaches the server.
+    // (web-sys's RequestInit has no setter for it: set on the dictionary object.)
+    if body.len() <= KEEPALIVE_MAX_BYTES {
+        let _ = js_sys::Reflect::set(&init, &JsValue::from_str("keepalive"), &JsValue::TRUE);
+    }
     let timeout = u32::try_from(timeout_ms).unwrap_or(u32::MAX).max(1);
     // Aborts the request at its deadline; dropped (cancelled) once the answer is read.
     let _deadline = AbortController::new().ok().map(|controller| {
