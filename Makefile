@@ -105,10 +105,13 @@ test-smoke: dashboard relay
 CHAOS_EVENTS ?= 20000
 CHAOS_FAULTS ?= 120
 CHAOS_MODES ?= all
-# Known failures left out of the short run (README, "Chaos"): in the HTTP outbox, a burst of
-# publishes to one channel followed at once by a reload loses what was neither committed to
-# IndexedDB nor sent (one request per channel at a time).
-CHAOS_KNOWN ?= http:reload
+# Known failures left out of the short run (README, "Chaos"; `make chaos` runs them):
+# - reload in the HTTP, Socket.IO and JSON modes: a channel sends one entry at a time there, so a
+#   burst of publishes followed at once by a reload loses what was neither committed to
+#   IndexedDB nor sent;
+# - JSON mode under clockJump, serverHang and freeze: viewers miss events without a gap event
+#   (a JSON server's offsets are not known to be contiguous, so no gap is detected).
+CHAOS_KNOWN ?= http:reload,socketio:reload,json:reload,json:clockJump,json:serverHang,json:freeze
 chaos: deps pkg relay
 	cd www && node --preserve-symlinks chaos/chaos.mjs --mode $(CHAOS_MODES) --events $(CHAOS_EVENTS) --faults $(CHAOS_FAULTS)
 
