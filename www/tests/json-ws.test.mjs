@@ -485,6 +485,9 @@ for (const p of profiles) {
       const channel = p.eventChannel(tag);
       for (const tab of tabs) await tab.evaluate((c) => window.t.subscribe(c), channel);
       if (p.subscribeFrame) await waitFor("subscribed", async () => (await server.stats()).subscribers[channel] === 1);
+      // A server without a subscribe frame sends every event to the socket: the leader passes
+      // a channel's events to a follower once the follower's subscribe has crossed the tab bus.
+      else await new Promise((r) => setTimeout(r, 300));
       await p.pushEvents(server, channel, tag, [1, 2, 3]);
       for (const tab of [leader, follower]) {
         const got = await waitFor("3 events in each tab", async () => {
